@@ -1,0 +1,16 @@
+# Every habit has one target; each delegates to ./dev, which bootstraps its own tools.
+.PHONY: local test lint bench synth e2e pr
+
+local:  ## run the local MCP server (moto + API Gateway emulation)
+	./dev local
+test:   ## the whole test suite (unit, integration, infra, security)
+	./dev test
+lint:   ## ruff + mypy
+	./dev lint
+bench:  ## cold start, warm latency and AWS calls per tool call
+	./dev bench
+synth:  ## synthesize the CDK app offline (cdk-nag runs at every synth)
+	./dev synth
+e2e:    ## opt-in: against a deployed stack with AWS credentials
+	./dev e2e
+pr: lint test  ## what CI runs

@@ -1,0 +1,1 @@
+"""DynamoDB access. Keys are built here and only here (see keys.py)."""

@@ -1,0 +1,158 @@
+"""Customers of a tenant (the members of one fitness studio), in the pooled table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from tenantry.dal.keys import PK, SK, customer_key, customer_prefix, decode_cursor, encode_cursor
+from tenantry.ddb_items import from_attrs, to_attrs
+from tenantry.errors import ConflictError, NotFoundError
+from tenantry.tenancy.context import TenantContext
+
+__all__ = ["Customer", "CustomerPage", "CustomerStore", "Membership"]
+
+Membership = Literal["none", "drop_in", "class_pack", "monthly", "annual"]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Customer(BaseModel):
+    customer_id: str
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    membership: Membership = "none"
+    notes: str | None = None
+    created_at: str
+    updated_at: str
+    version: int = Field(default=1, description="Increases by one on every update.")
+
+
+class CustomerPage(BaseModel):
+    customers: list[Customer]
+    next_cursor: str | None = Field(default=None, description="Pass back to get the next page; absent on the last.")
+
+
+def _is_conditional_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class CustomerStore:
+    """Every method takes the tenant context and builds keys from it alone."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def create(self, tenant: TenantContext, customer_id: str, fields: dict[str, Any]) -> Customer:
+        now = _now()
+        customer = Customer(customer_id=customer_id, created_at=now, updated_at=now, version=1, **fields)
+        item = {**customer_key(tenant, customer_id), **customer.model_dump()}
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_attrs(item),
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": PK},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                raise ConflictError(f"A customer with id '{customer_id}' already exists.") from None
+            raise
+        return customer
+
+    def get(self, tenant: TenantContext, customer_id: str) -> Customer:
+        item = self._client.get_item(
+            TableName=self._table, Key=to_attrs(customer_key(tenant, customer_id)), ConsistentRead=True
+        ).get("Item")
+        if not item:
+            raise NotFoundError(f"No customer with id '{customer_id}'.")
+        return self._to_customer(item)
+
+    def list(self, tenant: TenantContext, limit: int, cursor: str | None) -> CustomerPage:
+        partition, prefix = customer_prefix(tenant)
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
+            "ExpressionAttributeNames": {"#pk": PK, "#sk": SK},
+            "ExpressionAttributeValues": to_attrs({":pk": partition, ":prefix": prefix}),
+            "Limit": limit,
+        }
+        if cursor:
+            request["ExclusiveStartKey"] = to_attrs(decode_cursor(tenant, cursor, prefix))
+        response = self._client.query(**request)
+        customers = [self._to_customer(item) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        next_cursor = encode_cursor(tenant, from_attrs(last)) if last else None
+        return CustomerPage(customers=customers, next_cursor=next_cursor)
+
+    def update(
+        self, tenant: TenantContext, customer_id: str, changes: dict[str, Any], expected_version: int | None
+    ) -> Customer:
+        names = {"#pk": PK, "#updated_at": "updated_at", "#version": "version"}
+        values: dict[str, Any] = {":now": _now(), ":one": 1}
+        sets = ["#updated_at = :now"]
+        removes = []
+        for i, (field, value) in enumerate(sorted(changes.items())):
+            names[f"#f{i}"] = field
+            if value is None:
+                removes.append(f"#f{i}")
+            else:
+                values[f":v{i}"] = value
+                sets.append(f"#f{i} = :v{i}")
+        condition = "attribute_exists(#pk)"
+        if expected_version is not None:
+            condition += " AND #version = :expected"
+            values[":expected"] = expected_version
+        expression = "SET " + ", ".join(sets) + " ADD #version :one"
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(customer_key(tenant, customer_id)),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_attrs(values),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            if not exc.response.get("Item"):
+                raise NotFoundError(f"No customer with id '{customer_id}'.") from None
+            raise ConflictError(
+                f"Customer '{customer_id}' was changed by someone else (expected version {expected_version}). "
+                "Fetch it again and retry."
+            ) from None
+        return self._to_customer(response["Attributes"])
+
+    def delete(self, tenant: TenantContext, customer_id: str) -> Customer:
+        try:
+            response = self._client.delete_item(
+                TableName=self._table,
+                Key=to_attrs(customer_key(tenant, customer_id)),
+                ConditionExpression="attribute_exists(#pk)",
+                ExpressionAttributeNames={"#pk": PK},
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                raise NotFoundError(f"No customer with id '{customer_id}'.") from None
+            raise
+        return self._to_customer(response["Attributes"])
+
+    @staticmethod
+    def _to_customer(item: dict[str, Any]) -> Customer:
+        values = from_attrs(item)
+        values.pop(PK, None)
+        values.pop(SK, None)
+        return Customer.model_validate(values)

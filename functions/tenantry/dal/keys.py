@@ -1,0 +1,88 @@
+"""The one place that builds keys for tenant data.
+
+The partition key of every tenant item is exactly the tenant id: that is what
+IAM's `dynamodb:LeadingKeys` condition compares against the `tenant_id`
+principal tag, so an item under any other partition is out of reach of the
+tenant's credentials. Sort keys carry the entity type and the entity id.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+
+from tenantry.errors import InvalidInputError
+from tenantry.tenancy.context import TenantContext
+
+__all__ = [
+    "ENTITY_ID_PATTERN",
+    "PK",
+    "SK",
+    "customer_key",
+    "customer_prefix",
+    "decode_cursor",
+    "encode_cursor",
+    "validate_entity_id",
+]
+
+PK = "pk"
+SK = "sk"
+_CUSTOMER = "CUSTOMER#"
+# Ids are ASCII letters, digits, '_' and '-': no separators ('#', '/'), no
+# escapes ('%'), no control characters, no look-alike Unicode.
+ENTITY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def validate_entity_id(kind: str, value: str) -> str:
+    if not ENTITY_ID_PATTERN.fullmatch(value):
+        shown = value if len(value) <= 40 and value.isprintable() else value[:40].encode("unicode_escape").decode()
+        raise InvalidInputError(
+            f"'{shown}' is not a valid {kind} id: use 1-64 characters from A-Z, a-z, 0-9, '_' and '-'."
+        )
+    return value
+
+
+def customer_key(tenant: TenantContext, customer_id: str) -> dict[str, str]:
+    validate_entity_id("customer", customer_id)
+    return {PK: tenant.tenant_id, SK: _CUSTOMER + customer_id}
+
+
+def customer_prefix(tenant: TenantContext) -> tuple[str, str]:
+    """(partition, sort-key prefix) for a query over one tenant's customers."""
+    return tenant.tenant_id, _CUSTOMER
+
+
+def _tenant_tag(tenant: TenantContext) -> str:
+    return hashlib.sha256(tenant.tenant_id.encode()).hexdigest()[:16]
+
+
+def encode_cursor(tenant: TenantContext, last_key: dict[str, str]) -> str:
+    """An opaque cursor: the sort key to resume after, bound to the tenant.
+
+    The partition is never taken from a cursor; the tag only turns a cursor
+    replayed by another tenant into a clear error instead of an empty page.
+    """
+    payload = {"v": 1, "t": _tenant_tag(tenant), "s": last_key[SK]}
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(tenant: TenantContext, cursor: str, prefix: str) -> dict[str, str]:
+    invalid = InvalidInputError("The cursor is not valid for this list. Start again without a cursor.")
+    if len(cursor) > 512:
+        raise invalid
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeEncodeError):
+        raise invalid from None
+    if not isinstance(payload, dict) or payload.get("v") != 1 or payload.get("t") != _tenant_tag(tenant):
+        raise invalid
+    sort_key = payload.get("s")
+    if not isinstance(sort_key, str) or not sort_key.startswith(prefix):
+        raise invalid
+    if not ENTITY_ID_PATTERN.fullmatch(sort_key[len(prefix) :]):
+        raise invalid
+    return {PK: tenant.tenant_id, SK: sort_key}

@@ -1,0 +1,1 @@
+"""What the tools do, free of HTTP and MCP."""

@@ -1,0 +1,98 @@
+"""Customer use cases for a studio: every call acts for the current tenant only."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenantry.dal.customers import Customer, CustomerPage, CustomerStore, Membership
+from tenantry.dal.keys import validate_entity_id
+from tenantry.errors import InvalidInputError
+from tenantry.tenancy.context import current_tenant
+
+__all__ = [
+    "EMAIL_PATTERN",
+    "CustomerChanges",
+    "CustomerFields",
+    "CustomerService",
+    "DeletedCustomer",
+    "Email",
+    "Name",
+    "Notes",
+    "Phone",
+]
+
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,63}$"
+
+# Constrained field types, shared by the models below and the tool signatures,
+# so the JSON schema a client sees is the validation the server applies.
+Name = Annotated[str, Field(min_length=1, max_length=200, description="Full name of the customer.")]
+Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254, description="E-mail address.")]
+Phone = Annotated[str, Field(pattern=r"^[0-9+()\-. ]{3,32}$", description="Phone number.")]
+Notes = Annotated[str, Field(max_length=2000, description="Free-text notes for staff.")]
+
+
+class CustomerFields(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Name
+    email: Email | None = None
+    phone: Phone | None = None
+    membership: Membership = "none"
+    notes: Notes | None = None
+
+
+class CustomerChanges(BaseModel):
+    """Fields to change; a field set to null is cleared (name cannot be cleared)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    membership: Membership | None = None
+    notes: Notes | None = None
+
+    def as_changes(self) -> dict[str, Any]:
+        changes = {name: getattr(self, name) for name in self.model_fields_set}
+        if "name" in changes and changes["name"] is None:
+            raise InvalidInputError("A customer's name cannot be cleared; give a new name instead.")
+        if "membership" in changes and changes["membership"] is None:
+            changes["membership"] = "none"
+        return changes
+
+
+class DeletedCustomer(BaseModel):
+    customer_id: str
+    deleted: bool = True
+
+
+class CustomerService:
+    def __init__(self, store: CustomerStore, page_size_max: int = 100) -> None:
+        self._store = store
+        self._page_size_max = page_size_max
+
+    def create(self, fields: CustomerFields, customer_id: str | None = None) -> Customer:
+        tenant = current_tenant()
+        new_id = validate_entity_id("customer", customer_id) if customer_id else "cus_" + secrets.token_hex(6)
+        return self._store.create(tenant, new_id, fields.model_dump())
+
+    def get(self, customer_id: str) -> Customer:
+        return self._store.get(current_tenant(), customer_id)
+
+    def list(self, limit: int = 20, cursor: str | None = None) -> CustomerPage:
+        if not 1 <= limit <= self._page_size_max:
+            raise InvalidInputError(f"limit must be between 1 and {self._page_size_max}.")
+        return self._store.list(current_tenant(), limit, cursor or None)
+
+    def update(self, customer_id: str, changes: CustomerChanges, expected_version: int | None = None) -> Customer:
+        values = changes.as_changes()
+        if not values:
+            raise InvalidInputError("Nothing to update: give at least one field to change.")
+        return self._store.update(current_tenant(), customer_id, values, expected_version)
+
+    def delete(self, customer_id: str) -> DeletedCustomer:
+        removed = self._store.delete(current_tenant(), customer_id)
+        return DeletedCustomer(customer_id=removed.customer_id)

@@ -1,0 +1,32 @@
+"""One container's worth of the MCP function: services, server, gateway, Mangum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mangum import Mangum
+
+from tenantry.mcp_server.gateway import Gateway
+from tenantry.mcp_server.server import build_server
+from tenantry.mcp_server.services import Services
+from tenantry.settings import Settings
+
+__all__ = ["LambdaApp"]
+
+
+class LambdaApp:
+    """Callable as a Lambda handler; build one per container (or per emulated container)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        server = build_server(services.customers, services.profile)
+        self.gateway = Gateway(server, services.resolver, services.settings)
+        # lifespan="off": the SDK's lifespan may run once per app, Mangum would run it per call.
+        self._mangum = Mangum(self.gateway, lifespan="off")
+
+    @classmethod
+    def from_env(cls) -> LambdaApp:
+        return cls(Services.create(Settings.from_env()))
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return self._mangum(event, context)

@@ -1,0 +1,24 @@
+"""Build the MCP server with every tool, once per container."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import MCPServer
+
+from tenantry.logic.customers import CustomerService
+from tenantry.logic.profile import ProfileService
+from tenantry.mcp_server.tools import customers as customer_tools
+from tenantry.mcp_server.tools import profile as profile_tools
+
+__all__ = ["build_server"]
+
+INSTRUCTIONS = (
+    "Tools for one fitness studio's customer records. Every call acts for the studio of the signed-in "
+    "user only; there is no way to reach another studio's data."
+)
+
+
+def build_server(customers: CustomerService, profile: ProfileService) -> MCPServer:
+    server: MCPServer = MCPServer(name="tenantry", title="Tenantry", instructions=INSTRUCTIONS, version="0.1.0")
+    customer_tools.register(server, customers)
+    profile_tools.register(server, profile)
+    return server

@@ -1,0 +1,102 @@
+"""Customer tools for a studio's staff: create, read, list, update, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from tenantry.dal.customers import Customer, CustomerPage, Membership
+from tenantry.dal.keys import ENTITY_ID_PATTERN
+from tenantry.logic.customers import (
+    CustomerChanges,
+    CustomerFields,
+    CustomerService,
+    DeletedCustomer,
+    Email,
+    Name,
+    Notes,
+    Phone,
+)
+from tenantry.mcp_server.tools import user_errors
+
+__all__ = ["register"]
+
+CustomerId = Annotated[
+    str,
+    Field(
+        pattern=ENTITY_ID_PATTERN.pattern,
+        max_length=64,
+        description="The customer's id, e.g. 'cus_1a2b3c4d5e6f' (letters, digits, '_' and '-').",
+    ),
+]
+
+
+def register(server: MCPServer, customers: CustomerService) -> None:
+    @server.tool(
+        title="Create customer",
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False),
+    )
+    @user_errors
+    async def create_customer(
+        name: Name,
+        email: Email | None = None,
+        phone: Phone | None = None,
+        membership: Membership = "none",
+        notes: Notes | None = None,
+        customer_id: Annotated[
+            CustomerId | None, Field(description="Optional id of your choosing; one is generated if omitted.")
+        ] = None,
+    ) -> Customer:
+        """Add a customer (a member or client) to your studio."""
+        fields = CustomerFields(name=name, email=email, phone=phone, membership=membership, notes=notes)
+        return customers.create(fields, customer_id)
+
+    @server.tool(title="Get customer", annotations=ToolAnnotations(readOnlyHint=True))
+    @user_errors
+    async def get_customer(customer_id: CustomerId) -> Customer:
+        """Look up one of your studio's customers by id."""
+        return customers.get(customer_id)
+
+    @server.tool(title="List customers", annotations=ToolAnnotations(readOnlyHint=True))
+    @user_errors
+    async def list_customers(
+        limit: Annotated[int, Field(ge=1, le=100, description="Page size, 1-100.")] = 20,
+        cursor: Annotated[
+            str | None, Field(max_length=512, description="next_cursor from the previous page, to continue.")
+        ] = None,
+    ) -> CustomerPage:
+        """List your studio's customers, a page at a time, oldest id first."""
+        return customers.list(limit, cursor)
+
+    @server.tool(
+        title="Update customer",
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True),
+    )
+    @user_errors
+    async def update_customer(
+        customer_id: CustomerId,
+        name: Name | None = None,
+        email: Email | None = None,
+        phone: Phone | None = None,
+        membership: Membership | None = None,
+        notes: Notes | None = None,
+        expected_version: Annotated[
+            int | None, Field(ge=1, description="Only update if the customer is still at this version.")
+        ] = None,
+    ) -> Customer:
+        """Change some of a customer's details; fields you leave out stay as they are."""
+        given = {"name": name, "email": email, "phone": phone, "membership": membership, "notes": notes}
+        changes = CustomerChanges(**{k: v for k, v in given.items() if v is not None})
+        return customers.update(customer_id, changes, expected_version)
+
+    @server.tool(
+        title="Delete customer",
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=False),
+    )
+    @user_errors
+    async def delete_customer(customer_id: CustomerId) -> DeletedCustomer:
+        """Remove a customer from your studio permanently."""
+        return customers.delete(customer_id)

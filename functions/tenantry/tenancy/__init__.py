@@ -1,0 +1,1 @@
+"""Who the caller is: the tenant of the verified token, per request."""

@@ -1,0 +1,67 @@
+"""The tenant context of the request being served.
+
+It lives in a ContextVar set by the gateway middleware for the duration of one
+request, so a warm container never carries a tenant into the next request, and
+concurrent requests on one event loop each see their own tenant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "TENANT_ID_PATTERN",
+    "NoTenantContextError",
+    "Plan",
+    "TenantContext",
+    "current_tenant",
+    "tenant_scope",
+]
+
+Plan = Literal["free", "starter", "professional", "business"]
+
+# Tenant ids are DNS-label-like: they appear in keys, IAM session tags and
+# subdomains, so they are kept to characters that mean nothing in any of them.
+TENANT_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
+
+
+class NoTenantContextError(RuntimeError):
+    """Code that needs a tenant ran outside a request: a programming error, fail closed."""
+
+
+class TenantContext(BaseModel):
+    """The verified tenant of one request, plus who is acting for it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    slug: str
+    display_name: str
+    plan: Plan
+    principal: str
+    request_id: str
+
+
+_current: ContextVar[TenantContext | None] = ContextVar("tenantry_tenant", default=None)
+
+
+def current_tenant() -> TenantContext:
+    tenant = _current.get()
+    if tenant is None:
+        raise NoTenantContextError("no tenant context: tenant data accessed outside a verified request")
+    return tenant
+
+
+@contextmanager
+def tenant_scope(tenant: TenantContext) -> Iterator[TenantContext]:
+    token = _current.set(tenant)
+    try:
+        yield tenant
+    finally:
+        _current.reset(token)

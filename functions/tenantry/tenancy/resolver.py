@@ -1,0 +1,81 @@
+"""Turn the authorizer's verified claims into a TenantContext, or refuse.
+
+The tenant comes from the token and nowhere else. A Host subdomain or an
+`X-Tenant-ID` header may only confirm it; a disagreement is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tenantry.errors import TenantAccessError
+from tenantry.tenancy.context import TENANT_ID_PATTERN, TenantContext
+from tenantry.tenancy.registry import TenantRegistry
+
+__all__ = ["CrossTenantAttemptError", "TenantResolver"]
+
+
+class CrossTenantAttemptError(TenantAccessError):
+    """A request named a tenant other than the one its token was issued for."""
+
+    code = "cross_tenant_attempt"
+
+
+@dataclass(frozen=True)
+class TenantResolver:
+    registry: TenantRegistry
+    tenant_claim: str = "tenant_id"
+    base_domain: str | None = None
+
+    def resolve(self, claims: Mapping[str, str], headers: Mapping[str, str], request_id: str) -> TenantContext:
+        tenant_id = claims.get(self.tenant_claim)
+        if not tenant_id:
+            raise TenantAccessError(
+                f"Your access token has no '{self.tenant_claim}' claim, so it does not say which "
+                "organisation you act for. Sign in again through your organisation's connector."
+            )
+        if not TENANT_ID_PATTERN.fullmatch(tenant_id):
+            raise TenantAccessError("Your access token names a tenant id that is not valid. Sign in again.")
+
+        self._confirm_header(tenant_id, headers)
+        record = self.registry.get(tenant_id)
+        if record is None or record.status == "offboarded":
+            raise TenantAccessError(
+                f"Tenant '{tenant_id}' is not registered with this service. Ask your administrator to onboard it."
+            )
+        if record.status == "suspended":
+            raise TenantAccessError(
+                f"Tenant '{tenant_id}' is suspended, so no tools can run. Ask your administrator to resume it."
+            )
+        self._confirm_host(record.slug, headers)
+        return TenantContext(
+            tenant_id=record.tenant_id,
+            slug=record.slug,
+            display_name=record.display_name,
+            plan=record.plan,
+            principal=claims.get("sub") or claims.get("client_id") or "unknown",
+            request_id=request_id,
+        )
+
+    def _confirm_header(self, tenant_id: str, headers: Mapping[str, str]) -> None:
+        claimed = headers.get("x-tenant-id")
+        if claimed is not None and claimed.strip() != tenant_id:
+            raise CrossTenantAttemptError(
+                "The X-Tenant-ID header does not match the tenant of your access token. "
+                "Remove the header or use a token for that tenant."
+            )
+
+    def _confirm_host(self, slug: str, headers: Mapping[str, str]) -> None:
+        if not self.base_domain:
+            return
+        host = headers.get("host", "").split(":", 1)[0].lower().rstrip(".")
+        base = self.base_domain.lower().strip(".")
+        if host == base or not host.endswith("." + base):
+            return  # the shared hostname: nothing to confirm
+        label = host[: -len(base) - 1]
+        if label != slug:
+            raise CrossTenantAttemptError(
+                "This hostname belongs to a different organisation than your access token. "
+                "Use the URL your administrator gave you, or the shared one."
+            )

@@ -1,0 +1,73 @@
+"""Embedded local AWS: a moto server in this process, and the tables the stack creates."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+__all__ = ["LOCAL_ENV", "TABLES", "create_tables", "embedded_aws", "local_client"]
+
+# Fake credentials and a fixed region: boto3 must never find real ones locally.
+LOCAL_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+# Key schemas mirror infra/ (tests/infra checks they agree).
+TABLES: dict[str, dict[str, Any]] = {
+    "registry": {
+        "KeySchema": [{"AttributeName": "tenant_id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "tenant_id", "AttributeType": "S"}],
+    },
+    "data": {
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+    },
+}
+
+
+@contextmanager
+def embedded_aws() -> Iterator[str]:
+    """Start moto on a free loopback port; point boto3 at it through the environment."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved = {k: os.environ.get(k) for k in [*LOCAL_ENV, "AWS_ENDPOINT_URL"]}
+    os.environ.update(LOCAL_ENV)
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def local_client(service: str) -> Any:
+    session = boto3.Session(region_name=LOCAL_ENV["AWS_REGION"])
+    return session.client(service, endpoint_url=os.environ["AWS_ENDPOINT_URL"])  # type: ignore[call-overload]
+
+
+def create_tables(names: dict[str, str]) -> None:
+    """Create each table in `names` (role -> table name) unless it exists."""
+    client = local_client("dynamodb")
+    existing = set(client.list_tables()["TableNames"])
+    for role, table_name in names.items():
+        if table_name in existing:
+            continue
+        client.create_table(TableName=table_name, BillingMode="PAY_PER_REQUEST", **TABLES[role])

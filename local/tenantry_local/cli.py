@@ -1,0 +1,99 @@
+"""`tenantry`: the developer's command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _cmd_local(args: argparse.Namespace) -> int:
+    from tenantry_local.platform import running_platform
+
+    stop = threading.Event()
+
+    def on_refusal(message: str) -> None:
+        print(f"[gateway] {message}", flush=True)
+
+    with running_platform(
+        host=args.host,
+        port=args.port,
+        state_dir=Path(args.state_dir),
+        containers=args.containers,
+        on_refusal=on_refusal,
+    ) as platform:
+        info = platform.describe()
+        print(f"Tenantry local MCP server: {info['url']}")
+        print(f"Issuer: {info['issuer']}   (JWKS at {platform.base_url}/.well-known/jwks.json)")
+        print("Demo tenants and bearer tokens (valid 12 h; `tenantry token --tenant ID` for more):")
+        for tenant_id, tenant in info["tenants"].items():
+            print(f"\n  {tenant_id}  ({tenant['display_name']}, plan {tenant['plan']})")
+            print(f"  Authorization: Bearer {tenant['token']}")
+        print(f"\nWritten to {Path(args.state_dir) / 'local.json'}. Ctrl-C stops the server.", flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        print("\nStopping.", flush=True)
+    return 0
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    from tenantry_local.issuer import DevIssuer
+    from tenantry_local.platform import DEFAULT_PORT, base_url_for
+
+    state_dir = Path(args.state_dir)
+    described = state_dir / "local.json"
+    if described.exists():
+        info = json.loads(described.read_text())
+        mcp_url = info["url"]
+        issuer_url = info["issuer"]
+        known = set(info.get("tenants", {}))
+    else:
+        issuer_url = base_url_for("127.0.0.1", DEFAULT_PORT)
+        mcp_url = issuer_url + "/mcp"
+        known = set()
+    if known and args.tenant not in known and not args.any_tenant:
+        print(
+            f"tenantry token: unknown local tenant '{args.tenant}' (known: {', '.join(sorted(known))}); "
+            "pass --any-tenant to mint anyway",
+            file=sys.stderr,
+        )
+        return 2
+    issuer = DevIssuer.load_or_create(state_dir, issuer_url, mcp_url)
+    print(issuer.mint(args.tenant, subject=args.subject, ttl_seconds=args.ttl))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tenantry", description="Tenantry developer tools")
+    parser.add_argument("--state-dir", default=".tenantry", help="where local state lives (default: .tenantry)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    local = sub.add_parser("local", help="run the local MCP server (API Gateway + Lambda + AWS emulated)")
+    local.add_argument("--port", type=int, default=8787, help="port to listen on (default: 8787)")
+    local.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    local.add_argument("--containers", type=int, default=2, help="warm Lambda containers to emulate (default: 2)")
+    local.set_defaults(func=_cmd_local)
+
+    token = sub.add_parser("token", help="mint a dev bearer token for a local tenant")
+    token.add_argument("--tenant", required=True, help="tenant id, e.g. ironworks-gym")
+    token.add_argument("--subject", default="dev-user", help="the token's sub claim (default: dev-user)")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default: 3600)")
+    token.add_argument("--any-tenant", action="store_true", help="mint for a tenant the local server does not know")
+    token.set_defaults(func=_cmd_token)
+
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

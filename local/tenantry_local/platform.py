@@ -1,0 +1,141 @@
+"""Everything `tenantry local` runs, assembled in one place (also used by the tests)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from tenantry.mcp_server.app import LambdaApp
+from tenantry.mcp_server.services import Services
+from tenantry.settings import Settings
+
+from tenantry_local.authorizer import JwtAuthorizer
+from tenantry_local.aws import create_tables, embedded_aws
+from tenantry_local.emulator import Container, Emulator
+from tenantry_local.issuer import DevIssuer
+from tenantry_local.seed import DEMO_TENANTS, seed
+
+__all__ = ["DEFAULT_PORT", "DEFAULT_STATE_DIR", "LocalPlatform", "base_url_for", "running_platform"]
+
+DEFAULT_PORT = 8787
+DEFAULT_STATE_DIR = Path(".tenantry")
+
+
+def base_url_for(host: str, port: int) -> str:
+    return f"http://{host}:{port}"
+
+
+@dataclass
+class LocalPlatform:
+    base_url: str
+    issuer: DevIssuer
+    settings: Settings
+    emulator: Emulator
+    services: Services
+
+    @property
+    def mcp_url(self) -> str:
+        return self.base_url + "/mcp"
+
+    def token(self, tenant_id: str | None, **kwargs: Any) -> str:
+        return self.issuer.mint(tenant_id, tenant_claim=self.settings.tenant_claim, **kwargs)
+
+    def describe(self) -> dict[str, Any]:
+        """The document written to .tenantry/local.json."""
+        return {
+            "url": self.mcp_url,
+            "issuer": self.issuer.issuer,
+            "tenants": {
+                demo.record.tenant_id: {
+                    "token": self.token(demo.record.tenant_id, subject=f"owner@{demo.record.slug}"),
+                    "plan": demo.record.plan,
+                    "display_name": demo.record.display_name,
+                }
+                for demo in DEMO_TENANTS
+            },
+        }
+
+
+def _quiet_libraries() -> None:
+    # moto's werkzeug logs every AWS call; botocore announces where it found credentials.
+    for name in ("werkzeug", "botocore", "boto3", "urllib3", "mcp", "httpx", "httpx2"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _settings_for(base_url: str) -> Settings:
+    return Settings(
+        registry_table="tenantry-tenants",
+        data_table="tenantry-data",
+        resource_url=base_url + "/mcp",
+        authorization_servers=[base_url],
+    )
+
+
+@contextmanager
+def running_platform(
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    state_dir: Path | None = DEFAULT_STATE_DIR,
+    containers: int = 2,
+    log_level: str = "warning",
+    on_refusal: Any = None,
+) -> Iterator[LocalPlatform]:
+    """Start moto, tables, seed data, the emulator and an HTTP server; stop them on exit.
+
+    port=0 picks a free port. With state_dir=None nothing is written to disk and
+    the issuer key is ephemeral (tests).
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"tenantry local: cannot listen on {host}:{port} ({exc.strerror}); try --port") from None
+    bound_port = sock.getsockname()[1]
+    _quiet_libraries()
+    base_url = base_url_for(host, bound_port)
+    with embedded_aws():
+        settings = _settings_for(base_url)
+        create_tables({"registry": settings.registry_table, "data": settings.data_table})
+        if state_dir is None:
+            issuer = DevIssuer.ephemeral(base_url, settings.resource_url or "")
+        else:
+            issuer = DevIssuer.load_or_create(state_dir, base_url, settings.resource_url or "")
+        apps = [LambdaApp(Services.create(settings)) for _ in range(max(1, containers))]
+        seed(apps[0].services.registry, apps[0].services.customers._store)
+        authorizer = JwtAuthorizer(issuer=issuer.issuer, audiences=(issuer.audience,), jwks=issuer.jwks())
+        emulator = Emulator(
+            authorizer,
+            [Container(app) for app in apps],
+            resource_metadata_url=base_url + "/.well-known/oauth-protected-resource/mcp",
+            extra_routes={"/.well-known/jwks.json": issuer.jwks},
+            on_refusal=on_refusal,
+        )
+        platform = LocalPlatform(base_url, issuer, settings, emulator, apps[0].services)
+        if state_dir is not None:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            (state_dir / "local.json").write_text(json.dumps(platform.describe(), indent=2) + "\n")
+        server = uvicorn.Server(uvicorn.Config(emulator, log_level=log_level, lifespan="on"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        try:
+            while not server.started:
+                if not thread.is_alive():
+                    raise RuntimeError("the local HTTP server failed to start")
+                threading.Event().wait(0.02)
+            yield platform
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            for container in emulator.containers:
+                container.executor.shutdown(wait=False, cancel_futures=True)
+            sock.close()

@@ -1,0 +1,69 @@
+"""Demo tenants for the local server: two studios on different plans, a few customers each."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from tenantry.dal.customers import CustomerStore
+from tenantry.tenancy.context import TenantContext
+from tenantry.tenancy.registry import Branding, TenantRecord, TenantRegistry
+
+__all__ = ["DEMO_TENANTS", "seed"]
+
+
+@dataclass(frozen=True)
+class DemoTenant:
+    record: TenantRecord
+    customers: tuple[tuple[str, str, str, str], ...]  # id, name, email, membership
+
+
+DEMO_TENANTS = (
+    DemoTenant(
+        TenantRecord(
+            tenant_id="ironworks-gym",
+            slug="ironworks",
+            display_name="Ironworks Gym",
+            plan="professional",
+            branding=Branding(company_name="Ironworks Gym", primary_color="#C0392B"),
+        ),
+        (
+            ("cus_0001", "Ada Strong", "ada@example.com", "annual"),
+            ("cus_0002", "Ben Lift", "ben@example.com", "monthly"),
+            ("cus_0003", "Cleo Squat", "cleo@example.com", "class_pack"),
+        ),
+    ),
+    DemoTenant(
+        TenantRecord(
+            tenant_id="lotus-yoga",
+            slug="lotus",
+            display_name="Lotus Yoga Studio",
+            plan="free",
+            branding=Branding(company_name="Lotus Yoga", primary_color="#8E44AD"),
+        ),
+        (
+            # The same id as at Ironworks on purpose: tenants never collide.
+            ("cus_0001", "Dev Asana", "dev@example.com", "monthly"),
+            ("cus_0002", "Eli Breath", "eli@example.com", "drop_in"),
+        ),
+    ),
+)
+
+
+def seed(registry: TenantRegistry, customers: CustomerStore) -> None:
+    """Write the demo tenants; customers only where they do not exist yet."""
+    from tenantry.errors import ConflictError
+
+    for demo in DEMO_TENANTS:
+        registry.put(demo.record)
+        tenant = TenantContext(
+            tenant_id=demo.record.tenant_id,
+            slug=demo.record.slug,
+            display_name=demo.record.display_name,
+            plan=demo.record.plan,
+            principal="seed",
+            request_id="seed",
+        )
+        for customer_id, name, email, membership in demo.customers:
+            with contextlib.suppress(ConflictError):
+                customers.create(tenant, customer_id, {"name": name, "email": email, "membership": membership})
