@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from mangum import Mangum
@@ -23,6 +24,7 @@ class LambdaApp:
         self.gateway = Gateway(server, services.resolver, services.settings)
         # lifespan="off": the SDK's lifespan may run once per app, Mangum would run it per call.
         self._mangum = Mangum(self.gateway, lifespan="off")
+        logging.getLogger("mangum").setLevel(logging.WARNING)  # it logs every request at INFO
 
     @classmethod
     def from_env(cls) -> LambdaApp:

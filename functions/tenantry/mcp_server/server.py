@@ -18,7 +18,10 @@ INSTRUCTIONS = (
 
 
 def build_server(customers: CustomerService, profile: ProfileService) -> MCPServer:
-    server: MCPServer = MCPServer(name="tenantry", title="Tenantry", instructions=INSTRUCTIONS, version="0.1.0")
+    # WARNING: the SDK configures the root logger; INFO would log every request twice.
+    server: MCPServer = MCPServer(
+        name="tenantry", title="Tenantry", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING"
+    )
     customer_tools.register(server, customers)
     profile_tools.register(server, profile)
     return server

@@ -1,0 +1,62 @@
+"""Shared fixtures: one local platform (moto + emulator) per test session."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from tenantry.tenancy.context import TenantContext
+from tenantry.tenancy.registry import TenantRecord
+from tenantry_local.platform import LocalPlatform, running_platform
+
+
+@pytest.fixture(scope="session")
+def platform() -> Iterator[LocalPlatform]:
+    with running_platform(port=0, state_dir=None, containers=2) as running:
+        yield running
+
+
+@pytest.fixture
+def new_tenant(platform: LocalPlatform) -> Any:
+    """Register a fresh tenant (unique id per test) and return its record."""
+
+    def make(plan: str = "starter", status: str = "active", slug: str | None = None) -> TenantRecord:
+        suffix = uuid.uuid4().hex[:8]
+        record = TenantRecord.model_validate(
+            {
+                "tenant_id": f"t-{suffix}",
+                "slug": slug or f"s{suffix}",
+                "display_name": f"Studio {suffix}",
+                "plan": plan,
+                "status": status,
+            }
+        )
+        platform.services.registry.put(record)
+        return record
+
+    return make
+
+
+def context_for(record: TenantRecord) -> TenantContext:
+    return TenantContext(
+        tenant_id=record.tenant_id,
+        slug=record.slug,
+        display_name=record.display_name,
+        plan=record.plan,
+        principal="test",
+        request_id="test",
+    )
+
+
+@asynccontextmanager
+async def mcp_client(platform: LocalPlatform, token: str, **headers: str) -> AsyncIterator[Client]:
+    """The official MCP Python client, over HTTP, through the emulated API Gateway."""
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}", **headers}, timeout=30)
+    async with http, Client(streamable_http_client(platform.mcp_url, http_client=http)) as client:
+        yield client
