@@ -21,19 +21,25 @@ LOCAL_ENV = {
     "AWS_REGION": "us-east-1",
 }
 
+_TENANT_PARTITIONED: dict[str, Any] = {
+    # pk is exactly the tenant id (IAM dynamodb:LeadingKeys); sk is entity type + id.
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ],
+}
+
 # Key schemas mirror infra/ (tests/infra checks they agree).
 TABLES: dict[str, dict[str, Any]] = {
     "registry": {
         "KeySchema": [{"AttributeName": "tenant_id", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "tenant_id", "AttributeType": "S"}],
     },
-    "data": {
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        "AttributeDefinitions": [
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-    },
+    "data": _TENANT_PARTITIONED,
+    # usage and audit age out through the TTL attribute `expires_at`.
+    "usage": _TENANT_PARTITIONED,
+    "audit": _TENANT_PARTITIONED,
 }
 
 
