@@ -43,7 +43,9 @@ def new_tenant(platform: LocalPlatform) -> Any:
     return make
 
 
-def context_for(record: TenantRecord) -> TenantContext:
+def context_for(record: TenantRecord, platform: LocalPlatform | None = None) -> TenantContext:
+    """The context the gateway would build for `record` (pass the platform for non-pool placements)."""
+    table = platform.services.resolver.table_of(record) if platform else "tenantry-data"
     return TenantContext(
         tenant_id=record.tenant_id,
         slug=record.slug,
@@ -51,6 +53,7 @@ def context_for(record: TenantRecord) -> TenantContext:
         plan=record.plan,
         principal="test",
         request_id="test",
+        data_table=table,
     )
 
 

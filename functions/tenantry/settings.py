@@ -34,9 +34,25 @@ class Settings(BaseModel):
     resource_url: str | None = None
     authorization_servers: list[str] = Field(default_factory=list)
     scopes_supported: list[str] = Field(default_factory=lambda: ["mcp:tools"])
+    usage_table: str = "tenantry-usage"
+    audit_table: str = "tenantry-audit"
+    # The role tenant data is reached through, assumed with a tenant_id session tag.
+    tenant_role_arn: str = "arn:aws:iam::000000000000:role/tenantry-tenant-access"
+    tenant_credentials_seconds: int = Field(default=900, ge=900, le=43200)
+    tenant_credentials_max: int = Field(default=512, ge=1)
+    # Pooled cell tables, cell 0 first; empty means the data table is the only cell.
+    cell_tables: list[str] = Field(default_factory=list)
+    silo_table_prefix: str = "tenantry-silo-"
+    secrets_key_arn: str | None = None
+    audit_retention_days: int = Field(default=400, ge=1)
+    # Locally a webhook receiver runs on 127.0.0.1 over http; deployed, only https.
+    allow_loopback_webhooks: bool = False
     registry_cache_seconds: float = Field(default=300.0, ge=0)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     page_size_max: int = Field(default=100, gt=0, le=1000)
+
+    def cells(self) -> list[str]:
+        return self.cell_tables or [self.data_table]
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -69,11 +69,23 @@ def local_client(service: str) -> Any:
     return session.client(service, endpoint_url=os.environ["AWS_ENDPOINT_URL"])  # type: ignore[call-overload]
 
 
-def create_tables(names: dict[str, str]) -> None:
-    """Create each table in `names` (role -> table name) unless it exists."""
+def create_tables(tables: list[tuple[str, str]]) -> None:
+    """Create each (role, table name) unless it exists; role picks the key schema in TABLES."""
     client = local_client("dynamodb")
     existing = set(client.list_tables()["TableNames"])
-    for role, table_name in names.items():
+    for role, table_name in tables:
         if table_name in existing:
             continue
         client.create_table(TableName=table_name, BillingMode="PAY_PER_REQUEST", **TABLES[role])
+        existing.add(table_name)
+
+
+def create_secrets_key(alias: str) -> str:
+    """A symmetric KMS key for tenant secrets; returns its ARN (the alias is reused if present)."""
+    kms = local_client("kms")
+    for entry in kms.list_aliases()["Aliases"]:
+        if entry["AliasName"] == alias and "TargetKeyId" in entry:
+            return str(kms.describe_key(KeyId=entry["TargetKeyId"])["KeyMetadata"]["Arn"])
+    key = kms.create_key(Description="tenantry tenant secrets (local)")["KeyMetadata"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    return str(key["Arn"])

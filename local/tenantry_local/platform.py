@@ -18,7 +18,7 @@ from tenantry.mcp_server.services import Services
 from tenantry.settings import Settings
 
 from tenantry_local.authorizer import JwtAuthorizer
-from tenantry_local.aws import create_tables, embedded_aws
+from tenantry_local.aws import create_secrets_key, create_tables, embedded_aws
 from tenantry_local.emulator import Container, Emulator
 from tenantry_local.issuer import DevIssuer
 from tenantry_local.seed import DEMO_TENANTS, seed
@@ -26,6 +26,7 @@ from tenantry_local.seed import DEMO_TENANTS, seed
 __all__ = ["DEFAULT_PORT", "DEFAULT_STATE_DIR", "LocalPlatform", "base_url_for", "running_platform"]
 
 DEFAULT_PORT = 8787
+MOTO_ACCOUNT = "123456789012"
 DEFAULT_STATE_DIR = Path(".tenantry")
 
 
@@ -47,6 +48,13 @@ class LocalPlatform:
 
     def token(self, tenant_id: str | None, **kwargs: Any) -> str:
         return self.issuer.mint(tenant_id, tenant_claim=self.settings.tenant_claim, **kwargs)
+
+    def environment(self) -> dict[str, str]:
+        """The TENANTRY_* environment a deployed function would get for these settings."""
+        env = {}
+        for name, value in self.settings.model_dump(exclude_none=True).items():
+            env["TENANTRY_" + name.upper()] = ",".join(value) if isinstance(value, list) else str(value)
+        return env
 
     def describe(self) -> dict[str, Any]:
         """The document written to .tenantry/local.json."""
@@ -70,13 +78,34 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _settings_for(base_url: str) -> Settings:
+def _settings_for(base_url: str, secrets_key_arn: str) -> Settings:
     return Settings(
         registry_table="tenantry-tenants",
         data_table="tenantry-data",
+        usage_table="tenantry-usage",
+        audit_table="tenantry-audit",
+        # Two pooled cells locally, so the cell placement is exercised too.
+        cell_tables=["tenantry-data", "tenantry-data-cell-1"],
+        silo_table_prefix="tenantry-silo-",
+        # moto maps assumed-role credentials to the role's account: use moto's default one.
+        tenant_role_arn=f"arn:aws:iam::{MOTO_ACCOUNT}:role/tenantry-tenant-access",
+        secrets_key_arn=secrets_key_arn,
         resource_url=base_url + "/mcp",
         authorization_servers=[base_url],
+        allow_loopback_webhooks=True,
     )
+
+
+def _tables_for(settings: Settings) -> list[tuple[str, str]]:
+    tables = [("registry", settings.registry_table), ("usage", settings.usage_table), ("audit", settings.audit_table)]
+    tables += [("data", name) for name in settings.cells()]
+    # Silo tables are created at onboarding; the demo's silo tenant gets its own here.
+    tables += [
+        ("data", settings.silo_table_prefix + demo.record.tenant_id)
+        for demo in DEMO_TENANTS
+        if demo.record.placement.mode == "silo"
+    ]
+    return tables
 
 
 @contextmanager
@@ -104,14 +133,15 @@ def running_platform(
     _quiet_libraries()
     base_url = base_url_for(host, bound_port)
     with embedded_aws():
-        settings = _settings_for(base_url)
-        create_tables({"registry": settings.registry_table, "data": settings.data_table})
+        settings = _settings_for(base_url, create_secrets_key("alias/tenantry-secrets"))
+        create_tables(_tables_for(settings))
         if state_dir is None:
             issuer = DevIssuer.ephemeral(base_url, settings.resource_url or "")
         else:
             issuer = DevIssuer.load_or_create(state_dir, base_url, settings.resource_url or "")
         apps = [LambdaApp(Services.create(settings)) for _ in range(max(1, containers))]
-        seed(apps[0].services.registry, apps[0].services.customers._store)
+        services = apps[0].services
+        seed(services.registry, services.customer_store, services.resolver.table_of)
         authorizer = JwtAuthorizer(issuer=issuer.issuer, audiences=(issuer.audience,), jwks=issuer.jwks())
         emulator = Emulator(
             authorizer,

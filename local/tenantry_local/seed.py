@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tenantry.dal.customers import CustomerStore
 from tenantry.tenancy.context import TenantContext
+from tenantry.tenancy.placement import Placement
 from tenantry.tenancy.registry import Branding, TenantRecord, TenantRegistry
 
 __all__ = ["DEMO_TENANTS", "seed"]
@@ -40,6 +42,7 @@ DEMO_TENANTS = (
             display_name="Lotus Yoga Studio",
             plan="free",
             branding=Branding(company_name="Lotus Yoga", primary_color="#8E44AD"),
+            placement=Placement(mode="cell", cell=1),
         ),
         (
             # The same id as at Ironworks on purpose: tenants never collide.
@@ -47,10 +50,21 @@ DEMO_TENANTS = (
             ("cus_0002", "Eli Breath", "eli@example.com", "drop_in"),
         ),
     ),
+    DemoTenant(
+        TenantRecord(
+            tenant_id="summit-climbing",
+            slug="summit",
+            display_name="Summit Climbing Co.",
+            plan="business",
+            branding=Branding(company_name="Summit Climbing", primary_color="#16A085"),
+            placement=Placement(mode="silo"),
+        ),
+        (("cus_0001", "Fay Boulder", "fay@example.com", "annual"),),
+    ),
 )
 
 
-def seed(registry: TenantRegistry, customers: CustomerStore) -> None:
+def seed(registry: TenantRegistry, customers: CustomerStore, table_of: Callable[[TenantRecord], str]) -> None:
     """Write the demo tenants; customers only where they do not exist yet."""
     from tenantry.errors import ConflictError
 
@@ -63,6 +77,7 @@ def seed(registry: TenantRegistry, customers: CustomerStore) -> None:
             plan=demo.record.plan,
             principal="seed",
             request_id="seed",
+            data_table=table_of(demo.record),
         )
         for customer_id, name, email, membership in demo.customers:
             with contextlib.suppress(ConflictError):

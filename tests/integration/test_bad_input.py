@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from tenantry.dal.customers import CustomerStore
 from tenantry_local.issuer import DevIssuer
 from tenantry_local.platform import LocalPlatform
 
@@ -32,7 +31,7 @@ def _call(name: str, arguments: dict[str, Any]) -> str:
 
 
 def _customers(platform: LocalPlatform, record: Any) -> list[str]:
-    store = CustomerStore(platform.services.dynamodb, platform.settings.data_table)
+    store = platform.services.customer_store
     return [c.customer_id for c in store.list(context_for(record), 100, None).customers]
 
 

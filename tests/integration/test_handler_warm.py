@@ -15,8 +15,8 @@ from tenantry_local.platform import LocalPlatform
 
 @pytest.fixture
 def fresh_handler(platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("TENANTRY_REGISTRY_TABLE", platform.settings.registry_table)
-    monkeypatch.setenv("TENANTRY_DATA_TABLE", platform.settings.data_table)
+    for name, value in platform.environment().items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setattr(handler_module, "_app", None)
     yield handler_module.handler
 

@@ -9,6 +9,8 @@ from tenantry_local.platform import LocalPlatform
 from tests.conftest import mcp_client
 
 TOOLS = {
+    "send_booking_notification",
+    "list_integration_secrets",
     "create_customer",
     "get_customer",
     "list_customers",

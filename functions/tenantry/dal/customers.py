@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from tenantry.dal.keys import PK, SK, customer_key, customer_prefix, decode_cursor, encode_cursor
 from tenantry.ddb_items import from_attrs, to_attrs
 from tenantry.errors import ConflictError, NotFoundError
+from tenantry.tenancy.clients import TenantClients
 from tenantry.tenancy.context import TenantContext
 
 __all__ = ["Customer", "CustomerPage", "CustomerStore", "Membership"]
@@ -46,17 +47,17 @@ def _is_conditional_failure(exc: ClientError) -> bool:
 class CustomerStore:
     """Every method takes the tenant context and builds keys from it alone."""
 
-    def __init__(self, client: Any, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
+    def __init__(self, clients: TenantClients) -> None:
+        # Clients come per tenant, on the tenant's own credentials, behind the guard.
+        self._clients = clients
 
     def create(self, tenant: TenantContext, customer_id: str, fields: dict[str, Any]) -> Customer:
         now = _now()
         customer = Customer(customer_id=customer_id, created_at=now, updated_at=now, version=1, **fields)
         item = {**customer_key(tenant, customer_id), **customer.model_dump()}
         try:
-            self._client.put_item(
-                TableName=self._table,
+            self._clients.dynamodb(tenant).put_item(
+                TableName=tenant.data_table,
                 Item=to_attrs(item),
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": PK},
@@ -68,9 +69,11 @@ class CustomerStore:
         return customer
 
     def get(self, tenant: TenantContext, customer_id: str) -> Customer:
-        item = self._client.get_item(
-            TableName=self._table, Key=to_attrs(customer_key(tenant, customer_id)), ConsistentRead=True
-        ).get("Item")
+        item = (
+            self._clients.dynamodb(tenant)
+            .get_item(TableName=tenant.data_table, Key=to_attrs(customer_key(tenant, customer_id)), ConsistentRead=True)
+            .get("Item")
+        )
         if not item:
             raise NotFoundError(f"No customer with id '{customer_id}'.")
         return self._to_customer(item)
@@ -78,7 +81,7 @@ class CustomerStore:
     def list(self, tenant: TenantContext, limit: int, cursor: str | None) -> CustomerPage:
         partition, prefix = customer_prefix(tenant)
         request: dict[str, Any] = {
-            "TableName": self._table,
+            "TableName": tenant.data_table,
             "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
             "ExpressionAttributeNames": {"#pk": PK, "#sk": SK},
             "ExpressionAttributeValues": to_attrs({":pk": partition, ":prefix": prefix}),
@@ -86,7 +89,7 @@ class CustomerStore:
         }
         if cursor:
             request["ExclusiveStartKey"] = to_attrs(decode_cursor(tenant, cursor, prefix))
-        response = self._client.query(**request)
+        response = self._clients.dynamodb(tenant).query(**request)
         customers = [self._to_customer(item) for item in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         next_cursor = encode_cursor(tenant, from_attrs(last)) if last else None
@@ -114,8 +117,8 @@ class CustomerStore:
         if removes:
             expression += " REMOVE " + ", ".join(removes)
         try:
-            response = self._client.update_item(
-                TableName=self._table,
+            response = self._clients.dynamodb(tenant).update_item(
+                TableName=tenant.data_table,
                 Key=to_attrs(customer_key(tenant, customer_id)),
                 UpdateExpression=expression,
                 ConditionExpression=condition,
@@ -137,8 +140,8 @@ class CustomerStore:
 
     def delete(self, tenant: TenantContext, customer_id: str) -> Customer:
         try:
-            response = self._client.delete_item(
-                TableName=self._table,
+            response = self._clients.dynamodb(tenant).delete_item(
+                TableName=tenant.data_table,
                 Key=to_attrs(customer_key(tenant, customer_id)),
                 ConditionExpression="attribute_exists(#pk)",
                 ExpressionAttributeNames={"#pk": PK},

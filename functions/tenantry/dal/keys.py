@@ -25,12 +25,15 @@ __all__ = [
     "customer_prefix",
     "decode_cursor",
     "encode_cursor",
+    "secret_key",
+    "secret_prefix",
     "validate_entity_id",
 ]
 
 PK = "pk"
 SK = "sk"
 _CUSTOMER = "CUSTOMER#"
+_SECRET = "SECRET#"
 # Ids are ASCII letters, digits, '_' and '-': no separators ('#', '/'), no
 # escapes ('%'), no control characters, no look-alike Unicode.
 ENTITY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -48,6 +51,14 @@ def validate_entity_id(kind: str, value: str) -> str:
 def customer_key(tenant: TenantContext, customer_id: str) -> dict[str, str]:
     validate_entity_id("customer", customer_id)
     return {PK: tenant.tenant_id, SK: _CUSTOMER + customer_id}
+
+
+def secret_key(tenant: TenantContext, name: str) -> dict[str, str]:
+    return {PK: tenant.tenant_id, SK: _SECRET + name}
+
+
+def secret_prefix(tenant: TenantContext) -> tuple[str, str]:
+    return tenant.tenant_id, _SECRET
 
 
 def customer_prefix(tenant: TenantContext) -> tuple[str, str]:

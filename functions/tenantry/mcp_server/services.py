@@ -9,10 +9,17 @@ import boto3
 from botocore.config import Config
 
 from tenantry.dal.customers import CustomerStore
+from tenantry.dal.secrets import SecretStore
 from tenantry.logic.customers import CustomerService
+from tenantry.logic.notifications import NotificationService, UrllibWebhookSender, WebhookSender
 from tenantry.logic.profile import ProfileService
+from tenantry.logic.secrets import SecretService
 from tenantry.settings import Settings
-from tenantry.tenancy.registry import TenantRegistry
+from tenantry.tenancy.audit import AuditLog
+from tenantry.tenancy.clients import TenantClients
+from tenantry.tenancy.credentials import TenantCredentials
+from tenantry.tenancy.placement import table_for
+from tenantry.tenancy.registry import TenantRecord, TenantRegistry
 from tenantry.tenancy.resolver import TenantResolver
 
 __all__ = ["Services"]
@@ -23,22 +30,60 @@ _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_t
 @dataclass
 class Services:
     settings: Settings
+    # The function's own client: registry, usage and audit only (IAM allows nothing else).
     dynamodb: Any
     registry: TenantRegistry
     resolver: TenantResolver
+    audit: AuditLog
+    credentials: TenantCredentials
+    clients: TenantClients
+    customer_store: CustomerStore
+    secret_store: SecretStore
     customers: CustomerService
     profile: ProfileService
+    secrets: SecretService
+    notifications: NotificationService
 
     @classmethod
-    def create(cls, settings: Settings, session: boto3.Session | None = None) -> Services:
+    def create(
+        cls, settings: Settings, session: boto3.Session | None = None, webhook_sender: WebhookSender | None = None
+    ) -> Services:
         # AWS_ENDPOINT_URL (honoured by botocore itself) points these at moto locally.
-        dynamodb = (session or boto3.Session()).client("dynamodb", config=_BOTO_CONFIG)
+        session = session or boto3.Session()
+        dynamodb = session.client("dynamodb", config=_BOTO_CONFIG)
         registry = TenantRegistry(dynamodb, settings.registry_table, ttl_seconds=settings.registry_cache_seconds)
+        audit = AuditLog(dynamodb, settings.audit_table, settings.audit_retention_days)
+        credentials = TenantCredentials(
+            session.client("sts", config=_BOTO_CONFIG),
+            settings.tenant_role_arn,
+            duration_seconds=settings.tenant_credentials_seconds,
+            max_tenants=settings.tenant_credentials_max,
+            region_name=session.region_name,
+        )
+        clients = TenantClients(credentials, _BOTO_CONFIG, audit)
+        customer_store = CustomerStore(clients)
+        secret_store = SecretStore(clients, settings.secrets_key_arn or "alias/tenantry-secrets")
+
+        def table_of(record: TenantRecord) -> str:
+            return table_for(record.tenant_id, record.placement, settings.cells(), settings.silo_table_prefix)
+
         return cls(
             settings=settings,
             dynamodb=dynamodb,
             registry=registry,
-            resolver=TenantResolver(registry, settings.tenant_claim, settings.base_domain),
-            customers=CustomerService(CustomerStore(dynamodb, settings.data_table), settings.page_size_max),
+            resolver=TenantResolver(registry, settings.tenant_claim, settings.base_domain, table_of),
+            audit=audit,
+            credentials=credentials,
+            clients=clients,
+            customer_store=customer_store,
+            secret_store=secret_store,
+            customers=CustomerService(customer_store, settings.page_size_max),
             profile=ProfileService(registry),
+            secrets=SecretService(secret_store),
+            notifications=NotificationService(
+                customer_store,
+                secret_store,
+                webhook_sender or UrllibWebhookSender(),
+                allow_loopback=settings.allow_loopback_webhooks,
+            ),
         )

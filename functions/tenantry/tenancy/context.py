@@ -46,6 +46,8 @@ class TenantContext(BaseModel):
     plan: Plan
     principal: str
     request_id: str
+    # The table holding this tenant's data (pool, cell or silo); keys are built the same in each.
+    data_table: str = "tenantry-data"
 
 
 _current: ContextVar[TenantContext | None] = ContextVar("tenantry_tenant", default=None)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from tenantry.ddb_items import from_attrs, to_attrs
 from tenantry.tenancy.context import Plan
+from tenantry.tenancy.placement import Placement
 
 __all__ = ["Branding", "TenantRecord", "TenantRegistry", "TenantStatus"]
 
@@ -30,6 +31,7 @@ class TenantRecord(BaseModel):
     plan: Plan
     status: TenantStatus = "active"
     branding: Branding = Field(default_factory=Branding)
+    placement: Placement = Field(default_factory=Placement)
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def to_item(self) -> dict[str, Any]:

@@ -6,12 +6,12 @@ The tenant comes from the token and nowhere else. A Host subdomain or an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tenantry.errors import TenantAccessError
 from tenantry.tenancy.context import TENANT_ID_PATTERN, TenantContext
-from tenantry.tenancy.registry import TenantRegistry
+from tenantry.tenancy.registry import TenantRecord, TenantRegistry
 
 __all__ = ["CrossTenantAttemptError", "TenantResolver"]
 
@@ -27,6 +27,7 @@ class TenantResolver:
     registry: TenantRegistry
     tenant_claim: str = "tenant_id"
     base_domain: str | None = None
+    table_of: Callable[[TenantRecord], str] = lambda record: "tenantry-data"
 
     def resolve(self, claims: Mapping[str, str], headers: Mapping[str, str], request_id: str) -> TenantContext:
         tenant_id = claims.get(self.tenant_claim)
@@ -56,6 +57,7 @@ class TenantResolver:
             plan=record.plan,
             principal=claims.get("sub") or claims.get("client_id") or "unknown",
             request_id=request_id,
+            data_table=self.table_of(record),
         )
 
     def _confirm_header(self, tenant_id: str, headers: Mapping[str, str]) -> None:

@@ -1,0 +1,76 @@
+"""AWS clients for one tenant: built on its assumed credentials, DynamoDB ones guarded."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from botocore.config import Config
+
+from tenantry.tenancy.audit import AuditEvent, AuditLog
+from tenantry.tenancy.cache import tenant_cache_key
+from tenantry.tenancy.context import TenantContext
+from tenantry.tenancy.credentials import ScopedSession, TenantCredentials
+from tenantry.tenancy.guard import install_guard
+
+__all__ = ["TenantClients"]
+
+
+class TenantClients:
+    def __init__(
+        self, credentials: TenantCredentials, config: Config, audit: AuditLog | None, max_clients: int = 1024
+    ) -> None:
+        self._credentials = credentials
+        self._config = config
+        self._audit = audit
+        self._max = max_clients
+        self._cache: OrderedDict[tuple[Any, ...], tuple[ScopedSession, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def dynamodb(self, tenant: TenantContext) -> Any:
+        return self._client(tenant, "dynamodb", tenant.data_table)
+
+    def kms(self, tenant: TenantContext) -> Any:
+        return self._client(tenant, "kms", "")
+
+    def _client(self, tenant: TenantContext, service: str, table: str) -> Any:
+        scoped = self._credentials.session_for(tenant.tenant_id)
+        key = tenant_cache_key(tenant.tenant_id, service, table)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] is scoped:
+                self._cache.move_to_end(key)
+                return cached[1]
+        client = scoped.session.client(service, config=self._config)  # type: ignore[call-overload]
+        if service == "dynamodb":
+            install_guard(client, tenant.tenant_id, [table], self._refusal_recorder(tenant))
+        with self._lock:
+            self._cache[key] = (scoped, client)
+            while len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+        return client
+
+    def _refusal_recorder(self, tenant: TenantContext) -> Any:
+        def record(operation: str, table: str, reason: str) -> None:
+            if self._audit is None:
+                return
+            from tenantry.tenancy.context import current_tenant
+
+            try:
+                acting = current_tenant()
+            except RuntimeError:
+                acting = tenant
+            self._audit.record(
+                AuditEvent(
+                    tenant_id=tenant.tenant_id,
+                    principal=acting.principal,
+                    action=f"dynamodb:{operation}",
+                    resource=table,
+                    outcome="denied",
+                    reason=f"cross_tenant_guard: {reason}",
+                    request_id=acting.request_id,
+                )
+            )
+
+        return record

@@ -1,0 +1,88 @@
+"""Tenant-scoped AWS credentials: STS AssumeRole on the tenant access role with a tenant_id session tag.
+
+IAM conditions on that role (`dynamodb:LeadingKeys`, `kms:EncryptionContext:tenant_id`,
+S3 prefixes) compare against `${aws:PrincipalTag/tenant_id}`, so these credentials
+can reach only the tenant's own data even if application code asks for more.
+Cached per tenant per warm container, refreshed before expiry, bounded in number.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+__all__ = ["ScopedSession", "TenantCredentials"]
+
+
+@dataclass(frozen=True)
+class ScopedSession:
+    tenant_id: str
+    session: boto3.Session
+    expires_at: float
+
+
+class TenantCredentials:
+    def __init__(
+        self,
+        sts: Any,
+        role_arn: str,
+        *,
+        duration_seconds: int = 900,
+        refresh_margin_seconds: float = 120.0,
+        max_tenants: int = 512,
+        region_name: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._sts = sts
+        self._role_arn = role_arn
+        self._duration = duration_seconds
+        self._margin = refresh_margin_seconds
+        self._max = max_tenants
+        self._region = region_name
+        self._clock = clock
+        self._cache: OrderedDict[str, ScopedSession] = OrderedDict()
+        self._lock = threading.Lock()
+        self.assumed = 0  # AssumeRole calls made (for benchmarks and tests)
+
+    def session_for(self, tenant_id: str) -> ScopedSession:
+        with self._lock:
+            cached = self._cache.get(tenant_id)
+            if cached is not None and cached.expires_at - self._margin > self._clock():
+                self._cache.move_to_end(tenant_id)
+                return cached
+        fresh = self._assume(tenant_id)
+        with self._lock:
+            self._cache[tenant_id] = fresh
+            self._cache.move_to_end(tenant_id)
+            while len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+        return fresh
+
+    def _assume(self, tenant_id: str) -> ScopedSession:
+        response = self._sts.assume_role(
+            RoleArn=self._role_arn,
+            RoleSessionName=f"tenant-{tenant_id}"[:64],
+            DurationSeconds=self._duration,
+            Tags=[{"Key": "tenant_id", "Value": tenant_id}],
+        )
+        self.assumed += 1
+        creds = response["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=self._region,
+        )
+        expires = creds["Expiration"]
+        expires_at = expires.timestamp() if hasattr(expires, "timestamp") else self._clock() + self._duration
+        return ScopedSession(tenant_id, session, expires_at)
+
+    def forget(self, tenant_id: str) -> None:
+        with self._lock:
+            self._cache.pop(tenant_id, None)

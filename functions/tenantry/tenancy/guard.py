@@ -1,0 +1,143 @@
+"""An in-process guard on every tenant-scoped DynamoDB client.
+
+A botocore `before-parameter-build` hook inspects each request before it is
+serialized and refuses it, before anything leaves the process, unless every
+key, item and key condition it carries is in the tenant's partition of the
+tenant's table. It fails closed: an operation it cannot check (Scan, PartiQL,
+a secondary index, anything not listed) is refused too.
+
+IAM's LeadingKeys condition enforces the same rule in AWS; this guard makes a
+bug visible (audited, alarmed) and protects places where IAM cannot help,
+such as local runs and moto.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from tenantry.errors import TenantryError
+
+__all__ = ["PARTITION_KEY", "CrossTenantAccessError", "install_guard"]
+
+PARTITION_KEY = "pk"
+_EQUALITY = re.compile(r"^\s*\(?\s*([#:\w.]+)\s*=\s*([#:\w.]+)\s*\)?\s*$")
+
+
+class CrossTenantAccessError(TenantryError):
+    """A request for data outside the caller's tenant was stopped before it left the process."""
+
+    http_status = 403
+    code = "cross_tenant_denied"
+
+
+Refusal = Callable[[str, str, str], None]  # (operation, table, reason)
+
+
+class _Guard:
+    def __init__(self, tenant_id: str, tables: frozenset[str], on_refusal: Refusal | None) -> None:
+        self.tenant_id = tenant_id
+        self.tables = tables
+        self.on_refusal = on_refusal
+        self._own = {"S": tenant_id}
+
+    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        operation = model.name
+        check = _CHECKS.get(operation)
+        if check is None:
+            self._refuse(operation, str(params.get("TableName", "")), f"{operation} cannot be checked; refused")
+        else:
+            check(self, operation, params)
+
+    # -- helpers -----------------------------------------------------------------------
+    def _refuse(self, operation: str, table: str, reason: str) -> None:
+        if self.on_refusal is not None:
+            self.on_refusal(operation, table, reason)
+        # Deliberately vague for the caller: the audit record has the detail.
+        raise CrossTenantAccessError("Access denied: that data is outside your organisation.")
+
+    def _table(self, operation: str, table: Any) -> None:
+        if table not in self.tables:
+            self._refuse(operation, str(table), "table is not the tenant's")
+
+    def _key(self, operation: str, table: str, key: Any) -> None:
+        if not isinstance(key, Mapping) or key.get(PARTITION_KEY) != self._own:
+            self._refuse(operation, table, "key outside the tenant's partition")
+
+    # -- per operation -----------------------------------------------------------------
+    def single(self, operation: str, params: dict[str, Any]) -> None:
+        table = params.get("TableName")
+        self._table(operation, table)
+        self._key(operation, str(table), params.get("Item" if operation == "PutItem" else "Key"))
+
+    def query(self, operation: str, params: dict[str, Any]) -> None:
+        table = str(params.get("TableName"))
+        self._table(operation, table)
+        if params.get("IndexName"):
+            self._refuse(operation, table, "queries on secondary indexes are not allowed")
+        if "ExclusiveStartKey" in params:
+            self._key(operation, table, params["ExclusiveStartKey"])
+        if not self._partition_condition_is_own(params):
+            self._refuse(operation, table, "key condition is not the tenant's partition")
+
+    def _partition_condition_is_own(self, params: Mapping[str, Any]) -> bool:
+        expression = params.get("KeyConditionExpression")
+        if not isinstance(expression, str) or params.get("KeyConditions"):
+            return False
+        names: Mapping[str, str] = params.get("ExpressionAttributeNames") or {}
+        values: Mapping[str, Any] = params.get("ExpressionAttributeValues") or {}
+        for clause in re.split(r"\s+AND\s+", expression, flags=re.IGNORECASE):
+            match = _EQUALITY.match(clause)
+            if not match:
+                continue
+            left, right = match.groups()
+            if names.get(left, left) == PARTITION_KEY and values.get(right) == self._own:
+                return True
+        return False
+
+    def batch_get(self, operation: str, params: dict[str, Any]) -> None:
+        for table, request in (params.get("RequestItems") or {}).items():
+            self._table(operation, table)
+            self._keys(operation, table, request.get("Keys") or [])
+
+    def batch_write(self, operation: str, params: dict[str, Any]) -> None:
+        for table, writes in (params.get("RequestItems") or {}).items():
+            self._table(operation, table)
+            for write in writes:
+                if "PutRequest" in write:
+                    self._key(operation, table, write["PutRequest"].get("Item"))
+                elif "DeleteRequest" in write:
+                    self._key(operation, table, write["DeleteRequest"].get("Key"))
+                else:
+                    self._refuse(operation, table, "unknown batch write request")
+
+    def transact(self, operation: str, params: dict[str, Any]) -> None:
+        for entry in params.get("TransactItems") or []:
+            for kind, request in entry.items():
+                table = request.get("TableName")
+                self._table(operation, table)
+                self._key(operation, str(table), request.get("Item" if kind == "Put" else "Key"))
+
+    def _keys(self, operation: str, table: str, keys: Iterable[Any]) -> None:
+        for key in keys:
+            self._key(operation, table, key)
+
+
+_CHECKS: dict[str, Callable[[_Guard, str, dict[str, Any]], None]] = {
+    "GetItem": _Guard.single,
+    "PutItem": _Guard.single,
+    "UpdateItem": _Guard.single,
+    "DeleteItem": _Guard.single,
+    "Query": _Guard.query,
+    "BatchGetItem": _Guard.batch_get,
+    "BatchWriteItem": _Guard.batch_write,
+    "TransactGetItems": _Guard.transact,
+    "TransactWriteItems": _Guard.transact,
+}
+
+
+def install_guard(client: Any, tenant_id: str, tables: Iterable[str], on_refusal: Refusal | None = None) -> Any:
+    """Attach the guard to a DynamoDB client built for one tenant; returns the client."""
+    client.meta.events.register("before-parameter-build.dynamodb", _Guard(tenant_id, frozenset(tables), on_refusal))
+    return client
