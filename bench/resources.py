@@ -1,0 +1,77 @@
+"""Shared, lazily started resources: one local platform (moto, tables, demo tenants) per run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+from tenantry.settings import Settings
+from tenantry_local.platform import running_platform
+
+__all__ = ["LocalAws", "Resources", "settings_environ"]
+
+_PREFIX = "TENANTRY_"
+
+
+@dataclass(frozen=True)
+class LocalAws:
+    endpoint: str
+    settings: Settings
+
+
+class Resources:
+    """Started on first use, stopped when the run ends, so `--only` pays only for what it uses."""
+
+    def __init__(self, stack: ExitStack) -> None:
+        self._stack = stack
+        self._aws: LocalAws | None = None
+
+    def aws(self) -> LocalAws:
+        if self._aws is None:
+            self._aws = self._start_aws()
+        return self._aws
+
+    def _start_aws(self) -> LocalAws:
+        # The same platform the tests use (moto, tables, seeded demo tenants), so the bench
+        # follows the runtime's wiring instead of copying it. Its HTTP front stays idle here.
+        platform = self._stack.enter_context(running_platform(port=0, state_dir=None, containers=1))
+        # The handler reads its settings from the environment, as on Lambda; children inherit it.
+        self._stack.enter_context(_environ(settings_environ(platform.settings)))
+        if Settings.from_env() != platform.settings:
+            raise RuntimeError("settings do not survive the round trip through TENANTRY_* variables")
+        return LocalAws(endpoint=os.environ["AWS_ENDPOINT_URL"], settings=platform.settings)
+
+
+def settings_environ(settings: Settings) -> dict[str, str]:
+    """The TENANTRY_* variables a deployed function would get for these settings."""
+    environ = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        environ[_PREFIX + name.upper()] = _env_text(value)
+    return environ
+
+
+def _env_text(value: object) -> str:
+    # The spelling Settings.from_env parses back: lists comma-separated, booleans lower case.
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+@contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
