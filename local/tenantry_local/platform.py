@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import logging
 import socket
 import threading
@@ -131,6 +132,9 @@ def running_platform(
         raise SystemExit(f"tenantry local: cannot listen on {host}:{port} ({exc.strerror}); try --port") from None
     bound_port = sock.getsockname()[1]
     _quiet_libraries()
+    # EMF metric documents on stdout help nobody locally; alerts are printed from metric listeners.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     base_url = base_url_for(host, bound_port)
     with embedded_aws():
         settings = _settings_for(base_url, create_secrets_key("alias/tenantry-secrets"))

@@ -8,7 +8,8 @@ from tenantry_local.platform import LocalPlatform
 
 from tests.conftest import mcp_client
 
-TOOLS = {
+TOOLS = {  # a starter tenant's tools
+    "get_usage",
     "send_booking_notification",
     "list_integration_secrets",
     "create_customer",

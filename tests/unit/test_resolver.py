@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tenantry.ddb_items import to_attrs
 from tenantry.errors import TenantAccessError
 from tenantry.tenancy.registry import TenantRecord, TenantRegistry
 from tenantry.tenancy.resolver import CrossTenantAttemptError, TenantResolver
@@ -20,7 +21,7 @@ class FakeDynamo:
         record = self.items.get(Key["tenant_id"]["S"])
         if record is None:
             return {}
-        return {"Item": {k: {"S": v} if isinstance(v, str) else {"M": {}} for k, v in record.to_item().items()}}
+        return {"Item": to_attrs(record.to_item())}
 
 
 RECORDS = [

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from tenantry.dal.keys import PK, SK, customer_key, customer_prefix, decode_cursor, encode_cursor
+from tenantry.dal.keys import PK, SK, counter_key, customer_key, customer_prefix, decode_cursor, encode_cursor
 from tenantry.ddb_items import from_attrs, to_attrs
-from tenantry.errors import ConflictError, NotFoundError
+from tenantry.errors import ConflictError, NotFoundError, TenantryError
 from tenantry.tenancy.clients import TenantClients
 from tenantry.tenancy.context import TenantContext
 
-__all__ = ["Customer", "CustomerPage", "CustomerStore", "Membership"]
+__all__ = ["Customer", "CustomerPage", "CustomerStore", "Membership", "StorageQuotaError"]
 
 Membership = Literal["none", "drop_in", "class_pack", "monthly", "annual"]
 
@@ -40,6 +41,13 @@ class CustomerPage(BaseModel):
     next_cursor: str | None = Field(default=None, description="Pass back to get the next page; absent on the last.")
 
 
+class StorageQuotaError(TenantryError):
+    """The tenant's plan allows no more customers."""
+
+    http_status = 429
+    code = "storage_quota_exceeded"
+
+
 def _is_conditional_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
@@ -52,19 +60,43 @@ class CustomerStore:
         self._clients = clients
 
     def create(self, tenant: TenantContext, customer_id: str, fields: dict[str, Any]) -> Customer:
+        """Insert a customer and count it against the storage quota, atomically."""
         now = _now()
         customer = Customer(customer_id=customer_id, created_at=now, updated_at=now, version=1, **fields)
         item = {**customer_key(tenant, customer_id), **customer.model_dump()}
+        limit = tenant.config.max_customers
         try:
-            self._clients.dynamodb(tenant).put_item(
-                TableName=tenant.data_table,
-                Item=to_attrs(item),
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": PK},
+            self._clients.dynamodb(tenant).transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": tenant.data_table,
+                            "Item": to_attrs(item),
+                            "ConditionExpression": "attribute_not_exists(#pk)",
+                            "ExpressionAttributeNames": {"#pk": PK},
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": tenant.data_table,
+                            "Key": to_attrs(counter_key(tenant, "customers")),
+                            "UpdateExpression": "ADD #n :one",
+                            "ConditionExpression": "attribute_not_exists(#n) OR #n < :limit",
+                            "ExpressionAttributeNames": {"#n": "n"},
+                            "ExpressionAttributeValues": to_attrs({":one": 1, ":limit": limit}),
+                        }
+                    },
+                ]
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
                 raise ConflictError(f"A customer with id '{customer_id}' already exists.") from None
+            if reasons[1:2] == ["ConditionalCheckFailed"]:
+                raise StorageQuotaError(
+                    f"Customer limit reached: {limit:,} customers on the {tenant.plan} plan. Delete customers "
+                    "you no longer need, or ask your administrator to upgrade the plan or raise the limit."
+                ) from None
             raise
         return customer
 
@@ -139,19 +171,56 @@ class CustomerStore:
         return self._to_customer(response["Attributes"])
 
     def delete(self, tenant: TenantContext, customer_id: str) -> Customer:
+        """Remove a customer and give its storage quota back, atomically."""
+        existing = self.get(tenant, customer_id)
         try:
-            response = self._clients.dynamodb(tenant).delete_item(
-                TableName=tenant.data_table,
-                Key=to_attrs(customer_key(tenant, customer_id)),
-                ConditionExpression="attribute_exists(#pk)",
-                ExpressionAttributeNames={"#pk": PK},
-                ReturnValues="ALL_OLD",
+            self._clients.dynamodb(tenant).transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": tenant.data_table,
+                            "Key": to_attrs(customer_key(tenant, customer_id)),
+                            "ConditionExpression": "attribute_exists(#pk)",
+                            "ExpressionAttributeNames": {"#pk": PK},
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": tenant.data_table,
+                            "Key": to_attrs(counter_key(tenant, "customers")),
+                            "UpdateExpression": "ADD #n :minus",
+                            "ExpressionAttributeNames": {"#n": "n"},
+                            "ExpressionAttributeValues": to_attrs({":minus": -1}),
+                        }
+                    },
+                ]
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
                 raise NotFoundError(f"No customer with id '{customer_id}'.") from None
             raise
-        return self._to_customer(response["Attributes"])
+        return existing
+
+    def count(self, tenant: TenantContext) -> int:
+        item = (
+            self._clients.dynamodb(tenant)
+            .get_item(TableName=tenant.data_table, Key=to_attrs(counter_key(tenant, "customers")), ConsistentRead=True)
+            .get("Item")
+        )
+        return int(from_attrs(item).get("n", 0)) if item else 0
+
+    def all(self, tenant: TenantContext, limit: int) -> tuple[builtins.list[Customer], bool]:
+        """Up to `limit` customers in id order, and whether there were more."""
+        customers: builtins.list[Customer] = []
+        cursor: str | None = None
+        while len(customers) < limit:
+            page = self.list(tenant, min(100, limit - len(customers)), cursor)
+            customers += page.customers
+            cursor = page.next_cursor
+            if not cursor:
+                return customers, False
+        return customers, True
 
     @staticmethod
     def _to_customer(item: dict[str, Any]) -> Customer:

@@ -21,6 +21,7 @@ __all__ = [
     "ENTITY_ID_PATTERN",
     "PK",
     "SK",
+    "counter_key",
     "customer_key",
     "customer_prefix",
     "decode_cursor",
@@ -34,6 +35,7 @@ PK = "pk"
 SK = "sk"
 _CUSTOMER = "CUSTOMER#"
 _SECRET = "SECRET#"
+_COUNTER = "COUNTER#"
 # Ids are ASCII letters, digits, '_' and '-': no separators ('#', '/'), no
 # escapes ('%'), no control characters, no look-alike Unicode.
 ENTITY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -51,6 +53,11 @@ def validate_entity_id(kind: str, value: str) -> str:
 def customer_key(tenant: TenantContext, customer_id: str) -> dict[str, str]:
     validate_entity_id("customer", customer_id)
     return {PK: tenant.tenant_id, SK: _CUSTOMER + customer_id}
+
+
+def counter_key(tenant: TenantContext, name: str) -> dict[str, str]:
+    """A per-tenant counter item (e.g. how many customers exist, for the storage quota)."""
+    return {PK: tenant.tenant_id, SK: _COUNTER + name}
 
 
 def secret_key(tenant: TenantContext, name: str) -> dict[str, str]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import secrets
+from collections import Counter
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,8 +17,11 @@ from tenantry.tenancy.context import current_tenant
 
 __all__ = [
     "EMAIL_PATTERN",
+    "CustomerAnalytics",
     "CustomerChanges",
+    "CustomerExport",
     "CustomerFields",
+    "CustomerInsights",
     "CustomerService",
     "DeletedCustomer",
     "Email",
@@ -96,3 +102,63 @@ class CustomerService:
     def delete(self, customer_id: str) -> DeletedCustomer:
         removed = self._store.delete(current_tenant(), customer_id)
         return DeletedCustomer(customer_id=removed.customer_id)
+
+
+class CustomerExport(BaseModel):
+    format: str = "csv"
+    rows: int
+    truncated: bool
+    csv: str
+
+
+class MembershipCount(BaseModel):
+    membership: str
+    customers: int
+
+
+class CustomerAnalytics(BaseModel):
+    total_customers: int
+    by_membership: list[MembershipCount]
+    new_by_month: dict[str, int]
+    with_email: int
+    with_phone: int
+
+
+EXPORT_MAX_ROWS = 5_000
+ANALYTICS_MAX_ROWS = 50_000
+
+
+class CustomerInsights:
+    """The gated extras: a CSV export (professional+) and analytics (business)."""
+
+    def __init__(self, store: CustomerStore) -> None:
+        self._store = store
+
+    def export(self) -> CustomerExport:
+        customers, truncated = self._store.all(current_tenant(), EXPORT_MAX_ROWS)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        columns = ["customer_id", "name", "email", "phone", "membership", "created_at", "updated_at"]
+        writer.writerow(columns)
+        for customer in customers:
+            row = customer.model_dump()
+            # A leading =,+,-,@ would run as a formula when the file is opened in a spreadsheet.
+            writer.writerow([_spreadsheet_safe(row[c]) for c in columns])
+        return CustomerExport(rows=len(customers), truncated=truncated, csv=out.getvalue())
+
+    def analytics(self) -> CustomerAnalytics:
+        customers, _ = self._store.all(current_tenant(), ANALYTICS_MAX_ROWS)
+        memberships = Counter(c.membership for c in customers)
+        months = Counter(c.created_at[:7] for c in customers)
+        return CustomerAnalytics(
+            total_customers=len(customers),
+            by_membership=[MembershipCount(membership=m, customers=n) for m, n in sorted(memberships.items())],
+            new_by_month=dict(sorted(months.items())),
+            with_email=sum(1 for c in customers if c.email),
+            with_phone=sum(1 for c in customers if c.phone),
+        )
+
+
+def _spreadsheet_safe(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

@@ -10,6 +10,7 @@ from mangum import Mangum
 from tenantry.mcp_server.gateway import Gateway
 from tenantry.mcp_server.server import build_server
 from tenantry.mcp_server.services import Services
+from tenantry.observability import get_metrics
 from tenantry.settings import Settings
 
 __all__ = ["LambdaApp"]
@@ -31,4 +32,8 @@ class LambdaApp:
         return cls(Services.create(Settings.from_env()))
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return self._mangum(event, context)
+        try:
+            return self._mangum(event, context)
+        finally:
+            # One EMF document per invocation; no tenant_id dimension (see observability.py).
+            get_metrics().flush_metrics()

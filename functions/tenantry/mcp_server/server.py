@@ -1,19 +1,32 @@
-"""Build the MCP server with every tool, once per container."""
+"""Build the MCP server with every tool, once per container.
+
+`TenantMCPServer` adds what every tool call needs, in one place: the plan's
+feature gate (tools the plan lacks are hidden from tools/list and refused on
+tools/call), admission against the monthly quota and the per-minute rate
+(one atomic write), metering of the outcome, metrics and the audit of refusals.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.context import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, InputRequiredResult
+from mcp.types import Tool as MCPTool
 
-from tenantry.mcp_server.tools import customers as customer_tools
-from tenantry.mcp_server.tools import integrations as integration_tools
-from tenantry.mcp_server.tools import profile as profile_tools
+from tenantry.observability import emit_metric, get_logger
+from tenantry.tenancy.audit import AuditEvent, AuditLog
+from tenantry.tenancy.context import current_tenant
+from tenantry.tenancy.plans import TOOL_FEATURES, cheapest_plan_with
+from tenantry.tenancy.usage import LimitExceededError, QuotaExceededError, UsageMeter
 
 if TYPE_CHECKING:
     from tenantry.mcp_server.services import Services
 
-__all__ = ["build_server"]
+__all__ = ["TenantMCPServer", "build_server"]
 
 INSTRUCTIONS = (
     "Tools for one fitness studio's customer records. Every call acts for the studio of the signed-in "
@@ -21,12 +34,84 @@ INSTRUCTIONS = (
 )
 
 
+class TenantMCPServer(MCPServer):
+    def __init__(self, usage: UsageMeter, audit: AuditLog, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._usage = usage
+        self._audit = audit
+
+    async def list_tools(self) -> list[MCPTool]:
+        config = current_tenant().config
+        return [tool for tool in await super().list_tools() if config.allows_tool(tool.name)]
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        tenant = current_tenant()
+        registered = {tool.name for tool in await super().list_tools()}
+        if name not in registered:
+            return await super().call_tool(name, arguments, context)  # the SDK's "Unknown tool" answer
+        if not tenant.config.allows_tool(name):
+            feature = TOOL_FEATURES.get(name)
+            plan = cheapest_plan_with(feature) if feature else None
+            emit_metric("FeatureDenied")
+            where = f"the {plan} plan and above" if plan else "no plan"
+            raise ToolError(
+                f"{name} is not available on your {tenant.plan} plan; it is part of {where}. "
+                "Ask your administrator to upgrade."
+            )
+        try:
+            self._usage.admit(tenant, name)
+        except LimitExceededError as exc:
+            quota = isinstance(exc, QuotaExceededError)
+            emit_metric("QuotaDenied" if quota else "RateLimited")
+            self._audit.record(
+                AuditEvent(
+                    tenant_id=tenant.tenant_id,
+                    principal=tenant.principal,
+                    action=f"tools/call:{name}",
+                    resource="quota" if quota else "rate",
+                    outcome="denied",
+                    reason=exc.code,
+                    request_id=tenant.request_id,
+                )
+            )
+            raise ToolError(str(exc)) from exc
+        started = time.perf_counter()
+        failed = True
+        with get_logger().append_context_keys(tool=name):
+            try:
+                result = await super().call_tool(name, arguments, context)
+                failed = isinstance(result, CallToolResult) and bool(result.is_error)
+                return result
+            finally:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                self._usage.record(tenant.tenant_id, name, elapsed_ms, failed)
+                emit_metric("ToolCalls")
+                if failed:
+                    emit_metric("ToolErrors")
+                get_logger().info(
+                    "tool call", extra={"event": "tool_call", "duration_ms": round(elapsed_ms, 2), "error": failed}
+                )
+
+
 def build_server(services: Services) -> MCPServer:
+    from tenantry.mcp_server.tools import customers as customer_tools
+    from tenantry.mcp_server.tools import integrations as integration_tools
+    from tenantry.mcp_server.tools import profile as profile_tools
+
     # WARNING: the SDK configures the root logger; INFO would log every request twice.
-    server: MCPServer = MCPServer(
-        name="tenantry", title="Tenantry", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING"
+    server = TenantMCPServer(
+        services.usage,
+        services.audit,
+        name="tenantry",
+        title="Tenantry",
+        instructions=INSTRUCTIONS,
+        version="0.1.0",
+        log_level="WARNING",
     )
     customer_tools.register(server, services.customers)
-    profile_tools.register(server, services.profile)
+    customer_tools.register_insights(server, services.insights)
+    profile_tools.register(server, services.profile, services.usage_report)
     integration_tools.register(server, services.notifications, services.secrets)
     return server

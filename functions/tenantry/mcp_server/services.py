@@ -10,10 +10,11 @@ from botocore.config import Config
 
 from tenantry.dal.customers import CustomerStore
 from tenantry.dal.secrets import SecretStore
-from tenantry.logic.customers import CustomerService
+from tenantry.logic.customers import CustomerInsights, CustomerService
 from tenantry.logic.notifications import NotificationService, UrllibWebhookSender, WebhookSender
 from tenantry.logic.profile import ProfileService
 from tenantry.logic.secrets import SecretService
+from tenantry.logic.usage import UsageService
 from tenantry.settings import Settings
 from tenantry.tenancy.audit import AuditLog
 from tenantry.tenancy.clients import TenantClients
@@ -21,6 +22,7 @@ from tenantry.tenancy.credentials import TenantCredentials
 from tenantry.tenancy.placement import table_for
 from tenantry.tenancy.registry import TenantRecord, TenantRegistry
 from tenantry.tenancy.resolver import TenantResolver
+from tenantry.tenancy.usage import UsageMeter
 
 __all__ = ["Services"]
 
@@ -43,6 +45,9 @@ class Services:
     profile: ProfileService
     secrets: SecretService
     notifications: NotificationService
+    usage: UsageMeter
+    usage_report: UsageService
+    insights: CustomerInsights
 
     @classmethod
     def create(
@@ -62,6 +67,7 @@ class Services:
         )
         clients = TenantClients(credentials, _BOTO_CONFIG, audit)
         customer_store = CustomerStore(clients)
+        usage = UsageMeter(dynamodb, settings.usage_table)
         secret_store = SecretStore(clients, settings.secrets_key_arn or "alias/tenantry-secrets")
 
         def table_of(record: TenantRecord) -> str:
@@ -86,4 +92,7 @@ class Services:
                 webhook_sender or UrllibWebhookSender(),
                 allow_loopback=settings.allow_loopback_webhooks,
             ),
+            usage=usage,
+            usage_report=UsageService(usage, customer_store),
+            insights=CustomerInsights(customer_store),
         )

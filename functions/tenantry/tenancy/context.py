@@ -11,9 +11,10 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenantry.tenancy.plans import PLANS, EffectiveConfig, Plan
 
 __all__ = [
     "TENANT_ID_PATTERN",
@@ -23,8 +24,6 @@ __all__ = [
     "current_tenant",
     "tenant_scope",
 ]
-
-Plan = Literal["free", "starter", "professional", "business"]
 
 # Tenant ids are DNS-label-like: they appear in keys, IAM session tags and
 # subdomains, so they are kept to characters that mean nothing in any of them.
@@ -48,6 +47,19 @@ class TenantContext(BaseModel):
     request_id: str
     # The table holding this tenant's data (pool, cell or silo); keys are built the same in each.
     data_table: str = "tenantry-data"
+    # Plan defaults plus the tenant's overrides, as read from the registry for this request.
+    config: EffectiveConfig = Field(default_factory=lambda: _plan_defaults("free"))
+
+
+def _plan_defaults(plan: Plan) -> EffectiveConfig:
+    defaults = PLANS[plan]
+    return EffectiveConfig(
+        plan=plan,
+        features=defaults.features,
+        monthly_tool_calls=defaults.monthly_tool_calls,
+        calls_per_minute=defaults.calls_per_minute,
+        max_customers=defaults.max_customers,
+    )
 
 
 _current: ContextVar[TenantContext | None] = ContextVar("tenantry_tenant", default=None)

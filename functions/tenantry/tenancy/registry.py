@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.ddb_items import from_attrs, to_attrs
+from tenantry.errors import ConflictError
+from tenantry.tenancy.cache import tenant_cache_key
 from tenantry.tenancy.context import Plan
 from tenantry.tenancy.placement import Placement
+from tenantry.tenancy.plans import EffectiveConfig, QuotaOverrides, effective_config
 
 __all__ = ["Branding", "TenantRecord", "TenantRegistry", "TenantStatus"]
 
-TenantStatus = Literal["active", "suspended", "offboarded"]
+TenantStatus = Literal["active", "suspended", "offboarding", "offboarded"]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Branding(BaseModel):
-    company_name: str | None = None
-    primary_color: str | None = None
-    logo_url: str | None = None
+    model_config = ConfigDict(extra="forbid")
+
+    company_name: str | None = Field(default=None, max_length=120)
+    primary_color: str | None = Field(default=None, pattern=r"^#[0-9A-Fa-f]{6}$")
+    logo_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://")
+    custom_domain: str | None = Field(default=None, max_length=253, pattern=r"^[a-z0-9.-]+$")
 
 
 class TenantRecord(BaseModel):
@@ -32,10 +43,18 @@ class TenantRecord(BaseModel):
     status: TenantStatus = "active"
     branding: Branding = Field(default_factory=Branding)
     placement: Placement = Field(default_factory=Placement)
-    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    feature_overrides: dict[str, bool] = Field(default_factory=dict)
+    quota_overrides: QuotaOverrides = Field(default_factory=QuotaOverrides)
+    created_at: str = Field(default_factory=_now)
+    updated_at: str = Field(default_factory=_now)
+    # Optimistic concurrency: every admin write is conditional on the version it read.
+    version: int = 1
 
     def to_item(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
+
+    def config(self) -> EffectiveConfig:
+        return effective_config(self.plan, self.feature_overrides, self.quota_overrides)
 
 
 class TenantRegistry:
@@ -58,28 +77,105 @@ class TenantRegistry:
         self._ttl = ttl_seconds
         self._clock = clock
         self._max_entries = max_entries
-        self._cache: dict[str, tuple[float, TenantRecord | None]] = {}
+        self._cache: dict[tuple[Hashable, ...], tuple[float, TenantRecord | None]] = {}
 
     def get(self, tenant_id: str) -> TenantRecord | None:
+        """The record as of at most `ttl_seconds` ago (the request path)."""
+        key = tenant_cache_key(tenant_id, "registry")
         now = self._clock()
-        cached = self._cache.get(tenant_id)
+        cached = self._cache.get(key)
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
+        record = self.load(tenant_id)
+        if len(self._cache) >= self._max_entries:
+            self._cache.clear()
+        self._cache[key] = (now, record)
+        return record
+
+    def load(self, tenant_id: str) -> TenantRecord | None:
+        """The record as stored now (admin paths), bypassing the cache."""
         item = self._client.get_item(
             TableName=self._table, Key=to_attrs({"tenant_id": tenant_id}), ConsistentRead=True
         ).get("Item")
-        record = TenantRecord.model_validate(from_attrs(item)) if item else None
-        if len(self._cache) >= self._max_entries:
-            self._cache.clear()
-        self._cache[tenant_id] = (now, record)
-        return record
+        return TenantRecord.model_validate(from_attrs(item)) if item else None
 
     def put(self, record: TenantRecord) -> None:
+        """Unconditional write: seeding and tests only. Operators go through create/save."""
         self._client.put_item(TableName=self._table, Item=to_attrs(record.to_item()))
-        self._cache.pop(record.tenant_id, None)
+        self.invalidate(record.tenant_id)
+
+    def create(self, record: TenantRecord) -> TenantRecord:
+        """Write a new tenant; its id and its slug must both be unused (one transaction)."""
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": to_attrs(record.to_item()),
+                            "ConditionExpression": "attribute_not_exists(tenant_id)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": to_attrs({"tenant_id": _slug_key(record.slug), "owner": record.tenant_id}),
+                            "ConditionExpression": "attribute_not_exists(tenant_id)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" in reasons:
+                which = "tenant id" if reasons and reasons[0] == "ConditionalCheckFailed" else "slug"
+                value = record.tenant_id if which == "tenant id" else record.slug
+                raise ConflictError(f"The {which} '{value}' is already taken.") from None
+            raise
+        self.invalidate(record.tenant_id)
+        return record
+
+    def save(self, record: TenantRecord, expected_version: int) -> TenantRecord:
+        """Replace a tenant's record if nobody changed it since `expected_version` was read."""
+        updated = record.model_copy(update={"version": expected_version + 1, "updated_at": _now()})
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_attrs(updated.to_item()),
+                ConditionExpression="#v = :v",
+                ExpressionAttributeNames={"#v": "version"},
+                ExpressionAttributeValues=to_attrs({":v": expected_version}),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ConflictError(
+                    f"Tenant '{record.tenant_id}' was changed by someone else since version {expected_version}; "
+                    "show it again and retry."
+                ) from None
+            raise
+        self.invalidate(record.tenant_id)
+        return updated
+
+    def all(self) -> list[TenantRecord]:
+        """Every tenant (operator listing; the function's role cannot Scan)."""
+        records: list[TenantRecord] = []
+        for page in self._client.get_paginator("scan").paginate(TableName=self._table):
+            for item in page.get("Items", []):
+                values = from_attrs(item)
+                if not str(values.get("tenant_id", "")).startswith(_SLUG_PREFIX):
+                    records.append(TenantRecord.model_validate(values))
+        return sorted(records, key=lambda r: r.tenant_id)
 
     def invalidate(self, tenant_id: str | None = None) -> None:
         if tenant_id is None:
             self._cache.clear()
         else:
-            self._cache.pop(tenant_id, None)
+            self._cache.pop(tenant_cache_key(tenant_id, "registry"), None)
+
+
+# Slug reservations share the registry table under a key no tenant id can take.
+_SLUG_PREFIX = "@slug:"
+
+
+def _slug_key(slug: str) -> str:
+    return _SLUG_PREFIX + slug

@@ -41,7 +41,7 @@ class TenantResolver:
 
         self._confirm_header(tenant_id, headers)
         record = self.registry.get(tenant_id)
-        if record is None or record.status == "offboarded":
+        if record is None or record.status in ("offboarding", "offboarded"):
             raise TenantAccessError(
                 f"Tenant '{tenant_id}' is not registered with this service. Ask your administrator to onboard it."
             )
@@ -58,6 +58,7 @@ class TenantResolver:
             principal=claims.get("sub") or claims.get("client_id") or "unknown",
             request_id=request_id,
             data_table=self.table_of(record),
+            config=record.config(),
         )
 
     def _confirm_header(self, tenant_id: str, headers: Mapping[str, str]) -> None:

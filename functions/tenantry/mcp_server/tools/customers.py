@@ -11,8 +11,11 @@ from pydantic import Field
 from tenantry.dal.customers import Customer, CustomerPage, Membership
 from tenantry.dal.keys import ENTITY_ID_PATTERN
 from tenantry.logic.customers import (
+    CustomerAnalytics,
     CustomerChanges,
+    CustomerExport,
     CustomerFields,
+    CustomerInsights,
     CustomerService,
     DeletedCustomer,
     Email,
@@ -100,3 +103,17 @@ def register(server: MCPServer, customers: CustomerService) -> None:
     async def delete_customer(customer_id: CustomerId) -> DeletedCustomer:
         """Remove a customer from your studio permanently."""
         return customers.delete(customer_id)
+
+
+def register_insights(server: MCPServer, insights: CustomerInsights) -> None:
+    @server.tool(title="Export customers", annotations=ToolAnnotations(readOnlyHint=True))
+    @user_errors
+    async def export_customers() -> CustomerExport:
+        """All your customers as CSV (up to 5,000 rows; `truncated` says if there were more)."""
+        return insights.export()
+
+    @server.tool(title="Customer analytics", annotations=ToolAnnotations(readOnlyHint=True))
+    @user_errors
+    async def customer_analytics() -> CustomerAnalytics:
+        """Your customers by membership type and by month joined."""
+        return insights.analytics()

@@ -1,4 +1,4 @@
-"""The tenant's own profile: who the model is working for."""
+"""The tenant's own profile and usage: who the model is working for, and how much is left."""
 
 from __future__ import annotations
 
@@ -6,14 +6,21 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 
 from tenantry.logic.profile import ProfileService, TenantProfile
+from tenantry.logic.usage import UsageReport, UsageService
 from tenantry.mcp_server.tools import user_errors
 
 __all__ = ["register"]
 
 
-def register(server: MCPServer, profile: ProfileService) -> None:
+def register(server: MCPServer, profile: ProfileService, usage: UsageService) -> None:
     @server.tool(title="Studio profile", annotations=ToolAnnotations(readOnlyHint=True))
     @user_errors
     async def get_tenant_profile() -> TenantProfile:
         """Your organisation's name, plan, status and branding."""
         return profile.get()
+
+    @server.tool(title="Usage this month", annotations=ToolAnnotations(readOnlyHint=True))
+    @user_errors
+    async def get_usage() -> UsageReport:
+        """Tool calls used this month against your plan's limit, per tool, and your customer count."""
+        return usage.report()
