@@ -36,4 +36,6 @@ class LambdaApp:
             return self._mangum(event, context)
         finally:
             # One EMF document per invocation; no tenant_id dimension (see observability.py).
-            get_metrics().flush_metrics()
+            metrics = get_metrics()
+            if metrics.metric_set:  # tools/list and refusals at the door emit none
+                metrics.flush_metrics()
