@@ -7,8 +7,12 @@ is a five-figure CloudWatch bill. Per-tenant views come from structured logs
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -20,11 +24,35 @@ METRIC_NAMES = ("ToolCalls", "ToolErrors", "QuotaDenied", "RateLimited", "CrossT
 
 _listeners: list[Callable[[str, float], None]] = []
 
+# Per-request log keys (tenant_id, plan, request_id, tool) live in a ContextVar, not in
+# powertools' formatter state (append_keys/append_context_keys), which is shared by
+# every request on the event loop: concurrent requests would log under each other's tenant.
+_log_keys: ContextVar[dict[str, Any]] = ContextVar("tenantry_log_keys", default={})
+
+
+class _RequestKeys(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _log_keys.get().items():
+            setattr(record, key, value)
+        return True
+
+
+@contextmanager
+def log_context(**keys: Any) -> Iterator[None]:
+    """Add keys to every log line written inside this block, in this request only."""
+    token = _log_keys.set({**_log_keys.get(), **keys})
+    try:
+        yield
+    finally:
+        _log_keys.reset(token)
+
 
 @lru_cache(maxsize=1)
 def get_logger() -> Logger:
     # Never log request bodies or tool arguments: they hold customers' personal data.
-    return Logger(service="tenantry")
+    logger = Logger(service="tenantry")
+    logger.addFilter(_RequestKeys())
+    return logger
 
 
 @lru_cache(maxsize=1)

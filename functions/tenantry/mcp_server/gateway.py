@@ -17,7 +17,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Message, Receive, Scope, Send
 
 from tenantry.errors import TenantAccessError
-from tenantry.observability import get_logger
+from tenantry.observability import get_logger, log_context
 from tenantry.settings import Settings
 from tenantry.tenancy.context import tenant_scope
 from tenantry.tenancy.resolver import CrossTenantAttemptError, TenantResolver

@@ -17,7 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 
-from tenantry.observability import emit_metric, get_logger
+from tenantry.observability import emit_metric, get_logger, log_context
 from tenantry.tenancy.audit import AuditEvent, AuditLog
 from tenantry.tenancy.context import current_tenant
 from tenantry.tenancy.plans import TOOL_FEATURES, cheapest_plan_with
@@ -79,7 +79,7 @@ class TenantMCPServer(MCPServer):
             raise ToolError(str(exc)) from exc
         started = time.perf_counter()
         failed = True
-        with get_logger().append_context_keys(tool=name):
+        with log_context(tool=name):
             try:
                 result = await super().call_tool(name, arguments, context)
                 failed = isinstance(result, CallToolResult) and bool(result.is_error)
