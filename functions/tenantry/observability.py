@@ -8,10 +8,11 @@ is a five-figure CloudWatch bill. Per-tenant views come from structured logs
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -27,7 +28,7 @@ _listeners: list[Callable[[str, float], None]] = []
 # Per-request log keys (tenant_id, plan, request_id, tool) live in a ContextVar, not in
 # powertools' formatter state (append_keys/append_context_keys), which is shared by
 # every request on the event loop: concurrent requests would log under each other's tenant.
-_log_keys: ContextVar[dict[str, Any]] = ContextVar("tenantry_log_keys", default={})
+_log_keys: ContextVar[Mapping[str, Any]] = ContextVar("tenantry_log_keys", default=MappingProxyType({}))
 
 
 class _RequestKeys(logging.Filter):
@@ -40,7 +41,7 @@ class _RequestKeys(logging.Filter):
 @contextmanager
 def log_context(**keys: Any) -> Iterator[None]:
     """Add keys to every log line written inside this block, in this request only."""
-    token = _log_keys.set({**_log_keys.get(), **keys})
+    token = _log_keys.set(MappingProxyType({**_log_keys.get(), **keys}))
     try:
         yield
     finally:

@@ -20,6 +20,12 @@ def _cmd_local(args: argparse.Namespace) -> int:
     def on_refusal(message: str) -> None:
         print(f"[gateway] {message}", flush=True)
 
+    from tenantry.observability import add_metric_listener
+
+    # Deployed, a CloudWatch alarm on this metric pages someone; locally it is printed.
+    alerting = {"CrossTenantDenied", "QuotaDenied", "RateLimited"}
+    add_metric_listener(lambda name, _: print(f"[alert] {name}", flush=True) if name in alerting else None)
+
     with running_platform(
         host=args.host,
         port=args.port,

@@ -225,3 +225,25 @@ async def test_failed_tool_calls_write_nothing(platform: LocalPlatform, new_tena
     assert all(r.is_error for r in (bad_email, update_missing, delete_missing, empty_update))
     assert "Nothing to update" in empty_update.content[0].text
     assert _customers(platform, tenant) == []  # in particular, update did not upsert "ghost"
+
+
+def test_denied_requests_are_audited_and_cross_tenant_ones_raise_the_metric(
+    platform: LocalPlatform, new_tenant: Any
+) -> None:
+    from tenantry.observability import add_metric_listener
+
+    a, b = new_tenant(), new_tenant(status="suspended")
+    seen: list[str] = []
+    remove = add_metric_listener(lambda name, _: seen.append(name))
+    try:
+        spoof = _post(
+            platform, platform.token(a.tenant_id), _call("list_customers", {}), **{"x-tenant-id": "other-one"}
+        )
+        suspended = _post(platform, platform.token(b.tenant_id), _call("list_customers", {}))
+    finally:
+        remove()
+    assert (spoof.status_code, suspended.status_code) == (403, 403)
+    assert seen.count("CrossTenantDenied") == 1  # the suspension is a denial, not an attack
+    reasons_a = [e.reason for e in platform.services.audit.recent(a.tenant_id)]
+    reasons_b = [e.reason for e in platform.services.audit.recent(b.tenant_id)]
+    assert "cross_tenant_attempt" in reasons_a and "tenant_access_denied" in reasons_b

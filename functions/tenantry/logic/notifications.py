@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from tenantry.dal.customers import CustomerStore
 from tenantry.dal.secrets import SecretStore
 from tenantry.errors import InvalidInputError, TenantryError
+from tenantry.tenancy.audit import AuditEvent, AuditLog
 from tenantry.tenancy.context import current_tenant
 
 __all__ = [
@@ -89,7 +90,9 @@ class NotificationService:
         sender: WebhookSender,
         allow_loopback: bool = False,
         timeout: float = 5.0,
+        audit: AuditLog | None = None,
     ) -> None:
+        self._audit = audit
         self._customers = customers
         self._secrets = secrets
         self._sender = sender
@@ -100,6 +103,18 @@ class NotificationService:
         tenant = current_tenant()
         customer = self._customers.get(tenant, customer_id)
         url = self._secrets.reveal(tenant, WEBHOOK_SECRET)
+        if self._audit is not None:  # secret access is audited by name, never by value
+            self._audit.record(
+                AuditEvent(
+                    tenant_id=tenant.tenant_id,
+                    principal=tenant.principal,
+                    action="secret:use",
+                    resource=WEBHOOK_SECRET,
+                    outcome="allowed",
+                    reason="send_booking_notification",
+                    request_id=tenant.request_id,
+                )
+            )
         _check_url(url, self._allow_loopback)
         payload = {
             "type": "booking.created",

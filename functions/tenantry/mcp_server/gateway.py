@@ -17,9 +17,10 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Message, Receive, Scope, Send
 
 from tenantry.errors import TenantAccessError
-from tenantry.observability import get_logger, log_context
+from tenantry.observability import emit_metric, get_logger
 from tenantry.settings import Settings
-from tenantry.tenancy.context import tenant_scope
+from tenantry.tenancy.audit import AuditEvent, AuditLog
+from tenantry.tenancy.context import TENANT_ID_PATTERN, tenant_scope
 from tenantry.tenancy.resolver import CrossTenantAttemptError, TenantResolver
 
 __all__ = ["MCP_PATH", "WELL_KNOWN_PATHS", "Gateway"]
@@ -32,8 +33,11 @@ _ACCESS_DENIED = -32001
 
 
 class Gateway:
-    def __init__(self, server: MCPServer, resolver: TenantResolver, settings: Settings) -> None:
+    def __init__(
+        self, server: MCPServer, resolver: TenantResolver, settings: Settings, audit: AuditLog | None = None
+    ) -> None:
         self._resolver = resolver
+        self._audit = audit
         self._settings = settings
         self._server = server
         self._mcp = server.streamable_http_app(
@@ -113,11 +117,7 @@ class Gateway:
         try:
             tenant = self._resolver.resolve({k: str(v) for k, v in claims.items()}, headers, request_id)
         except TenantAccessError as exc:
-            if isinstance(exc, CrossTenantAttemptError):
-                self._log.warning(
-                    "cross-tenant attempt refused",
-                    extra={"event": "cross_tenant_attempt", "token_tenant": claims.get(self._settings.tenant_claim)},
-                )
+            self._record_denial(exc, claims, request_id)
             await _send_rpc_error(send, exc.http_status, _rpc_id(body), _ACCESS_DENIED, str(exc))
             return
 
@@ -127,6 +127,26 @@ class Gateway:
             self._log.append_context_keys(tenant_id=tenant.tenant_id, plan=tenant.plan, request_id=request_id),
         ):
             await self._mcp(scope, _replay(body), send)
+
+    def _record_denial(self, exc: TenantAccessError, claims: Mapping[str, Any], request_id: str) -> None:
+        cross_tenant = isinstance(exc, CrossTenantAttemptError)
+        if cross_tenant:
+            emit_metric("CrossTenantDenied")
+        if self._audit is None:
+            return
+        claimed = str(claims.get(self._settings.tenant_claim) or "")
+        self._audit.record(
+            AuditEvent(
+                # Audit records live in the token's tenant partition; an unusable claim goes to a shared bucket.
+                tenant_id=claimed if TENANT_ID_PATTERN.fullmatch(claimed) else "_unattributed",
+                principal=str(claims.get("sub") or claims.get("client_id") or "unknown"),
+                action="mcp:request",
+                resource=MCP_PATH,
+                outcome="denied",
+                reason=exc.code,
+                request_id=request_id,
+            )
+        )
 
     def _resource_metadata(self, scope: Scope) -> dict[str, Any]:
         resource = self._settings.resource_url

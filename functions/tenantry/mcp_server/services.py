@@ -91,6 +91,7 @@ class Services:
                 secret_store,
                 webhook_sender or UrllibWebhookSender(),
                 allow_loopback=settings.allow_loopback_webhooks,
+                audit=audit,
             ),
             usage=usage,
             usage_report=UsageService(usage, customer_store),

@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.config import Config
 
+from tenantry.observability import emit_metric
 from tenantry.tenancy.audit import AuditEvent, AuditLog
 from tenantry.tenancy.cache import tenant_cache_key
 from tenantry.tenancy.context import TenantContext
@@ -53,6 +54,7 @@ class TenantClients:
 
     def _refusal_recorder(self, tenant: TenantContext) -> Any:
         def record(operation: str, table: str, reason: str) -> None:
+            emit_metric("CrossTenantDenied")
             if self._audit is None:
                 return
             from tenantry.tenancy.context import current_tenant
