@@ -128,6 +128,33 @@ def subdomain_app(platform: LocalPlatform) -> Iterator[WarmContainer]:
     container.container.executor.shutdown(wait=False, cancel_futures=True)
 
 
+def make_tenant(
+    platform: LocalPlatform, plan: str = "starter", status: str = "active", placement: dict[str, Any] | None = None
+) -> TenantRecord:
+    """Like the `new_tenant` fixture, for module- and session-scoped fixtures."""
+    suffix = uuid.uuid4().hex[:8]
+    fields = {"tenant_id": f"t-{suffix}", "slug": f"s{suffix}", "display_name": f"Studio {suffix}"}
+    record = TenantRecord.model_validate(
+        fields | {"plan": plan, "status": status} | ({"placement": placement} if placement else {})
+    )
+    platform.services.registry.put(record)
+    return record
+
+
+@pytest.fixture(scope="session")
+def victim(platform: LocalPlatform) -> TenantRecord:
+    """A tenant with data that no test may ever change: every attack in the suite aims at it."""
+    record = make_tenant(platform, plan="business")
+    seed_customers(platform, record, "vip", "cus_victim01")
+    return record
+
+
+@pytest.fixture(scope="session")
+def bystander(platform: LocalPlatform) -> TenantRecord:
+    """An attacker whose own partition must stay empty (its refused requests wrote nothing)."""
+    return make_tenant(platform)
+
+
 # --- the victim's data, read directly ----------------------------------------------------
 
 
@@ -185,7 +212,7 @@ def probe_gateway(settings: Settings) -> tuple[Gateway, asyncio.Event, list[str]
     in between, so concurrent requests really are interleaved inside the tool.
     """
     services = Services.create(settings)
-    server: MCPServer = build_server(services.customers, services.profile)
+    server: MCPServer = build_server(services)
     release = asyncio.Event()
     entered: list[str] = []
 

@@ -35,9 +35,10 @@ from tests.security.conftest import (
         "",
     ],
 )
-def test_v13_x_tenant_id_spoofing_is_refused(platform: LocalPlatform, new_tenant: Any, spoofed: str) -> None:
-    attacker, victim = new_tenant(), new_tenant()
-    seed_customers(platform, victim, "vip")
+def test_v13_x_tenant_id_spoofing_is_refused(
+    platform: LocalPlatform, victim: Any, bystander: Any, spoofed: str
+) -> None:
+    attacker = bystander
     before_victim = snapshot(platform, victim)
     header = spoofed.format(victim=victim.tenant_id, attacker=attacker.tenant_id, VICTIM=victim.tenant_id.upper())
     token = platform.token(attacker.tenant_id)
@@ -110,10 +111,10 @@ def test_v14_host_subdomain_spoofing_is_refused(
     ],
 )
 def test_v15_tenant_claim_of_wrong_type_or_format_is_refused(
-    platform: LocalPlatform, new_tenant: Any, claim: Any
+    platform: LocalPlatform, victim: Any, bystander: Any, claim: Any
 ) -> None:
     # Signed by the real issuer (say, a misconfigured claim mapping): the function still refuses it.
-    attacker, victim = new_tenant(), new_tenant()
+    attacker = bystander
     before_victim = snapshot(platform, victim)
     names = {"victim": victim.tenant_id, "attacker": attacker.tenant_id, "VICTIM": victim.tenant_id.upper()}
 

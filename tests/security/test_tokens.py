@@ -54,8 +54,7 @@ def _assert_refused_and_nothing_written(
     return response
 
 
-def test_v01_unsigned_token_is_rejected(platform: LocalPlatform, new_tenant: Any) -> None:
-    victim = new_tenant()
+def test_v01_unsigned_token_is_rejected(platform: LocalPlatform, victim: Any) -> None:
     claims = _claims(platform, victim.tenant_id)
     header = _b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": platform.issuer.kid}).encode())
     # A token that claims RS256 but whose signature was stripped (empty third part).
@@ -64,8 +63,7 @@ def test_v01_unsigned_token_is_rejected(platform: LocalPlatform, new_tenant: Any
 
 
 @pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE"])
-def test_v02_alg_none_token_is_rejected(platform: LocalPlatform, new_tenant: Any, alg: str) -> None:
-    victim = new_tenant()
+def test_v02_alg_none_token_is_rejected(platform: LocalPlatform, victim: Any, alg: str) -> None:
     claims = _claims(platform, victim.tenant_id)
     header = _b64(json.dumps({"alg": alg, "typ": "JWT", "kid": platform.issuer.kid}).encode())
     _assert_refused_and_nothing_written(platform, f"{header}.{_b64(json.dumps(claims).encode())}.", victim)
@@ -73,10 +71,9 @@ def test_v02_alg_none_token_is_rejected(platform: LocalPlatform, new_tenant: Any
 
 @pytest.mark.parametrize(("alg", "digest"), [("HS256", hashlib.sha256), ("HS512", hashlib.sha512)])
 def test_v03_hs256_signed_with_public_key_pem_is_rejected(
-    platform: LocalPlatform, new_tenant: Any, alg: str, digest: Any
+    platform: LocalPlatform, victim: Any, alg: str, digest: Any
 ) -> None:
     # Algorithm confusion: the verifier's public key, used as an HMAC secret.
-    victim = new_tenant()
     public = platform.issuer.key.public_key()
     secrets = [
         public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
@@ -93,8 +90,7 @@ def test_v03_hs256_signed_with_public_key_pem_is_rejected(
         _assert_refused_and_nothing_written(platform, token, victim)
 
 
-def test_v04_unknown_kid_is_rejected(platform: LocalPlatform, new_tenant: Any) -> None:
-    victim = new_tenant()
+def test_v04_unknown_kid_is_rejected(platform: LocalPlatform, victim: Any) -> None:
     attacker_issuer = DevIssuer.ephemeral(platform.issuer.issuer, platform.issuer.audience)
     # Signed by a key the issuer never published, under a kid it does not have, or none at all.
     for kid in ("attacker-key-1", "", None):
@@ -118,8 +114,7 @@ def test_v04_unknown_kid_is_rejected(platform: LocalPlatform, new_tenant: Any) -
         "\u0000",
     ],
 )
-def test_v05_kid_header_injection_is_rejected(platform: LocalPlatform, new_tenant: Any, kid: str) -> None:
-    victim = new_tenant()
+def test_v05_kid_header_injection_is_rejected(platform: LocalPlatform, victim: Any, kid: str) -> None:
     # Whatever the kid says, it is only ever compared with the published kids: no lookup by path or query.
     forged_with_hmac = _hand_signed(
         {"alg": "HS256", "kid": kid}, _claims(platform, victim.tenant_id), b"", hashlib.sha256
@@ -132,9 +127,8 @@ def test_v05_kid_header_injection_is_rejected(platform: LocalPlatform, new_tenan
         _assert_refused_and_nothing_written(platform, token, victim)
 
 
-def test_v06_embedded_jwk_and_jku_headers_are_ignored(platform: LocalPlatform, new_tenant: Any) -> None:
+def test_v06_embedded_jwk_and_jku_headers_are_ignored(platform: LocalPlatform, victim: Any) -> None:
     # The attacker ships its own key in the header (jwk) or points at its own key set (jku, x5u).
-    victim = new_tenant()
     attacker = DevIssuer.ephemeral(platform.issuer.issuer, platform.issuer.audience)
     attacker_jwk = attacker.jwks()["keys"][0]
     for extra in (
@@ -148,8 +142,7 @@ def test_v06_embedded_jwk_and_jku_headers_are_ignored(platform: LocalPlatform, n
         _assert_refused_and_nothing_written(platform, token, victim)
 
 
-def test_v07_expired_token_is_rejected(platform: LocalPlatform, new_tenant: Any) -> None:
-    victim = new_tenant()
+def test_v07_expired_token_is_rejected(platform: LocalPlatform, victim: Any) -> None:
     for ttl in (-1, -3600, -30 * 86400):
         _assert_refused_and_nothing_written(platform, platform.token(victim.tenant_id, ttl_seconds=ttl), victim)
     # No exp at all: the authorizer requires it.
@@ -159,8 +152,7 @@ def test_v07_expired_token_is_rejected(platform: LocalPlatform, new_tenant: Any)
     _assert_refused_and_nothing_written(platform, token, victim)
 
 
-def test_v08_not_yet_valid_token_is_rejected(platform: LocalPlatform, new_tenant: Any) -> None:
-    victim = new_tenant()
+def test_v08_not_yet_valid_token_is_rejected(platform: LocalPlatform, victim: Any) -> None:
     future = int(time.time()) + 600
     token = platform.token(victim.tenant_id, extra={"nbf": future, "iat": future})
     _assert_refused_and_nothing_written(platform, token, victim)
@@ -176,16 +168,14 @@ def test_v08_not_yet_valid_token_is_rejected(platform: LocalPlatform, new_tenant
         "{audience}.attacker.example",
     ],
 )
-def test_v09_wrong_audience_is_rejected(platform: LocalPlatform, new_tenant: Any, audience: Any) -> None:
-    victim = new_tenant()
+def test_v09_wrong_audience_is_rejected(platform: LocalPlatform, victim: Any, audience: Any) -> None:
     if isinstance(audience, str):
         audience = audience.format(audience=platform.issuer.audience)
     _assert_refused_and_nothing_written(platform, platform.token(victim.tenant_id, extra={"aud": audience}), victim)
 
 
 @pytest.mark.parametrize("issuer", ["https://evil.example.com", "{issuer}/", "{issuer}.evil.example", None])
-def test_v10_wrong_issuer_is_rejected(platform: LocalPlatform, new_tenant: Any, issuer: str | None) -> None:
-    victim = new_tenant()
+def test_v10_wrong_issuer_is_rejected(platform: LocalPlatform, victim: Any, issuer: str | None) -> None:
     claims = _claims(platform, victim.tenant_id)
     if issuer is None:
         del claims["iss"]
@@ -195,8 +185,8 @@ def test_v10_wrong_issuer_is_rejected(platform: LocalPlatform, new_tenant: Any, 
     _assert_refused_and_nothing_written(platform, token, victim)
 
 
-def test_v11_tampered_tenant_claim_breaks_the_signature(platform: LocalPlatform, new_tenant: Any) -> None:
-    attacker, victim = new_tenant(), new_tenant()
+def test_v11_tampered_tenant_claim_breaks_the_signature(platform: LocalPlatform, victim: Any, bystander: Any) -> None:
+    attacker = bystander
     genuine = platform.token(attacker.tenant_id)
     header, payload, signature = genuine.split(".")
     claims = json.loads(_unb64(payload))
@@ -208,8 +198,7 @@ def test_v11_tampered_tenant_claim_breaks_the_signature(platform: LocalPlatform,
     assert ok.json()["result"]["structuredContent"]["tenant_id"] == attacker.tenant_id
 
 
-def test_v12_token_outside_the_authorization_header_is_not_accepted(platform: LocalPlatform, new_tenant: Any) -> None:
-    victim = new_tenant()
+def test_v12_token_outside_the_authorization_header_is_not_accepted(platform: LocalPlatform, victim: Any) -> None:
     token = platform.token(victim.tenant_id)
     before = snapshot(platform, victim)
     body = json.dumps(rpc("create_customer", {"name": "Mallory", "customer_id": "planted"}))

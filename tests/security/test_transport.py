@@ -93,9 +93,9 @@ def test_v32_get_mcp_sse_stream_is_not_served(platform: LocalPlatform, new_tenan
     ],
 )
 def test_v33_unrouted_methods_and_path_tricks_never_reach_a_tool(
-    platform: LocalPlatform, new_tenant: Any, method: str, path: str
+    platform: LocalPlatform, bystander: Any, method: str, path: str
 ) -> None:
-    tenant = new_tenant()
+    tenant = bystander
     body = json.dumps(rpc("create_customer", {"name": "Planted", "customer_id": "planted"}))
     response = httpx.request(
         method,
