@@ -57,6 +57,26 @@ def get_logger() -> Logger:
 
 
 @lru_cache(maxsize=1)
+def get_tracer() -> Any:
+    """A powertools Tracer, imported only when tracing is on (TENANTRY_TRACING=true)."""
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service="tenantry")
+
+
+@contextmanager
+def traced(name: str, enabled: bool, **annotations: str) -> Iterator[None]:
+    """An X-Ray subsegment around a block when tracing is on; nothing otherwise."""
+    if not enabled:
+        yield
+        return
+    with get_tracer().provider.in_subsegment(name) as subsegment:
+        for key, value in annotations.items():
+            subsegment.put_annotation(key, value)
+        yield
+
+
+@lru_cache(maxsize=1)
 def get_metrics() -> Metrics:
     metrics = Metrics(namespace=NAMESPACE, service="tenantry")
     return metrics

@@ -47,6 +47,8 @@ class Settings(BaseModel):
     audit_retention_days: int = Field(default=400, ge=1)
     # Locally a webhook receiver runs on 127.0.0.1 over http; deployed, only https.
     allow_loopback_webhooks: bool = False
+    # X-Ray through powertools Tracer; off by default (its import costs ~0.3 s of cold start).
+    tracing: bool = False
     registry_cache_seconds: float = Field(default=300.0, ge=0)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     page_size_max: int = Field(default=100, gt=0, le=1000)

@@ -17,7 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 
-from tenantry.observability import emit_metric, get_logger, log_context
+from tenantry.observability import emit_metric, get_logger, log_context, traced
 from tenantry.tenancy.audit import AuditEvent, AuditLog
 from tenantry.tenancy.context import current_tenant
 from tenantry.tenancy.plans import TOOL_FEATURES, cheapest_plan_with
@@ -35,10 +35,11 @@ INSTRUCTIONS = (
 
 
 class TenantMCPServer(MCPServer):
-    def __init__(self, usage: UsageMeter, audit: AuditLog, **kwargs: Any) -> None:
+    def __init__(self, usage: UsageMeter, audit: AuditLog, tracing: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._usage = usage
         self._audit = audit
+        self._tracing = tracing
 
     async def list_tools(self) -> list[MCPTool]:
         config = current_tenant().config
@@ -79,7 +80,10 @@ class TenantMCPServer(MCPServer):
             raise ToolError(str(exc)) from exc
         started = time.perf_counter()
         failed = True
-        with log_context(tool=name):
+        with (
+            log_context(tool=name),
+            traced(f"## tool {name}", self._tracing, tool=name, plan=tenant.plan, tenant_id=tenant.tenant_id),
+        ):
             try:
                 result = await super().call_tool(name, arguments, context)
                 failed = isinstance(result, CallToolResult) and bool(result.is_error)
@@ -104,6 +108,7 @@ def build_server(services: Services) -> MCPServer:
     server = TenantMCPServer(
         services.usage,
         services.audit,
+        tracing=services.settings.tracing,
         name="tenantry",
         title="Tenantry",
         instructions=INSTRUCTIONS,
