@@ -11,13 +11,13 @@ from typing import Any
 
 import boto3
 from botocore import handlers
-from tenantry.mcp_server.app import LambdaApp
-from tenantry.mcp_server.services import Services
 
 from bench.core import Options, Row
 from bench.events import GET_CUSTOMER, LIST_CUSTOMERS, ToolCall, check_response, event_for
 from bench.lambda_context import FakeLambdaContext
 from bench.resources import Resources
+from tenantry.mcp_server.app import LambdaApp
+from tenantry.mcp_server.services import Services
 
 __all__ = ["CallCounter", "run_aws_calls"]
 

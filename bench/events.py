@@ -6,9 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from tenantry_local.apigw import build_event, parse_response
-
 from bench.core import BenchError
+from tenantry_local.apigw import build_event, parse_response
 
 __all__ = ["BASELINE_CALL", "GET_CUSTOMER", "LIST_CUSTOMERS", "TENANT", "ToolCall", "check_response", "event_for"]
 

@@ -11,6 +11,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+
 from tenantry.tenancy.context import TenantContext
 from tenantry.tenancy.registry import TenantRecord
 from tenantry_local.platform import LocalPlatform, running_platform

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
-from tenantry.mcp_server.app import LambdaApp
 
+from tenantry.mcp_server.app import LambdaApp
 from tenantry_local.apigw import build_event, parse_response
 from tenantry_local.authorizer import JwtAuthorizer, Unauthorized, stringify_claims
 

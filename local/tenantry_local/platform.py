@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+
 from tenantry.mcp_server.app import LambdaApp
 from tenantry.mcp_server.services import Services
 from tenantry.settings import Settings
-
 from tenantry_local.authorizer import JwtAuthorizer
 from tenantry_local.aws import create_secrets_key, create_tables, embedded_aws
 from tenantry_local.emulator import Container, Emulator

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+
 from tenantry_local.issuer import DevIssuer
 from tenantry_local.platform import LocalPlatform
-
 from tests.conftest import context_for, mcp_client
 
 ACCEPT = "application/json, text/event-stream"

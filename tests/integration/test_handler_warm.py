@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from tenantry.mcp_server import handler as handler_module
 from tenantry_local.apigw import build_event, parse_response
 from tenantry_local.emulator import _FakeLambdaContext

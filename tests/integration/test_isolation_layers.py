@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
+
 from tenantry.dal.keys import customer_key
 from tenantry.ddb_items import to_attrs
 from tenantry.errors import ConflictError, NotFoundError
@@ -17,7 +18,6 @@ from tenantry.logic.notifications import WEBHOOK_SECRET
 from tenantry.tenancy.guard import CrossTenantAccessError, install_guard
 from tenantry.tenancy.placement import Placement, place_tenant
 from tenantry_local.platform import LocalPlatform
-
 from tests.conftest import context_for, mcp_client
 
 

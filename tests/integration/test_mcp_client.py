@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from tenantry_local.platform import LocalPlatform
-
 from tests.conftest import mcp_client
 
 TOOLS = {  # a starter tenant's tools

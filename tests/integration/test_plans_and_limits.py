@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tenantry.observability import add_metric_listener
 from tenantry.tenancy.plans import PLANS, QuotaOverrides
 from tenantry_local.platform import LocalPlatform
-
 from tests.conftest import mcp_client
 
 

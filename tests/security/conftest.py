@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from mcp.server.mcpserver import MCPServer
+
 from tenantry.mcp_server.app import LambdaApp
 from tenantry.mcp_server.gateway import Gateway
 from tenantry.mcp_server.server import build_server
@@ -30,7 +31,6 @@ from tenantry.tenancy.registry import TenantRecord
 from tenantry_local.apigw import build_event, parse_response
 from tenantry_local.emulator import Container
 from tenantry_local.platform import LocalPlatform
-
 from tests.conftest import context_for
 
 ACCEPT = "application/json, text/event-stream"

@@ -13,11 +13,11 @@ import json
 from typing import Any
 
 import pytest
+
 from tenantry.errors import InvalidInputError, NotFoundError
 from tenantry.logic.customers import CustomerChanges, CustomerFields
 from tenantry.tenancy.context import tenant_scope
 from tenantry_local.platform import LocalPlatform
-
 from tests.conftest import context_for
 from tests.security.conftest import assert_does_not_name, post, rpc, seed_customers, snapshot, tool_text
 

@@ -18,7 +18,6 @@ guard = pytest.importorskip("tenantry.tenancy.guard", reason="waiting for guard"
 
 from tenantry.ddb_items import to_attrs  # noqa: E402
 from tenantry_local.platform import LocalPlatform  # noqa: E402
-
 from tests.conftest import context_for  # noqa: E402
 from tests.security.conftest import make_tenant, snapshot  # noqa: E402
 

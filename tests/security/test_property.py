@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from tenantry.errors import ConflictError, NotFoundError
 from tenantry.logic.customers import CustomerChanges, CustomerFields
 from tenantry.tenancy.context import tenant_scope
 from tenantry_local.platform import LocalPlatform
-
 from tests.conftest import context_for
 from tests.security.conftest import make_tenant
 

@@ -20,11 +20,11 @@ import pytest
 secrets_module = pytest.importorskip("tenantry.dal.secrets", reason="waiting for secrets")
 
 from botocore.exceptions import ClientError  # noqa: E402
+
 from tenantry.ddb_items import to_attrs  # noqa: E402
 from tenantry.errors import ConflictError  # noqa: E402
 from tenantry.logic.notifications import WEBHOOK_SECRET  # noqa: E402
 from tenantry_local.platform import LocalPlatform  # noqa: E402
-
 from tests.conftest import context_for  # noqa: E402
 from tests.security.conftest import assert_does_not_name, post, rpc, seed_customers, tool_text, unique  # noqa: E402
 

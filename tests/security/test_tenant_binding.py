@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 import pytest
-from tenantry_local.platform import LocalPlatform
 
+from tenantry_local.platform import LocalPlatform
 from tests.security.conftest import (
     BASE_DOMAIN,
     WarmContainer,

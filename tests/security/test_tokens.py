@@ -18,9 +18,9 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+
 from tenantry_local.issuer import DevIssuer
 from tenantry_local.platform import LocalPlatform
-
 from tests.security.conftest import ACCEPT, post, rpc, snapshot
 
 

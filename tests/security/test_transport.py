@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tenantry_local.platform import LocalPlatform
 
+from tenantry_local.platform import LocalPlatform
 from tests.security.conftest import ACCEPT, WarmContainer, assert_does_not_name, lambda_event, post, rpc, snapshot
 
 LIMIT = 1024 * 1024

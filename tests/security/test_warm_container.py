@@ -11,9 +11,9 @@ import random
 from typing import Any
 
 import pytest
+
 from tenantry.settings import Settings
 from tenantry_local.platform import LocalPlatform
-
 from tests.conftest import mcp_client
 from tests.security.conftest import (
     WarmContainer,

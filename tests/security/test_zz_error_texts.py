@@ -13,7 +13,6 @@ import json
 from typing import Any
 
 from tenantry_local.platform import LocalPlatform
-
 from tests.security.conftest import ERROR_TEXTS, assert_does_not_name, post, rpc, victim_markers
 
 

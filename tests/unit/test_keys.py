@@ -4,6 +4,7 @@ import base64
 import json
 
 import pytest
+
 from tenantry.dal.keys import customer_key, customer_prefix, decode_cursor, encode_cursor
 from tenantry.errors import InvalidInputError
 from tenantry.tenancy.context import TenantContext

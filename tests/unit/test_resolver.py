@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from tenantry.ddb_items import to_attrs
 from tenantry.errors import TenantAccessError
 from tenantry.tenancy.registry import TenantRecord, TenantRegistry
