@@ -44,6 +44,7 @@ class Settings(BaseModel):
     cell_tables: list[str] = Field(default_factory=list)
     silo_table_prefix: str = "tenantry-silo-"
     secrets_key_arn: str | None = None
+    branding_bucket: str = "tenantry-branding"
     audit_retention_days: int = Field(default=400, ge=1)
     # Locally a webhook receiver runs on 127.0.0.1 over http; deployed, only https.
     allow_loopback_webhooks: bool = False

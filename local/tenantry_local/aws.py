@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-__all__ = ["LOCAL_ENV", "TABLES", "create_tables", "embedded_aws", "local_client"]
+__all__ = ["LOCAL_ENV", "TABLES", "create_bucket", "create_secrets_key", "create_tables", "embedded_aws", "local_client"]
 
 # Fake credentials and a fixed region: boto3 must never find real ones locally.
 LOCAL_ENV = {
@@ -78,6 +78,12 @@ def create_tables(tables: list[tuple[str, str]]) -> None:
             continue
         client.create_table(TableName=table_name, BillingMode="PAY_PER_REQUEST", **TABLES[role])
         existing.add(table_name)
+
+
+def create_bucket(name: str) -> None:
+    s3 = local_client("s3")
+    if name not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=name)
 
 
 def create_secrets_key(alias: str) -> str:

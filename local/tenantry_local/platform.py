@@ -19,7 +19,7 @@ from tenantry.mcp_server.app import LambdaApp
 from tenantry.mcp_server.services import Services
 from tenantry.settings import Settings
 from tenantry_local.authorizer import JwtAuthorizer
-from tenantry_local.aws import create_secrets_key, create_tables, embedded_aws
+from tenantry_local.aws import create_bucket, create_secrets_key, create_tables, embedded_aws
 from tenantry_local.emulator import Container, Emulator
 from tenantry_local.issuer import DevIssuer
 from tenantry_local.seed import DEMO_TENANTS, seed
@@ -139,6 +139,7 @@ def running_platform(
     with embedded_aws():
         settings = _settings_for(base_url, create_secrets_key("alias/tenantry-secrets"))
         create_tables(_tables_for(settings))
+        create_bucket(settings.branding_bucket)
         if state_dir is None:
             issuer = DevIssuer.ephemeral(base_url, settings.resource_url or "")
         else:

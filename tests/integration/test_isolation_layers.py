@@ -307,3 +307,66 @@ def test_silo_tenant_data_lives_only_in_its_table(platform: LocalPlatform) -> No
         ExpressionAttributeValues={":p": {"S": "summit-climbing"}},
     )
     assert pooled["Count"] == 0
+
+
+# --- branding assets in S3 ---------------------------------------------------------------
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+async def test_logo_lives_under_the_tenants_prefix_and_shows_in_the_profile(
+    platform: LocalPlatform, new_tenant: Any
+) -> None:
+    record = new_tenant()
+    assets = platform.services.branding
+    key = assets.put_logo(context_for(record), PNG, "image/png")
+    assert key == f"tenants/{record.tenant_id}/logo.png"
+    assert assets.logo(context_for(record)) == (PNG, "image/png")
+    async with mcp_client(platform, platform.token(record.tenant_id)) as client:
+        profile = (await client.call_tool("get_tenant_profile", {})).structured_content
+    assert profile is not None and f"tenants/{record.tenant_id}/logo.png" in profile["branding"]["logo_url"]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(
+            lambda s3, attacker, victim: s3.get_object(Bucket="tenantry-branding", Key=f"tenants/{victim}/logo.png"),
+            id="get",
+        ),
+        pytest.param(
+            lambda s3, attacker, victim: s3.put_object(
+                Bucket="tenantry-branding", Key=f"tenants/{victim}/x", Body=b"x"
+            ),
+            id="put",
+        ),
+        pytest.param(
+            lambda s3, attacker, victim: s3.list_objects_v2(Bucket="tenantry-branding", Prefix="tenants/"),
+            id="list-all",
+        ),
+        pytest.param(lambda s3, attacker, victim: s3.list_objects_v2(Bucket="tenantry-branding"), id="list-no-prefix"),
+        pytest.param(
+            lambda s3, attacker, victim: s3.get_object(
+                Bucket="tenantry-branding", Key=f"tenants/{attacker}/../{victim}/logo.png"
+            ),
+            id="dot-dot",
+        ),
+        pytest.param(
+            lambda s3, attacker, victim: s3.get_object(Bucket="other-bucket", Key="tenants/ATTACKER/x"), id="bucket"
+        ),
+        pytest.param(
+            lambda s3, attacker, victim: s3.delete_objects(Bucket="tenantry-branding", Delete={"Objects": []}),
+            id="bulk",
+        ),
+    ],
+)
+def test_s3_guard_refuses_other_tenants_objects(platform: LocalPlatform, new_tenant: Any, call: Any) -> None:
+    attacker, victim = new_tenant(), new_tenant()
+    platform.services.branding.put_logo(context_for(victim), PNG, "image/png")
+    s3 = platform.services.clients.s3(context_for(attacker), "tenantry-branding")
+    sent: list[str] = []
+    s3.meta.events.register("before-send.s3", lambda request, **_: sent.append(request.url))
+    with pytest.raises(CrossTenantAccessError):
+        call(s3, attacker.tenant_id, victim.tenant_id)
+    assert sent == []

@@ -28,6 +28,7 @@ __all__ = [
     "encode_cursor",
     "secret_key",
     "secret_prefix",
+    "tenant_partition",
     "validate_entity_id",
 ]
 
@@ -71,6 +72,11 @@ def secret_prefix(tenant: TenantContext) -> tuple[str, str]:
 def customer_prefix(tenant: TenantContext) -> tuple[str, str]:
     """(partition, sort-key prefix) for a query over one tenant's customers."""
     return tenant.tenant_id, _CUSTOMER
+
+
+def tenant_partition(tenant: TenantContext) -> str:
+    """The partition holding every item of a tenant (offboarding sweeps it whole)."""
+    return tenant.tenant_id
 
 
 def _tenant_tag(tenant: TenantContext) -> str:

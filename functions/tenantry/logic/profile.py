@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from tenantry.dal.branding import BrandingAssets
 from tenantry.errors import NotFoundError
 from tenantry.tenancy.context import current_tenant
 from tenantry.tenancy.registry import Branding, TenantRegistry
@@ -21,8 +22,9 @@ class TenantProfile(BaseModel):
 
 
 class ProfileService:
-    def __init__(self, registry: TenantRegistry) -> None:
+    def __init__(self, registry: TenantRegistry, assets: BrandingAssets | None = None) -> None:
         self._registry = registry
+        self._assets = assets
 
     def get(self) -> TenantProfile:
         tenant = current_tenant()
@@ -35,5 +37,12 @@ class ProfileService:
             display_name=record.display_name,
             plan=record.plan,
             status=record.status,
-            branding=record.branding,
+            branding=self._branding(record.branding),
         )
+
+    def _branding(self, branding: Branding) -> Branding:
+        """An uploaded logo wins over none: it is served through a short-lived presigned URL."""
+        if branding.logo_url or self._assets is None:
+            return branding
+        url = self._assets.presigned_logo_url(current_tenant())
+        return branding.model_copy(update={"logo_url": url}) if url else branding

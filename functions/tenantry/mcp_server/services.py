@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from tenantry.dal.branding import BrandingAssets
 from tenantry.dal.customers import CustomerStore
 from tenantry.dal.secrets import SecretStore
 from tenantry.logic.customers import CustomerInsights, CustomerService
@@ -48,6 +49,7 @@ class Services:
     usage: UsageMeter
     usage_report: UsageService
     insights: CustomerInsights
+    branding: BrandingAssets
 
     @classmethod
     def create(
@@ -67,6 +69,7 @@ class Services:
         )
         clients = TenantClients(credentials, _BOTO_CONFIG, audit)
         customer_store = CustomerStore(clients)
+        branding = BrandingAssets(clients, settings.branding_bucket)
         usage = UsageMeter(dynamodb, settings.usage_table)
         secret_store = SecretStore(clients, settings.secrets_key_arn or "alias/tenantry-secrets")
 
@@ -84,7 +87,7 @@ class Services:
             customer_store=customer_store,
             secret_store=secret_store,
             customers=CustomerService(customer_store, settings.page_size_max),
-            profile=ProfileService(registry),
+            profile=ProfileService(registry, branding),
             secrets=SecretService(secret_store),
             notifications=NotificationService(
                 customer_store,
@@ -96,4 +99,5 @@ class Services:
             usage=usage,
             usage_report=UsageService(usage, customer_store),
             insights=CustomerInsights(customer_store),
+            branding=branding,
         )

@@ -13,7 +13,7 @@ from tenantry.tenancy.audit import AuditEvent, AuditLog
 from tenantry.tenancy.cache import tenant_cache_key
 from tenantry.tenancy.context import TenantContext
 from tenantry.tenancy.credentials import ScopedSession, TenantCredentials
-from tenantry.tenancy.guard import install_guard
+from tenantry.tenancy.guard import install_guard, install_s3_guard
 
 __all__ = ["TenantClients"]
 
@@ -35,6 +35,9 @@ class TenantClients:
     def kms(self, tenant: TenantContext) -> Any:
         return self._client(tenant, "kms", "")
 
+    def s3(self, tenant: TenantContext, bucket: str) -> Any:
+        return self._client(tenant, "s3", bucket)
+
     def _client(self, tenant: TenantContext, service: str, table: str) -> Any:
         scoped = self._credentials.session_for(tenant.tenant_id)
         key = tenant_cache_key(tenant.tenant_id, service, table)
@@ -46,6 +49,8 @@ class TenantClients:
         client = scoped.session.client(service, config=self._config)  # type: ignore[call-overload]
         if service == "dynamodb":
             install_guard(client, tenant.tenant_id, [table], self._refusal_recorder(tenant))
+        elif service == "s3":
+            install_s3_guard(client, tenant.tenant_id, table, self._refusal_recorder(tenant))
         with self._lock:
             self._cache[key] = (scoped, client)
             while len(self._cache) > self._max:
@@ -67,7 +72,7 @@ class TenantClients:
                 AuditEvent(
                     tenant_id=tenant.tenant_id,
                     principal=acting.principal,
-                    action=f"dynamodb:{operation}",
+                    action=operation,
                     resource=table,
                     outcome="denied",
                     reason=f"cross_tenant_guard: {reason}",

@@ -53,7 +53,7 @@ class _Guard:
     # -- helpers -----------------------------------------------------------------------
     def _refuse(self, operation: str, table: str, reason: str) -> None:
         if self.on_refusal is not None:
-            self.on_refusal(operation, table, reason)
+            self.on_refusal(f"dynamodb:{operation}", table, reason)
         # Deliberately vague for the caller: the audit record has the detail.
         raise CrossTenantAccessError("Access denied: that data is outside your organisation.")
 
@@ -135,6 +135,48 @@ _CHECKS: dict[str, Callable[[_Guard, str, dict[str, Any]], None]] = {
     "TransactGetItems": _Guard.transact,
     "TransactWriteItems": _Guard.transact,
 }
+
+
+def tenant_prefix(tenant_id: str) -> str:
+    """The S3 key prefix of a tenant's objects (IAM: tenants/${aws:PrincipalTag/tenant_id}/*)."""
+    return f"tenants/{tenant_id}/"
+
+
+_S3_OBJECT_OPERATIONS = frozenset({"GetObject", "PutObject", "DeleteObject", "HeadObject"})
+_S3_LIST_OPERATIONS = frozenset({"ListObjectsV2"})
+
+
+class _S3Guard:
+    def __init__(self, tenant_id: str, bucket: str, on_refusal: Refusal | None) -> None:
+        self.prefix = tenant_prefix(tenant_id)
+        self.bucket = bucket
+        self.on_refusal = on_refusal
+
+    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        operation = model.name
+        bucket = params.get("Bucket")
+        if operation in _S3_OBJECT_OPERATIONS:
+            value = params.get("Key")
+        elif operation in _S3_LIST_OPERATIONS:
+            value = params.get("Prefix")
+        else:
+            value = None
+        if (
+            bucket != self.bucket
+            or not isinstance(value, str)
+            or not value.startswith(self.prefix)
+            or "/../" in value
+            or "//" in value[len(self.prefix) - 1 :]
+        ):
+            if self.on_refusal is not None:
+                self.on_refusal(f"s3:{operation}", str(bucket), "object outside the tenant's prefix")
+            raise CrossTenantAccessError("Access denied: that data is outside your organisation.")
+
+
+def install_s3_guard(client: Any, tenant_id: str, bucket: str, on_refusal: Refusal | None = None) -> Any:
+    """Attach the prefix guard to an S3 client built for one tenant; returns the client."""
+    client.meta.events.register("before-parameter-build.s3", _S3Guard(tenant_id, bucket, on_refusal))
+    return client
 
 
 def install_guard(client: Any, tenant_id: str, tables: Iterable[str], on_refusal: Refusal | None = None) -> Any:

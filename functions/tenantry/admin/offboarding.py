@@ -1,0 +1,189 @@
+"""Offboarding: a tenant's data and secrets go, its audit trail and billing history stay.
+
+The steps are ordered so that an interrupted run can simply be run again:
+
+1. status `offboarding` (the gateway refuses the tenant from then on, once the
+   registry cache of running containers expires);
+2. each secret's ciphertext is deleted (named in the audit trail);
+3. every remaining item of the tenant's partition is deleted with the tenant's
+   own guarded credentials, or its silo table is dropped;
+4. the slug reservation is released (only if it is still this tenant's);
+5. status `offboarded`. The record stays as a tombstone so the id is never reused.
+
+Every step works from what is left, so a second run continues where the first
+stopped, and a run on an offboarded tenant sweeps anything written meanwhile.
+Usage items (billing) and audit items age out through their TTL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from tenantry.admin.tenants import TenantAdmin
+from tenantry.dal.keys import PK, SK, tenant_partition
+from tenantry.ddb_items import to_attrs
+from tenantry.errors import NotFoundError
+from tenantry.tenancy.clients import TenantClients
+from tenantry.tenancy.context import TenantContext
+from tenantry.tenancy.registry import TenantRecord
+from tenantry.tenancy.registry import _slug_key as slug_key  # one definition of the reservation's key
+
+__all__ = ["OffboardReport", "Offboarder", "Progress"]
+
+Progress = Callable[[int, int], None]  # (items deleted so far, items there were at the start)
+_PAGE = 100
+
+
+class OffboardReport(BaseModel):
+    tenant_id: str
+    already_offboarded: bool
+    secrets_deleted: list[str]
+    items_deleted: int
+    silo_table_dropped: bool
+    slug_released: bool
+    message: str
+
+
+class Offboarder:
+    def __init__(self, admin: TenantAdmin, clients: TenantClients, workers: int = 8) -> None:
+        self._admin = admin
+        self._clients = clients
+        self._workers = workers
+
+    def run(self, tenant_id: str, progress: Progress | None = None) -> OffboardReport:
+        admin = self._admin
+        record = admin.get(tenant_id)
+        already = record.status == "offboarded"
+        if record.status not in ("offboarding", "offboarded"):
+            was = record.status
+            record = admin.registry.save(record.model_copy(update={"status": "offboarding"}), record.version)
+            admin.record_audit(tenant_id, "offboard", "allowed", f"started (was {was})")
+        tenant = admin.context_for(record)
+        silo = record.placement.mode == "silo"
+
+        secrets = [] if silo and not self._table_exists(tenant.data_table) else self._delete_secrets(tenant)
+        if silo:
+            dropped, deleted = admin.drop_silo_table(tenant_id), 0
+        else:
+            dropped, deleted = False, self._delete_partition(tenant, progress)
+        released = self._release_slug(record)
+
+        if not already:
+            current = admin.get(tenant_id)
+            admin.registry.save(current.model_copy(update={"status": "offboarded"}), current.version)
+        summary = (
+            f"secrets deleted: {len(secrets)}; items deleted: {deleted}; silo table dropped: {dropped}; "
+            f"slug released: {released}"
+        )
+        admin.record_audit(tenant_id, "offboard", "allowed", ("swept again: " if already else "completed: ") + summary)
+        if already:
+            leftover = deleted + len(secrets) + int(dropped) + int(released)
+            message = f"Tenant {tenant_id} was already offboarded; " + (
+                f"removed {leftover} leftover item(s)." if leftover else "nothing was left to remove."
+            )
+        else:
+            where = f"dropped table {tenant.data_table}" if silo else f"deleted {deleted} item(s) from {tenant.data_table}"
+            message = (
+                f"Offboarded {tenant_id}: {where}, {len(secrets)} secret(s) made undecryptable, slug "
+                f"'{record.slug}' released. Audit trail and usage history kept until their TTL."
+            )
+        return OffboardReport(
+            tenant_id=tenant_id,
+            already_offboarded=already,
+            secrets_deleted=secrets,
+            items_deleted=deleted,
+            silo_table_dropped=dropped,
+            slug_released=released,
+            message=message,
+        )
+
+    def _delete_secrets(self, tenant: TenantContext) -> list[str]:
+        deleted = []
+        for info in self._admin.secret_store.list(tenant):
+            try:
+                self._admin.secret_store.delete(tenant, info.name)
+            except NotFoundError:
+                continue  # a concurrent run got there first
+            self._admin.record_audit(
+                tenant.tenant_id, "secrets.delete", "allowed", "offboarding", resource=f"secret/{info.name}"
+            )
+            deleted.append(info.name)
+        return deleted
+
+    def _delete_partition(self, tenant: TenantContext, progress: Progress | None) -> int:
+        total = self._count(tenant)
+        done = 0
+        if progress is not None:
+            progress(0, total)
+        with ThreadPoolExecutor(max_workers=self._workers) as pool:
+            while True:
+                keys = self._page(tenant)
+                if not keys:
+                    break
+                client = self._clients.dynamodb(tenant)
+                delete = lambda key: client.delete_item(TableName=tenant.data_table, Key=key)  # noqa: E731
+                for _ in pool.map(delete, keys):
+                    done += 1
+                    if progress is not None:
+                        progress(done, max(total, done))
+        return done
+
+    def _query(self, tenant: TenantContext, **extra: Any) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "TableName": tenant.data_table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": PK},
+            "ExpressionAttributeValues": to_attrs({":pk": tenant_partition(tenant)}),
+            "ConsistentRead": True,
+            **extra,
+        }
+        result: dict[str, Any] = self._clients.dynamodb(tenant).query(**request)
+        return result
+
+    def _count(self, tenant: TenantContext) -> int:
+        total, start = 0, None
+        while True:
+            page = self._query(tenant, Select="COUNT", **({"ExclusiveStartKey": start} if start else {}))
+            total += int(page.get("Count", 0))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return total
+
+    def _page(self, tenant: TenantContext) -> list[dict[str, Any]]:
+        # Always from the start: what was deleted is gone, so this is also how a re-run resumes.
+        page = self._query(
+            tenant,
+            ProjectionExpression="#pk, #sk",
+            ExpressionAttributeNames={"#pk": PK, "#sk": SK},
+            Limit=_PAGE,
+        )
+        return list(page.get("Items", []))
+
+    def _table_exists(self, table: str) -> bool:
+        try:
+            self._admin.dynamodb.describe_table(TableName=table)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return False
+            raise
+        return True
+
+    def _release_slug(self, record: TenantRecord) -> bool:
+        try:
+            self._admin.dynamodb.delete_item(
+                TableName=self._admin.settings.registry_table,
+                Key=to_attrs({"tenant_id": slug_key(record.slug)}),
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues=to_attrs({":me": record.tenant_id}),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False  # released already, or the slug now belongs to another tenant
+            raise
+        return True
