@@ -10,7 +10,15 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-__all__ = ["LOCAL_ENV", "TABLES", "create_bucket", "create_secrets_key", "create_tables", "embedded_aws", "local_client"]
+__all__ = [
+    "LOCAL_ENV",
+    "TABLES",
+    "create_bucket",
+    "create_secrets_key",
+    "create_tables",
+    "embedded_aws",
+    "local_client",
+]
 
 # Fake credentials and a fixed region: boto3 must never find real ones locally.
 LOCAL_ENV = {
