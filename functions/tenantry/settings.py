@@ -48,6 +48,8 @@ class Settings(BaseModel):
     audit_retention_days: int = Field(default=400, ge=1)
     # Locally a webhook receiver runs on 127.0.0.1 over http; deployed, only https.
     allow_loopback_webhooks: bool = False
+    # The premium function (reserved concurrency) serves only these plans; empty = every plan.
+    serve_plans: list[str] = Field(default_factory=list)
     # X-Ray through powertools Tracer; off by default (its import costs ~0.3 s of cold start).
     tracing: bool = False
     registry_cache_seconds: float = Field(default=300.0, ge=0)

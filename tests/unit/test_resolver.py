@@ -94,3 +94,11 @@ def test_registry_is_cached_per_tenant_with_ttl() -> None:
     assert fake.reads == 3
     assert registry.get("nobody") is None and registry.get("nobody") is None
     assert fake.reads == 4  # misses are cached too: a flood of unknown ids costs one read each per TTL
+
+
+def test_premium_function_serves_only_its_plans() -> None:
+    records = [*RECORDS, TenantRecord(tenant_id="big-corp", slug="big", display_name="Big", plan="business")]
+    resolver = TenantResolver(TenantRegistry(FakeDynamo(records), "t"), serve_plans=frozenset({"business"}))
+    assert resolver.resolve({"tenant_id": "big-corp"}, {}, "r").plan == "business"
+    with pytest.raises(TenantAccessError, match="reserved for business plan tenants"):
+        resolver.resolve({"tenant_id": "acme-gym"}, {}, "r")

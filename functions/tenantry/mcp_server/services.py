@@ -80,7 +80,9 @@ class Services:
             settings=settings,
             dynamodb=dynamodb,
             registry=registry,
-            resolver=TenantResolver(registry, settings.tenant_claim, settings.base_domain, table_of),
+            resolver=TenantResolver(
+                registry, settings.tenant_claim, settings.base_domain, table_of, frozenset(settings.serve_plans)
+            ),
             audit=audit,
             credentials=credentials,
             clients=clients,

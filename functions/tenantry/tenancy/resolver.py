@@ -28,6 +28,7 @@ class TenantResolver:
     tenant_claim: str = "tenant_id"
     base_domain: str | None = None
     table_of: Callable[[TenantRecord], str] = lambda record: "tenantry-data"
+    serve_plans: frozenset[str] = frozenset()
 
     def resolve(self, claims: Mapping[str, str], headers: Mapping[str, str], request_id: str) -> TenantContext:
         tenant_id = claims.get(self.tenant_claim)
@@ -48,6 +49,11 @@ class TenantResolver:
         if record.status == "suspended":
             raise TenantAccessError(
                 f"Tenant '{tenant_id}' is suspended, so no tools can run. Ask your administrator to resume it."
+            )
+        if self.serve_plans and record.plan not in self.serve_plans:
+            raise TenantAccessError(
+                f"This endpoint is reserved for {', '.join(sorted(self.serve_plans))} plan tenants; your "
+                f"organisation is on the {record.plan} plan. Use the shared MCP URL your administrator gave you."
             )
         self._confirm_host(record.slug, headers)
         return TenantContext(
