@@ -1,0 +1,1 @@
+"""The CDK app that deploys Tenantry. It points at functions/ but never imports it."""

@@ -1,0 +1,255 @@
+"""Deployment settings read from CDK context, each with a default that synthesizes offline.
+
+Set a value with `cdk deploy -c key=value` (or `./dev synth -c key=value`), or in the
+`context` block of cdk.json. A malformed value stops synth with one line that names
+the key and shows how to set it; `infra/app.py` turns `ContextError` into that line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+__all__ = ["DEFAULTS", "LOG_RETENTION_DAYS", "PLACEHOLDER_ISSUER", "ContextError", "DeployConfig", "load_config"]
+
+# `.invalid` never resolves (RFC 2606): an undeployed issuer fails closed, every token is refused.
+PLACEHOLDER_ISSUER = "https://issuer.invalid/"
+
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
+
+# Every context key the app reads, with its default. cdk.json repeats these (a test keeps them equal).
+DEFAULTS: dict[str, Any] = {
+    "name_prefix": "tenantry",
+    "issuer": PLACEHOLDER_ISSUER,
+    "audience": "",
+    "authorization_servers": "",
+    "scopes": "mcp:tools",
+    "tenant_claim": "tenant_id",
+    "domain": "",
+    "certificate_arn": "",
+    "hosted_zone_id": "",
+    "hosted_zone_name": "",
+    "tenant_subdomains": True,
+    "alarm_email": "",
+    "log_retention_days": 30,
+    "tracing": True,
+    "cells": 1,
+    "memory_mb": 1024,
+    "reserved_concurrency": 0,
+    "throttle_rate": 100,
+    "throttle_burst": 200,
+    "alarm_error_rate_percent": 5,
+    "alarm_p99_ms": 5000,
+}
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_CLAIM = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.-]{0,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_ZONE_ID = re.compile(r"^Z[A-Z0-9]{4,31}$")
+
+
+class ContextError(ValueError):
+    """A context value is missing or malformed; the message is one line for the person deploying."""
+
+    def __init__(self, key: str, problem: str, example: str) -> None:
+        super().__init__(f"tenantry: context value '{key}' {problem}; set it with -c {key}={example}")
+        self.key = key
+
+
+class _Node(Protocol):
+    def try_get_context(self, key: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    name_prefix: str
+    issuer: str
+    audience: tuple[str, ...]  # empty: the MCP URL itself (RFC 8707 resource = aud)
+    authorization_servers: tuple[str, ...]
+    scopes: tuple[str, ...]
+    tenant_claim: str
+    domain: str | None
+    certificate_arn: str | None
+    hosted_zone_id: str | None
+    hosted_zone_name: str | None
+    tenant_subdomains: bool
+    alarm_email: str | None
+    log_retention_days: int
+    tracing: bool
+    cells: int
+    memory_mb: int
+    reserved_concurrency: int
+    throttle_rate: int
+    throttle_burst: int
+    alarm_error_rate_percent: float
+    alarm_p99_ms: int
+
+    @property
+    def uses_placeholder_issuer(self) -> bool:
+        return self.issuer == PLACEHOLDER_ISSUER
+
+
+def _text(raw: Any) -> str:
+    return "" if raw is None else str(raw).strip()
+
+
+def _https_url(key: str, raw: Any) -> str:
+    value = _text(raw)
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment or " " in value:
+        raise ContextError(key, f"must be an https URL without query or fragment (got {value!r})", _example(key))
+    return value
+
+
+def _url_list(key: str, raw: Any) -> tuple[str, ...]:
+    return tuple(_https_url(key, part) for part in _text(raw).split(",") if part.strip())
+
+
+def _int(key: str, raw: Any, low: int, high: int) -> int:
+    if isinstance(raw, bool):
+        raise ContextError(key, f"must be a whole number from {low} to {high} (got {raw!r})", str(DEFAULTS[key]))
+    try:
+        value = int(_text(raw))
+    except ValueError:
+        raise ContextError(
+            key, f"must be a whole number from {low} to {high} (got {raw!r})", str(DEFAULTS[key])
+        ) from None
+    if not low <= value <= high:
+        raise ContextError(key, f"must be a whole number from {low} to {high} (got {value})", str(DEFAULTS[key]))
+    return value
+
+
+def _bool(key: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = _text(raw).lower()
+    if value in {"true", "1", "yes", "on"}:
+        return True
+    if value in {"false", "0", "no", "off"}:
+        return False
+    raise ContextError(key, f"must be true or false (got {raw!r})", "true")
+
+
+def _optional(key: str, raw: Any, pattern: re.Pattern[str], what: str, lower: bool = False) -> str | None:
+    value = _text(raw)
+    if lower:
+        value = value.lower()
+    if not value:
+        return None
+    if not pattern.match(value):
+        raise ContextError(key, f"must be {what} (got {value!r})", _example(key))
+    return value
+
+
+_EXAMPLES = {
+    "issuer": "https://your-idp.example.com/",
+    "audience": "https://mcp.example.com/mcp",
+    "authorization_servers": "https://your-idp.example.com/",
+    "domain": "mcp.example.com",
+    "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abcd-1234",
+    "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+    "hosted_zone_name": "example.com",
+    "alarm_email": "oncall@example.com",
+    "name_prefix": "tenantry",
+    "tenant_claim": "tenant_id",
+    "scopes": "mcp:tools",
+}
+
+
+def _example(key: str) -> str:
+    return _EXAMPLES.get(key, str(DEFAULTS.get(key, "...")))
+
+
+def load_config(node: _Node) -> DeployConfig:
+    """Read and check every context value; raise ContextError on the first bad one."""
+
+    def get(key: str) -> Any:
+        value = node.try_get_context(key)
+        return DEFAULTS[key] if value is None else value
+
+    name_prefix = _optional("name_prefix", get("name_prefix"), _NAME, "3-32 lower-case letters, digits or dashes")
+    if name_prefix is None:
+        raise ContextError("name_prefix", "must not be empty", "tenantry")
+    claim = _optional("tenant_claim", get("tenant_claim"), _CLAIM, "a JWT claim name")
+    if claim is None:
+        raise ContextError("tenant_claim", "must not be empty", "tenant_id")
+    issuer = _https_url("issuer", get("issuer"))
+    scopes = tuple(s for s in _text(get("scopes")).replace(",", " ").split() if s)
+    if not scopes:
+        raise ContextError("scopes", "must name at least one scope", "mcp:tools")
+
+    domain = _optional("domain", get("domain"), _DOMAIN, "a DNS name such as mcp.example.com", lower=True)
+    certificate_arn = _optional("certificate_arn", get("certificate_arn"), _CERT_ARN, "an ACM certificate ARN")
+    zone_id = _optional("hosted_zone_id", get("hosted_zone_id"), _ZONE_ID, "a Route 53 hosted zone id")
+    zone_name = _optional("hosted_zone_name", get("hosted_zone_name"), _DOMAIN, "the hosted zone's DNS name", True)
+    if (certificate_arn or zone_id or zone_name) and not domain:
+        raise ContextError("domain", "is required when a certificate or hosted zone is given", _example("domain"))
+    if domain and not certificate_arn and not zone_id:
+        raise ContextError(
+            "certificate_arn",
+            f"(or hosted_zone_id) is required for the custom domain {domain}",
+            _example("certificate_arn"),
+        )
+    if bool(zone_id) != bool(zone_name):
+        missing = "hosted_zone_name" if zone_id else "hosted_zone_id"
+        raise ContextError(missing, "is required with the other hosted zone value", _example(missing))
+    if domain and zone_name and not (domain == zone_name or domain.endswith("." + zone_name)):
+        raise ContextError("hosted_zone_name", f"must be {domain} or a parent of it (got {zone_name!r})", domain)
+
+    retention = _int("log_retention_days", get("log_retention_days"), 1, 3653)
+    if retention not in LOG_RETENTION_DAYS:
+        raise ContextError(
+            "log_retention_days",
+            f"must be one of CloudWatch's periods {', '.join(map(str, LOG_RETENTION_DAYS))} (got {retention})",
+            "30",
+        )
+    throttle_rate = _int("throttle_rate", get("throttle_rate"), 1, 100_000)
+    throttle_burst = _int("throttle_burst", get("throttle_burst"), 1, 100_000)
+
+    return DeployConfig(
+        name_prefix=name_prefix,
+        issuer=issuer,
+        audience=_audiences(get("audience")),
+        authorization_servers=_url_list("authorization_servers", get("authorization_servers")) or (issuer,),
+        scopes=scopes,
+        tenant_claim=claim,
+        domain=domain,
+        certificate_arn=certificate_arn,
+        hosted_zone_id=zone_id,
+        hosted_zone_name=zone_name,
+        tenant_subdomains=_bool("tenant_subdomains", get("tenant_subdomains")),
+        alarm_email=_optional("alarm_email", get("alarm_email"), _EMAIL, "an email address"),
+        log_retention_days=retention,
+        tracing=_bool("tracing", get("tracing")),
+        cells=_int("cells", get("cells"), 1, 64),
+        memory_mb=_int("memory_mb", get("memory_mb"), 128, 10240),
+        reserved_concurrency=_int("reserved_concurrency", get("reserved_concurrency"), 0, 10_000),
+        throttle_rate=throttle_rate,
+        throttle_burst=throttle_burst,
+        alarm_error_rate_percent=float(_int("alarm_error_rate_percent", get("alarm_error_rate_percent"), 1, 100)),
+        alarm_p99_ms=_int("alarm_p99_ms", get("alarm_p99_ms"), 50, 30_000),
+    )
+
+
+def _audiences(raw: Any) -> tuple[str, ...]:
+    # An https URL (the MCP resource, RFC 8707) or an OAuth client id: API Gateway checks `aud`
+    # against this list and falls back to `client_id` only when a token has no `aud`.
+    values = []
+    for part in (p.strip() for p in _text(raw).split(",")):
+        if not part:
+            continue
+        if "://" in part:
+            values.append(_https_url("audience", part))
+        elif _CLIENT_ID.match(part):
+            values.append(part)
+        else:
+            raise ContextError(
+                "audience", f"must be https URLs or client ids, comma separated (got {part!r})", _example("audience")
+            )
+    return tuple(values)

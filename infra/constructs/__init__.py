@@ -1,0 +1,1 @@
+"""One construct per resource family; the stack composes them."""

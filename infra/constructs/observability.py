@@ -1,0 +1,126 @@
+"""Dashboard and alarms. Metrics carry the `service` dimension only, never tenant_id:
+per-tenant dimensions across thousands of tenants would cost more than the platform.
+Per-tenant views come from the structured logs and the usage table.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from infra.config import DeployConfig
+from infra.nag import acknowledge
+
+__all__ = ["APP_METRICS", "Observability"]
+
+NAMESPACE = "Tenantry"
+DIMENSIONS = {"service": "tenantry"}
+APP_METRICS = ("ToolCalls", "ToolErrors", "QuotaDenied", "RateLimited", "CrossTenantDenied")
+PERIOD = Duration.minutes(5)
+
+
+def app_metric(name: str, statistic: str = "Sum", period: Duration = PERIOD) -> cw.Metric:
+    return cw.Metric(
+        namespace=NAMESPACE, metric_name=name, dimensions_map=DIMENSIONS, statistic=statistic, period=period
+    )
+
+
+class Observability(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: DeployConfig,
+        function: lambda_.Function,
+        api: apigw.HttpApi,
+    ) -> None:
+        super().__init__(scope, id)
+        self.topic = sns.Topic(self, "Alarms", display_name="Tenantry alarms", enforce_ssl=True)
+        acknowledge(
+            self.topic,
+            "AwsSolutions-SNS2",
+            "Alarm notices carry alarm names and numbers, no customer data; CloudWatch cannot "
+            "publish to a topic under the aws/sns key, and a dedicated key buys nothing here.",
+        )
+        if config.alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        notify = cw_actions.SnsAction(self.topic)
+
+        invocations = function.metric_invocations(period=PERIOD, statistic="Sum")
+        errors = function.metric_errors(period=PERIOD, statistic="Sum")
+        error_rate = cw.MathExpression(
+            expression="IF(invocations > 0, 100 * errors / invocations, 0)",
+            using_metrics={"invocations": invocations, "errors": errors},
+            label="Function error rate (%)",
+            period=PERIOD,
+        )
+        p50 = function.metric_duration(period=PERIOD, statistic="p50")
+        p99 = function.metric_duration(period=PERIOD, statistic="p99")
+        throttles = function.metric_throttles(period=PERIOD, statistic="Sum")
+        cross_tenant = app_metric("CrossTenantDenied", period=Duration.minutes(1))
+
+        self.alarms = {
+            "ErrorRate": error_rate.create_alarm(
+                self,
+                "ErrorRate",
+                alarm_description=f"More than {config.alarm_error_rate_percent:g}% of MCP calls failed",
+                threshold=config.alarm_error_rate_percent,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+            "P99Duration": p99.create_alarm(
+                self,
+                "P99Duration",
+                alarm_description=f"p99 function duration above {config.alarm_p99_ms} ms",
+                threshold=config.alarm_p99_ms,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=3,
+                datapoints_to_alarm=3,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+            # One refused cross-tenant attempt is worth a look: a bug or a probe.
+            "CrossTenantDenied": cross_tenant.create_alarm(
+                self,
+                "CrossTenantDenied",
+                alarm_description="A request tried to reach another tenant's data (see the audit table)",
+                threshold=0,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+        }
+        for alarm in self.alarms.values():
+            alarm.add_alarm_action(notify)
+
+        self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{config.name_prefix}-mcp")
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Tool calls and errors",
+                left=[app_metric("ToolCalls"), app_metric("ToolErrors")],
+                right=[error_rate],
+                width=12,
+            ),
+            cw.GraphWidget(title="Function duration (ms)", left=[p50, p99], width=12),
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Throttles",
+                left=[throttles, api.metric_client_error(period=PERIOD), api.metric_server_error(period=PERIOD)],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Quota and rate-limit denials",
+                left=[app_metric("QuotaDenied"), app_metric("RateLimited")],
+                width=8,
+            ),
+            cw.GraphWidget(title="Cross-tenant denials", left=[app_metric("CrossTenantDenied")], width=8),
+        )

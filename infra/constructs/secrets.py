@@ -1,0 +1,62 @@
+"""The KMS key for tenant integration secrets.
+
+Its policy lets account administrators manage the key but not use it; only the
+tenant access role may encrypt or decrypt, and only under an encryption context
+whose tenant_id equals the session's tenant tag (tenant_access.py adds that statement).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+__all__ = ["SecretsKey"]
+
+# Management only: none of these encrypt, decrypt or create grants for others to do so.
+_ADMIN_ACTIONS = [
+    "kms:CancelKeyDeletion",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateKeyDescription",
+    "kms:CreateAlias",
+    "kms:UpdateAlias",
+    "kms:DeleteAlias",
+]
+
+
+class SecretsKey(Construct):
+    def __init__(self, scope: Construct, id: str, *, name_prefix: str) -> None:
+        super().__init__(scope, id)
+        admin = iam.PolicyStatement(
+            sid="AccountAdministersButCannotUse",
+            principals=[iam.AccountRootPrincipal()],
+            actions=_ADMIN_ACTIONS,
+            # In a key policy "*" means this key; there is nothing narrower to name.
+            resources=["*"],
+        )
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="Tenantry: tenant integration secrets (encryption context carries tenant_id)",
+            enable_key_rotation=True,
+            rotation_period=Duration.days(365),
+            policy=iam.PolicyDocument(statements=[admin]),
+            # Ciphertexts in the retained tables stay readable only while the key exists.
+            removal_policy=RemovalPolicy.RETAIN,
+            pending_window=Duration.days(30),
+        )
+        self.alias = self.key.add_alias(f"alias/{name_prefix}-secrets")

@@ -1,0 +1,170 @@
+"""IAM, the heart of the isolation: what the function may do alone, and what a tenant session may do.
+
+The function's execution role cannot read or write tenant data. It reads the
+registry, meters usage, writes audit records, and assumes the tenant access role
+with a `tenant_id` session tag. Every permission of the tenant access role
+compares a resource or key against `${aws:PrincipalTag/tenant_id}`, so the
+assumed credentials reach one tenant's rows, secrets and files, whatever the
+application code asks for.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.constructs.branding import tenant_prefix_pattern
+from infra.constructs.data import TenantData
+from infra.nag import acknowledge
+
+__all__ = ["TENANT_TAG", "ExecutionRole", "TenantAccessRole"]
+
+TENANT_TAG = "${aws:PrincipalTag/tenant_id}"
+# Only what the dal does with tenant rows. Never Scan: a request without a key has no
+# dynamodb:LeadingKeys, and ForAllValues over an empty set is true.
+TENANT_DATA_ACTIONS = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+]
+TENANT_KMS_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]
+
+
+class ExecutionRole(Construct):
+    """The Lambda execution role: registry, usage, audit and the tenant role; no tenant data."""
+
+    def __init__(self, scope: Construct, id: str, *, data: TenantData) -> None:
+        super().__init__(scope, id)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Tenantry MCP function: registry, usage, audit; tenant data only via the tenant role",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadTenantRegistry",
+                actions=["dynamodb:GetItem"],
+                resources=[data.registry.table_arn],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="MeterUsage",
+                actions=["dynamodb:UpdateItem", "dynamodb:Query"],
+                resources=[data.usage.table_arn],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(sid="WriteAudit", actions=["dynamodb:PutItem"], resources=[data.audit.table_arn])
+        )
+
+
+class TenantAccessRole(Construct):
+    """Assumed per tenant by the function with a tenant_id session tag; every grant is keyed to that tag."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        trusted: iam.Role,
+        data: TenantData,
+        secrets_key: kms.Key,
+        branding: s3.Bucket,
+    ) -> None:
+        super().__init__(scope, id)
+        tagged = {
+            # A non-empty tenant_id tag is required, and it is the only tag the caller may set.
+            "StringLike": {"aws:RequestTag/tenant_id": "?*"},
+            "ForAllValues:StringEquals": {"aws:TagKeys": ["tenant_id"]},
+        }
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ArnPrincipal(trusted.role_arn).with_conditions(tagged),
+            description="Tenantry tenant access: one tenant's data, secrets and branding per session tag",
+            max_session_duration=Duration.hours(1),
+        )
+        # AssumeRole with session tags also needs sts:TagSession in the trust policy.
+        self.role.assume_role_policy.add_statements(  # type: ignore[union-attr]
+            iam.PolicyStatement(
+                actions=["sts:TagSession"],
+                principals=[iam.ArnPrincipal(trusted.role_arn)],
+                conditions=tagged,
+            )
+        )
+        trusted.add_to_policy(
+            iam.PolicyStatement(
+                sid="AssumeTenantAccessRole",
+                actions=["sts:AssumeRole", "sts:TagSession"],
+                resources=[self.role.role_arn],
+            )
+        )
+
+        stack = Stack.of(self)
+        silo_tables = stack.format_arn(
+            service="dynamodb", resource="table", resource_name=f"{data.silo_table_prefix}{TENANT_TAG}"
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TenantRowsOnly",
+                actions=TENANT_DATA_ACTIONS,
+                resources=[t.table_arn for t in data.tenant_tables] + [silo_tables],
+                conditions={
+                    "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [TENANT_TAG]},
+                    # Belt and braces for the empty-set case above: the key must be present.
+                    "Null": {"dynamodb:LeadingKeys": "false"},
+                },
+            )
+        )
+
+        encryption_context = {"StringEquals": {"kms:EncryptionContext:tenant_id": TENANT_TAG}}
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TenantSecretsOnly",
+                actions=TENANT_KMS_ACTIONS,
+                resources=[secrets_key.key_arn],
+                conditions=encryption_context,
+            )
+        )
+        secrets_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="TenantSessionsUseTheirOwnContext",
+                principals=[iam.ArnPrincipal(self.role.role_arn)],
+                actions=TENANT_KMS_ACTIONS,
+                # In a key policy "*" means this key.
+                resources=["*"],
+                conditions=encryption_context,
+            )
+        )
+
+        prefix = tenant_prefix_pattern()
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TenantBrandingObjects",
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                resources=[branding.arn_for_objects(f"{prefix}*")],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListTenantBrandingPrefix",
+                actions=["s3:ListBucket"],
+                resources=[branding.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+            )
+        )
+        # cdk-nag shows ${aws:PrincipalTag/tenant_id} as <aws:PrincipalTag/tenant_id> in finding ids.
+        bucket_id = Stack.of(self).get_logical_id(branding.node.default_child)  # type: ignore[arg-type]
+        shown_prefix = prefix.replace("${", "<").replace("}", ">")
+        acknowledge(
+            self.role.node.find_child("DefaultPolicy"),
+            f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{shown_prefix}*]",
+            "Objects under the session's own tenants/<tenant_id>/ prefix only; names are chosen at upload.",
+        )

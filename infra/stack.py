@@ -1,0 +1,87 @@
+"""The Tenantry stack: composes the resource families and publishes what clients and the e2e suite need."""
+
+from __future__ import annotations
+
+from aws_cdk import Annotations, CfnOutput, Stack
+from constructs import Construct
+
+from infra.config import DeployConfig
+from infra.constructs.api import McpApi
+from infra.constructs.branding import BrandingBucket
+from infra.constructs.data import TenantData
+from infra.constructs.functions import McpFunction
+from infra.constructs.observability import Observability
+from infra.constructs.secrets import SecretsKey
+from infra.constructs.tenant_access import ExecutionRole, TenantAccessRole
+from layers.build import BuiltAsset
+
+__all__ = ["TenantryStack"]
+
+
+class TenantryStack(Stack):
+    def __init__(
+        self, scope: Construct, id: str, *, config: DeployConfig, code: BuiltAsset, layer: BuiltAsset, **kwargs: object
+    ) -> None:
+        super().__init__(scope, id, description="Tenantry: multi-tenant MCP server", **kwargs)  # type: ignore[arg-type]
+        if config.uses_placeholder_issuer:
+            Annotations.of(self).add_warning_v2(
+                "tenantry:placeholder-issuer",
+                "issuer is the placeholder https://issuer.invalid/, so every token is refused; "
+                "deploy with -c issuer=https://your-idp.example.com/",
+            )
+        data = TenantData(self, "Data", name_prefix=config.name_prefix, cells=config.cells)
+        secrets = SecretsKey(self, "Secrets", name_prefix=config.name_prefix)
+        branding = BrandingBucket(self, "Branding")
+        execution = ExecutionRole(self, "Execution", data=data)
+        tenant_access = TenantAccessRole(
+            self,
+            "TenantAccess",
+            trusted=execution.role,
+            data=data,
+            secrets_key=secrets.key,
+            branding=branding.bucket,
+        )
+        api = McpApi(self, "Api", config=config)
+
+        environment = {
+            "TENANTRY_REGISTRY_TABLE": data.registry.table_name,
+            "TENANTRY_DATA_TABLE": data.data.table_name,
+            "TENANTRY_CELL_TABLES": ",".join(t.table_name for t in data.cells),
+            "TENANTRY_SILO_TABLE_PREFIX": data.silo_table_prefix,
+            "TENANTRY_USAGE_TABLE": data.usage.table_name,
+            "TENANTRY_AUDIT_TABLE": data.audit.table_name,
+            "TENANTRY_TENANT_ROLE_ARN": tenant_access.role.role_arn,
+            "TENANTRY_SECRETS_KEY_ARN": secrets.key.key_arn,
+            "TENANTRY_BRANDING_BUCKET": branding.bucket.bucket_name,
+            "TENANTRY_TENANT_CLAIM": config.tenant_claim,
+            "TENANTRY_RESOURCE_URL": api.mcp_url,
+            "TENANTRY_AUTHORIZATION_SERVERS": ",".join(config.authorization_servers),
+            "TENANTRY_SCOPES_SUPPORTED": ",".join(config.scopes),
+            "TENANTRY_REGISTRY_CACHE_SECONDS": "300",
+        }
+        if config.domain and config.tenant_subdomains:
+            environment["TENANTRY_BASE_DOMAIN"] = config.domain
+        mcp = McpFunction(
+            self, "Mcp", config=config, role=execution.role, code=code, layer=layer, environment=environment
+        )
+        api.route_to(mcp.function)
+        observability = Observability(self, "Observability", config=config, function=mcp.function, api=api.api)
+
+        outputs = {
+            "McpUrl": (api.mcp_url, "The MCP endpoint to give to clients (also the token audience)"),
+            "ApiEndpoint": (api.api.api_endpoint, "The API's execute-api URL"),
+            "FunctionName": (mcp.function.function_name, "The MCP Lambda function"),
+            "RegistryTable": (data.registry.table_name, "Tenant registry table"),
+            "DataTable": (data.data.table_name, "Pooled tenant data table (cell 0)"),
+            "CellTables": (environment["TENANTRY_CELL_TABLES"], "Pooled cell tables, cell 0 first"),
+            "SiloTablePrefix": (data.silo_table_prefix, "Silo tables are named <prefix><tenant_id>"),
+            "UsageTable": (data.usage.table_name, "Usage metering table"),
+            "AuditTable": (data.audit.table_name, "Audit trail table"),
+            "TenantAccessRoleArn": (tenant_access.role.role_arn, "Role assumed per tenant with a tenant_id tag"),
+            "ExecutionRoleArn": (execution.role.role_arn, "The function's execution role"),
+            "SecretsKeyArn": (secrets.key.key_arn, "KMS key for tenant secrets"),
+            "BrandingBucket": (branding.bucket.bucket_name, "Tenant branding assets"),
+            "AlarmTopicArn": (observability.topic.topic_arn, "SNS topic the alarms notify"),
+        }
+        for name, (value, description) in outputs.items():
+            CfnOutput(self, name, value=value, description=description)

@@ -1,0 +1,1 @@
+"""Build steps for what Lambda runs: the dependency layer and the code asset (no Docker)."""

@@ -1,0 +1,66 @@
+"""The HTTP API: exactly the emulator's routes, the authorizer only where a token is needed, logs and limits."""
+
+from __future__ import annotations
+
+import json
+
+from tenantry_local.emulator import ROUTES
+from tests.infra.conftest import Synth
+
+
+def test_routes_match_the_local_emulator_and_only_post_mcp_needs_a_token(synth: Synth) -> None:
+    (authorizer_id,) = synth.resources("AWS::ApiGatewayV2::Authorizer")
+    deployed = {}
+    for route in synth.resources("AWS::ApiGatewayV2::Route").values():
+        props = route["Properties"]
+        method, path = props["RouteKey"].split(" ", 1)
+        protected = props.get("AuthorizationType", "NONE") != "NONE"
+        if protected:
+            assert props["AuthorizationType"] == "JWT"
+            assert props["AuthorizerId"] == {"Ref": authorizer_id}
+        else:
+            assert "AuthorizerId" not in props
+        deployed[(method, path)] = protected
+    assert deployed == ROUTES
+
+
+def test_jwt_authorizer_checks_issuer_and_the_mcp_url_as_audience(synth: Synth, custom: Synth) -> None:
+    (default,) = synth.resources("AWS::ApiGatewayV2::Authorizer").values()
+    config = default["Properties"]["JwtConfiguration"]
+    assert config["Issuer"] == "https://issuer.invalid/"
+    # Without a custom domain the audience is the execute-api URL + /mcp, same as TENANTRY_RESOURCE_URL.
+    assert json.dumps(config["Audience"]).endswith('"/mcp"]]}]')
+    assert default["Properties"]["IdentitySource"] == ["$request.header.Authorization"]
+    (with_domain,) = custom.resources("AWS::ApiGatewayV2::Authorizer").values()
+    assert with_domain["Properties"]["JwtConfiguration"] == {
+        "Audience": ["https://mcp.example.com/mcp"],
+        "Issuer": "https://auth.example.com/",
+    }
+
+
+def test_default_stage_logs_json_with_tenant_claim_and_is_throttled(synth: Synth) -> None:
+    (stage,) = synth.resources("AWS::ApiGatewayV2::Stage").values()
+    props = stage["Properties"]
+    assert props["StageName"] == "$default"
+    assert props["AutoDeploy"] is True
+    assert props["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 200, "ThrottlingRateLimit": 100}
+    fields = json.loads(props["AccessLogSettings"]["Format"])
+    assert fields["requestId"] == "$context.requestId"
+    assert fields["routeKey"] == "$context.routeKey"
+    assert fields["status"] == "$context.status"
+    assert fields["latencyMs"] == "$context.responseLatency"
+    assert fields["tenant"] == "$context.authorizer.claims.tenant_id"
+    log_group = props["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"][0]
+    assert synth.raw["Resources"][log_group]["Properties"]["RetentionInDays"] == 30
+
+
+def test_custom_domain_serves_the_apex_and_every_tenant_subdomain(synth: Synth, custom: Synth) -> None:
+    assert not synth.resources("AWS::ApiGatewayV2::DomainName")
+    names = sorted(d["Properties"]["DomainName"] for d in custom.resources("AWS::ApiGatewayV2::DomainName").values())
+    assert names == ["*.mcp.example.com", "mcp.example.com"]
+    assert len(custom.resources("AWS::ApiGatewayV2::ApiMapping")) == 2
+    (cert,) = custom.resources("AWS::CertificateManager::Certificate").values()
+    assert cert["Properties"]["DomainName"] == "mcp.example.com"
+    assert cert["Properties"]["SubjectAlternativeNames"] == ["*.mcp.example.com"]
+    records = sorted(r["Properties"]["Name"] for r in custom.resources("AWS::Route53::RecordSet").values())
+    assert records == ["*.mcp.example.com.", "mcp.example.com."]

@@ -1,0 +1,69 @@
+"""The MCP function: runtime, code and layer, the environment the runtime reads, logs and tracing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.infra.conftest import Synth
+
+
+def function(synth: Synth) -> dict[str, Any]:
+    (fn,) = synth.resources("AWS::Lambda::Function").values()
+    return fn["Properties"]  # type: ignore[no-any-return]
+
+
+def test_runs_the_handler_on_arm64_python_with_the_dependency_layer(synth: Synth) -> None:
+    props = function(synth)
+    assert props["Handler"] == "tenantry.mcp_server.handler.handler"
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Timeout"] < 30  # API Gateway's integration timeout
+    (layer_id,) = synth.resources("AWS::Lambda::LayerVersion")
+    assert props["Layers"] == [{"Ref": layer_id}]
+
+
+def test_environment_names_every_resource_the_runtime_needs(synth: Synth, custom: Synth) -> None:
+    env = function(synth)["Environment"]["Variables"]
+    expected = {
+        "TENANTRY_REGISTRY_TABLE",
+        "TENANTRY_DATA_TABLE",
+        "TENANTRY_CELL_TABLES",
+        "TENANTRY_SILO_TABLE_PREFIX",
+        "TENANTRY_USAGE_TABLE",
+        "TENANTRY_AUDIT_TABLE",
+        "TENANTRY_TENANT_ROLE_ARN",
+        "TENANTRY_SECRETS_KEY_ARN",
+        "TENANTRY_BRANDING_BUCKET",
+        "TENANTRY_TENANT_CLAIM",
+        "TENANTRY_RESOURCE_URL",
+        "TENANTRY_AUTHORIZATION_SERVERS",
+        "TENANTRY_SCOPES_SUPPORTED",
+        "TENANTRY_REGISTRY_CACHE_SECONDS",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+    }
+    assert expected <= set(env)
+    assert env["POWERTOOLS_SERVICE_NAME"] == "tenantry"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Tenantry"
+    # The runtime builds silo table names as prefix + tenant id; IAM grants on the same pattern.
+    assert env["TENANTRY_SILO_TABLE_PREFIX"] == "tenantry-silo-"
+    assert env["TENANTRY_TENANT_ROLE_ARN"] == {"Fn::GetAtt": [synth.logical_id("TenantAccess/Role"), "Arn"]}
+    assert "TENANTRY_BASE_DOMAIN" not in env
+    custom_env = function(custom)["Environment"]["Variables"]
+    assert custom_env["TENANTRY_BASE_DOMAIN"] == "mcp.example.com"
+    assert custom_env["TENANTRY_RESOURCE_URL"] == "https://mcp.example.com/mcp"
+    assert custom_env["TENANTRY_AUTHORIZATION_SERVERS"] == "https://auth.example.com/"
+    cells = [custom.logical_id(p) for p in ("Data/Data", "Data/DataCell1", "Data/DataCell2")]
+    assert custom_env["TENANTRY_CELL_TABLES"] == {
+        "Fn::Join": ["", [{"Ref": cells[0]}, ",", {"Ref": cells[1]}, ",", {"Ref": cells[2]}]]
+    }
+
+
+def test_logs_are_kept_for_the_configured_period_and_tracing_follows_context(synth: Synth, custom: Synth) -> None:
+    for variant, days, tracing in ((synth, 30, "Active"), (custom, 90, None)):
+        props = function(variant)
+        log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
+        assert variant.raw["Resources"][log_group]["Properties"]["RetentionInDays"] == days
+        assert props.get("TracingConfig", {}).get("Mode") == tracing
+    assert function(custom)["ReservedConcurrentExecutions"] == 50
+    assert "ReservedConcurrentExecutions" not in function(synth)

@@ -1,0 +1,51 @@
+"""Alarms reach the SNS topic; metrics never carry a tenant_id dimension."""
+
+from __future__ import annotations
+
+import json
+
+from tests.infra.conftest import Synth
+
+
+def alarms_by_name(synth: Synth) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {name: alarm["Properties"] for name, alarm in synth.resources("AWS::CloudWatch::Alarm").items()}
+
+
+def test_alarms_for_error_rate_p99_and_any_cross_tenant_denial_notify_the_topic(synth: Synth) -> None:
+    alarms = alarms_by_name(synth)
+    assert len(alarms) == 3
+    (topic_id,) = synth.resources("AWS::SNS::Topic")
+    for props in alarms.values():
+        assert props["AlarmActions"] == [{"Ref": topic_id}]
+
+    cross = next(p for p in alarms.values() if p.get("MetricName") == "CrossTenantDenied")
+    assert cross["Namespace"] == "Tenantry"
+    assert cross["Dimensions"] == [{"Name": "service", "Value": "tenantry"}]
+    assert (cross["Threshold"], cross["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert cross["EvaluationPeriods"] == 1
+    assert cross["Statistic"] == "Sum"
+
+    p99 = next(p for p in alarms.values() if p.get("MetricName") == "Duration")
+    assert p99["ExtendedStatistic"] == "p99"
+    assert p99["Threshold"] == 5000
+
+    rate = next(p for p in alarms.values() if "Metrics" in p)
+    expression = next(m for m in rate["Metrics"] if "Expression" in m)
+    assert "errors / invocations" in expression["Expression"]
+    assert rate["Threshold"] == 5
+
+
+def test_email_subscription_only_when_asked(synth: Synth, custom: Synth) -> None:
+    assert not synth.resources("AWS::SNS::Subscription")
+    (subscription,) = custom.resources("AWS::SNS::Subscription").values()
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == "oncall@example.com"
+
+
+def test_dashboard_shows_the_platform_metrics_without_tenant_dimensions(synth: Synth) -> None:
+    (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in ("ToolCalls", "ToolErrors", "QuotaDenied", "RateLimited", "CrossTenantDenied", "Throttles", "p99"):
+        assert metric in body, metric
+    everything = json.dumps(synth.resources("AWS::CloudWatch::Alarm")) + body
+    assert "tenant_id" not in everything
