@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tenantry.observability import add_metric_listener
 from tenantry_local.platform import LocalPlatform
 from tests.security.conftest import ACCEPT, WarmContainer, assert_does_not_name, lambda_event, post, rpc, snapshot
 
@@ -108,15 +109,25 @@ def test_v33_unrouted_methods_and_path_tricks_never_reach_a_tool(
     assert snapshot(platform, tenant) == {}
 
 
-def test_v34_cross_tenant_attempts_are_logged_for_the_alarm(
-    platform: LocalPlatform, new_tenant: Any, tenantry_logs: Any
+def test_v34_cross_tenant_attempts_are_audited_and_raise_the_alarm_metric(
+    platform: LocalPlatform, new_tenant: Any, victim: Any
 ) -> None:
-    attacker, victim = new_tenant(), new_tenant()
-    response = post(
-        platform, platform.token(attacker.tenant_id), rpc("list_customers", {}), **{"x-tenant-id": victim.tenant_id}
-    )
+    attacker = new_tenant()
+    metrics: list[str] = []
+    remove = add_metric_listener(lambda name, _value: metrics.append(name))
+    try:
+        response = post(
+            platform,
+            platform.token(attacker.tenant_id),
+            rpc("list_customers", {}),
+            **{"x-tenant-id": victim.tenant_id},
+        )
+    finally:
+        remove()
     assert response.status_code == 403
-    assert_does_not_name(response.json()["error"]["message"], victim, "x-tenant-id spoof (logged)")
-    attempts = [line for line in tenantry_logs.lines if line.get("event") == "cross_tenant_attempt"]
-    assert attempts, "the refusal left no log event for the cross-tenant alarm"
-    assert attempts[-1]["token_tenant"] == attacker.tenant_id
+    assert_does_not_name(response.json()["error"]["message"], victim, "x-tenant-id spoof (audited)")
+    assert "CrossTenantDenied" in metrics, "the refusal did not feed the cross-tenant alarm"
+    trail = platform.services.audit.recent(attacker.tenant_id)
+    assert trail and trail[0].outcome == "denied" and trail[0].reason == "cross_tenant_attempt"
+    # Filed under the attacker (the token's tenant), never in the victim's trail.
+    assert all(event.request_id != trail[0].request_id for event in platform.services.audit.recent(victim.tenant_id))
