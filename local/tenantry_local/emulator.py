@@ -15,13 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tenantry.mcp_server.app import LambdaApp
 from tenantry_local.apigw import build_event, parse_response
 from tenantry_local.authorizer import JwtAuthorizer, Unauthorized, stringify_claims
 
-__all__ = ["GATEWAY_MAX_BODY", "ROUTES", "Container", "Emulator"]
+__all__ = ["GATEWAY_MAX_BODY", "ROUTES", "ROUTE_SCOPES", "Container", "Emulator"]
 
 # (method, path) -> whether the route has the JWT authorizer. Mirrors infra/.
 ROUTES: dict[tuple[str, str], bool] = {
@@ -30,6 +30,11 @@ ROUTES: dict[tuple[str, str], bool] = {
     ("DELETE", "/mcp"): False,
     ("GET", "/.well-known/oauth-protected-resource"): False,
     ("GET", "/.well-known/oauth-protected-resource/mcp"): False,
+}
+# Authorization scopes per authorized route (the route's AuthorizationScopes in infra/).
+# As deployed, a token passes when it carries at least one of them in `scope` or `scp`.
+ROUTE_SCOPES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("POST", "/mcp"): ("mcp:tools",),
 }
 # API Gateway HTTP APIs accept at most 10 MB of payload.
 GATEWAY_MAX_BODY = 10 * 1024 * 1024
@@ -75,6 +80,7 @@ class Emulator:
         resource_metadata_url: str,
         extra_routes: dict[str, Callable[[], Any]] | None = None,
         on_refusal: Callable[[str], None] | None = None,
+        local_apps: dict[str, ASGIApp] | None = None,
     ) -> None:
         self.authorizer = authorizer
         self.containers = containers
@@ -82,6 +88,8 @@ class Emulator:
         self._metadata_url = resource_metadata_url
         self._extra_routes = extra_routes or {}
         self._on_refusal = on_refusal
+        # Paths served by local-only ASGI apps on the same origin (the dev authorization server).
+        self._local_apps = local_apps or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -90,6 +98,9 @@ class Emulator:
         if scope["type"] != "http":
             return
         method, path = scope["method"], scope["path"]
+        if path in self._local_apps:
+            await self._local_apps[path](scope, receive, send)
+            return
         if method == "GET" and path in self._extra_routes:
             await _respond(send, 200, [("content-type", "application/json")], json.dumps(self._extra_routes[path]()))
             return
@@ -106,12 +117,19 @@ class Emulator:
         if ROUTES[route]:
             authorization = next((v for k, v in headers if k.lower() == "authorization"), None)
             try:
-                claims = stringify_claims(self.authorizer.verify(authorization))
+                verified = self.authorizer.verify(authorization)
             except Unauthorized as exc:
                 if self._on_refusal:
                     self._on_refusal(f"401 {method} {path}: {exc}")
                 await self._unauthorized(send, str(exc))
                 return
+            required = ROUTE_SCOPES.get(route, ())
+            if required and not _token_scopes(verified) & set(required):
+                if self._on_refusal:
+                    self._on_refusal(f"403 {method} {path}: token lacks scope {' or '.join(required)}")
+                await _insufficient_scope(send, required)
+                return
+            claims = stringify_claims(verified)
         event = build_event(
             method=method,
             path=path,
@@ -155,6 +173,27 @@ class Emulator:
         )
         headers = [("content-type", "application/json"), ("www-authenticate", challenge)]
         await _respond(send, 401, headers, '{"message":"Unauthorized"}')
+
+
+def _token_scopes(claims: dict[str, Any]) -> set[str]:
+    """Scopes from `scope` (space-separated) or `scp` (string or list), as the JWT authorizer reads them."""
+    found: set[str] = set()
+    for name in ("scope", "scp"):
+        value = claims.get(name)
+        if isinstance(value, str):
+            found.update(value.split())
+        elif isinstance(value, list):
+            found.update(str(item) for item in value)
+    return found
+
+
+async def _insufficient_scope(send: Send, required: tuple[str, ...]) -> None:
+    # What a deployed HTTP API answers when a valid token lacks the route's scopes
+    # (captured from a real API, see docs/oauth.md): 403, this body and this header.
+    wanted = " ".join(required)
+    challenge = f'Bearer scope="{wanted}" error="insufficient_scope" error_description="expected scopes: [{wanted}]"'
+    headers = [("content-type", "application/json"), ("www-authenticate", challenge)]
+    await _respond(send, 403, headers, '{"message":"Forbidden"}')
 
 
 def _description(reason: str) -> str:

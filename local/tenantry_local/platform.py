@@ -22,6 +22,8 @@ from tenantry_local.authorizer import JwtAuthorizer
 from tenantry_local.aws import create_bucket, create_secrets_key, create_tables, embedded_aws
 from tenantry_local.emulator import Container, Emulator
 from tenantry_local.issuer import DevIssuer
+from tenantry_local.oauth import AuthorizationServer
+from tenantry_local.oauth.wiring import demo_authorization_server
 from tenantry_local.seed import DEMO_TENANTS, seed
 
 __all__ = ["DEFAULT_PORT", "DEFAULT_STATE_DIR", "LocalPlatform", "base_url_for", "running_platform"]
@@ -42,6 +44,8 @@ class LocalPlatform:
     settings: Settings
     emulator: Emulator
     services: Services
+    # The dev OAuth authorization server on the same origin (docs/oauth.md).
+    oauth: AuthorizationServer | None = None
 
     @property
     def mcp_url(self) -> str:
@@ -94,6 +98,8 @@ def _settings_for(base_url: str, secrets_key_arn: str) -> Settings:
         resource_url=base_url + "/mcp",
         authorization_servers=[base_url],
         allow_loopback_webhooks=True,
+        # http://<slug>.localhost:<port>/mcp confirms the token's tenant (*.localhost is loopback).
+        base_domain="localhost",
     )
 
 
@@ -117,6 +123,7 @@ def running_platform(
     containers: int = 2,
     log_level: str = "warning",
     on_refusal: Any = None,
+    redirect_hosts: list[str] | None = None,
 ) -> Iterator[LocalPlatform]:
     """Start moto, tables, seed data, the emulator and an HTTP server; stop them on exit.
 
@@ -148,14 +155,18 @@ def running_platform(
         services = apps[0].services
         seed(services.registry, services.customer_store, services.resolver.table_of)
         authorizer = JwtAuthorizer(issuer=issuer.issuer, audiences=(issuer.audience,), jwks=issuer.jwks())
+        oauth, oauth_routes = demo_authorization_server(
+            issuer, settings.resource_url or "", settings.tenant_claim, redirect_hosts
+        )
         emulator = Emulator(
             authorizer,
             [Container(app) for app in apps],
             resource_metadata_url=base_url + "/.well-known/oauth-protected-resource/mcp",
             extra_routes={"/.well-known/jwks.json": issuer.jwks},
             on_refusal=on_refusal,
+            local_apps=oauth_routes,
         )
-        platform = LocalPlatform(base_url, issuer, settings, emulator, apps[0].services)
+        platform = LocalPlatform(base_url, issuer, settings, emulator, apps[0].services, oauth=oauth)
         if state_dir is not None:
             state_dir.mkdir(parents=True, exist_ok=True)
             (state_dir / "local.json").write_text(json.dumps(platform.describe(), indent=2) + "\n")

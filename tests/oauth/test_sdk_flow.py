@@ -1,0 +1,126 @@
+"""The official MCP Python SDK's OAuth client signs in end to end against the local stack.
+
+401 -> resource_metadata -> RFC 9728 metadata -> RFC 8414 metadata -> DCR ->
+authorize (PKCE S256, resource) -> token -> the tool call carries the new token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import httpx2
+import jwt
+from mcp import Client
+from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from pydantic import AnyUrl
+
+from tenantry_local.oauth import AuthorizationServer
+from tenantry_local.platform import LocalPlatform
+from tests.oauth.conftest import REDIRECT_URI, query_of
+
+
+class MemoryStorage:
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client_info: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client_info = client_info
+
+
+async def sign_in_and_call(
+    platform: LocalPlatform, login_hint: str, tenant_hint: str | None = None
+) -> tuple[dict[str, Any], MemoryStorage, list[tuple[str, str, int]]]:
+    storage = MemoryStorage()
+    pending: list[AuthorizationCodeResult] = []
+    trace: list[tuple[str, str, int]] = []
+
+    async def redirect_handler(authorization_url: str) -> None:
+        # The user's browser: the dev server approves because the test turned auto-approval on
+        # and says who signs in (and, for a multi-tenant user, which tenant).
+        hints = {"login_hint": login_hint} | ({"tenant_hint": tenant_hint} if tenant_hint else {})
+        async with httpx2.AsyncClient(follow_redirects=False) as browser:
+            response = await browser.get(f"{authorization_url}&{urlencode(hints)}")
+        assert response.status_code == 302, response.text
+        location = response.headers["location"]
+        assert location.startswith(REDIRECT_URI + "?")
+        query = query_of(location)
+        pending.append(AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss")))
+
+    async def callback_handler() -> AuthorizationCodeResult:
+        return pending.pop()
+
+    provider = OAuthClientProvider(
+        server_url=platform.mcp_url,
+        client_metadata=OAuthClientMetadata(
+            redirect_uris=[AnyUrl(REDIRECT_URI)],
+            client_name="Tenantry OAuth test",
+            token_endpoint_auth_method="none",
+        ),
+        storage=storage,
+        redirect_handler=redirect_handler,
+        callback_handler=callback_handler,
+    )
+
+    async def record(response: httpx2.Response) -> None:
+        trace.append((response.request.method, urlsplit(str(response.request.url)).path, response.status_code))
+
+    http = httpx2.AsyncClient(auth=provider, timeout=30, event_hooks={"response": [record]})
+    async with http, Client(streamable_http_client(platform.mcp_url, http_client=http)) as client:
+        result = await client.call_tool("get_tenant_profile", {})
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return dict(result.structured_content), storage, trace
+
+
+async def test_sdk_discovers_registers_signs_in_and_calls_a_tool(
+    platform: LocalPlatform, auto_approve: AuthorizationServer
+) -> None:
+    profile, storage, trace = await sign_in_and_call(platform, "owner@ironworks")
+
+    assert profile["tenant_id"] == "ironworks-gym"
+    # The discovery chain the spec describes, in order, starting from the gateway's 401.
+    steps = [(method, path, status) for method, path, status in trace]
+    first_401 = steps.index(("POST", "/mcp", 401))
+    expected = [
+        ("GET", "/.well-known/oauth-protected-resource/mcp", 200),
+        ("GET", "/.well-known/oauth-authorization-server", 200),
+        ("POST", "/register", 201),
+        ("POST", "/token", 200),
+    ]
+    assert steps[first_401 + 1 : first_401 + 5] == expected
+    assert ("POST", "/mcp", 200) in steps[first_401 + 5 :]
+
+    assert storage.client_info is not None and storage.client_info.client_id.startswith("dcr-")
+    assert storage.tokens is not None and storage.tokens.refresh_token
+    claims = jwt.decode(storage.tokens.access_token, options={"verify_signature": False})
+    assert claims["aud"] == platform.mcp_url
+    assert claims["iss"] == platform.base_url
+    assert claims["tenant_id"] == "ironworks-gym"
+    assert claims["sub"] == "owner@ironworks"
+    assert claims["scope"] == "mcp:tools"
+    assert claims["client_id"] == storage.client_info.client_id
+
+
+async def test_a_user_of_three_tenants_gets_the_tenant_picked_at_sign_in(
+    platform: LocalPlatform, auto_approve: AuthorizationServer
+) -> None:
+    lotus, storage, _ = await sign_in_and_call(platform, "accountant@books", tenant_hint="lotus-yoga")
+    assert lotus["tenant_id"] == "lotus-yoga"
+    assert storage.tokens is not None
+    assert jwt.decode(storage.tokens.access_token, options={"verify_signature": False})["tenant_id"] == "lotus-yoga"
+
+    summit, _, _ = await sign_in_and_call(platform, "accountant@books", tenant_hint="summit-climbing")
+    assert summit["tenant_id"] == "summit-climbing"
