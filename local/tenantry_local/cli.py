@@ -96,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--any-tenant", action="store_true", help="mint for a tenant the local server does not know")
     token.set_defaults(func=_cmd_token)
 
+    from tenantry_local.admin_cli import register as register_admin_commands
+
+    register_admin_commands(sub)
+
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

@@ -9,7 +9,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,8 @@ class LocalPlatform:
     settings: Settings
     emulator: Emulator
     services: Services
+    # Where the embedded moto listens: `tenantry tenants ...` finds it in local.json.
+    aws_endpoint: str = field(default="", kw_only=True)
     # The dev OAuth authorization server on the same origin (docs/oauth.md).
     oauth: AuthorizationServer | None = None
 
@@ -66,6 +68,8 @@ class LocalPlatform:
         return {
             "url": self.mcp_url,
             "issuer": self.issuer.issuer,
+            "aws_endpoint": self.aws_endpoint,
+            "environment": self.environment(),
             "tenants": {
                 demo.record.tenant_id: {
                     "token": self.token(demo.record.tenant_id, subject=f"owner@{demo.record.slug}"),
@@ -143,7 +147,7 @@ def running_platform(
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     base_url = base_url_for(host, bound_port)
-    with embedded_aws():
+    with embedded_aws() as aws_endpoint:
         settings = _settings_for(base_url, create_secrets_key("alias/tenantry-secrets"))
         create_tables(_tables_for(settings))
         create_bucket(settings.branding_bucket)
@@ -166,7 +170,9 @@ def running_platform(
             on_refusal=on_refusal,
             local_apps=oauth_routes,
         )
-        platform = LocalPlatform(base_url, issuer, settings, emulator, apps[0].services, oauth=oauth)
+        platform = LocalPlatform(
+            base_url, issuer, settings, emulator, apps[0].services, oauth=oauth, aws_endpoint=aws_endpoint
+        )
         if state_dir is not None:
             state_dir.mkdir(parents=True, exist_ok=True)
             (state_dir / "local.json").write_text(json.dumps(platform.describe(), indent=2) + "\n")

@@ -87,7 +87,9 @@ class Offboarder:
                 f"removed {leftover} leftover item(s)." if leftover else "nothing was left to remove."
             )
         else:
-            where = f"dropped table {tenant.data_table}" if silo else f"deleted {deleted} item(s) from {tenant.data_table}"
+            where = (
+                f"dropped table {tenant.data_table}" if silo else f"deleted {deleted} item(s) from {tenant.data_table}"
+            )
             message = (
                 f"Offboarded {tenant_id}: {where}, {len(secrets)} secret(s) made undecryptable, slug "
                 f"'{record.slug}' released. Audit trail and usage history kept until their TTL."
@@ -126,8 +128,9 @@ class Offboarder:
                 if not keys:
                     break
                 client = self._clients.dynamodb(tenant)
-                delete = lambda key: client.delete_item(TableName=tenant.data_table, Key=key)  # noqa: E731
-                for _ in pool.map(delete, keys):
+                deletes = [pool.submit(client.delete_item, TableName=tenant.data_table, Key=key) for key in keys]
+                for delete in deletes:
+                    delete.result()
                     done += 1
                     if progress is not None:
                         progress(done, max(total, done))

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
+from annotated_types import Ge, Le
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
@@ -66,7 +67,7 @@ class TenantChanges:
 def validate_tenant_id(tenant_id: str) -> str:
     if not TENANT_ID_PATTERN.fullmatch(tenant_id):
         raise InvalidInputError(
-            f"'{tenant_id[:70]}' is not a valid tenant id: 2-63 characters from a-z, 0-9 and '-', "
+            f"'{tenant_id[:70]}' is not a valid tenant id: 3-63 characters from a-z, 0-9 and '-', "
             "starting and ending with a letter or digit."
         )
     return tenant_id
@@ -75,7 +76,7 @@ def validate_tenant_id(tenant_id: str) -> str:
 def _plan(value: str) -> Plan:
     if value not in PLAN_ORDER:
         raise InvalidInputError(f"Unknown plan '{value}': choose one of {', '.join(PLAN_ORDER)}.")
-    return cast(Plan, value)
+    return value
 
 
 def _display_name(value: str) -> str:
@@ -113,7 +114,7 @@ class TenantAdmin:
             raise NotFoundError(f"No tenant '{tenant_id}'.")
         return record
 
-    def list(self, statuses: set[str] | None = None) -> list[TenantRecord]:
+    def tenants(self, statuses: set[str] | None = None) -> list[TenantRecord]:
         records = self.registry.all()
         return [r for r in records if not statuses or r.status in statuses]
 
@@ -209,15 +210,15 @@ class TenantAdmin:
             if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise
             return False
-        self.dynamodb.get_waiter("table_not_exists").wait(
-            TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
-        )
+        self.dynamodb.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
         return True
 
     # -- changes ---------------------------------------------------------------------------
     def update(self, tenant_id: str, changes: TenantChanges) -> AdminResult:
         if changes.empty():
-            raise InvalidInputError("Nothing to update: pass at least one of --plan, --name, --feature, --quota, --brand-*.")
+            raise InvalidInputError(
+                "Nothing to update: pass at least one of --plan, --name, --feature, --quota, --brand-*."
+            )
         record = self._changeable(tenant_id)
         version = record.version if changes.expected_version is None else changes.expected_version
         updates: dict[str, Any] = {}
@@ -230,7 +231,9 @@ class TenantAdmin:
             said.append(f"name={updates['display_name']!r}")
         if changes.features:
             updates["feature_overrides"] = self._features(record, changes.features)
-            said += [f"feature {k}={'default' if v is None else ('on' if v else 'off')}" for k, v in changes.features.items()]
+            said += [
+                f"feature {k}={'default' if v is None else ('on' if v else 'off')}" for k, v in changes.features.items()
+            ]
         if changes.quotas:
             updates["quota_overrides"] = self._quotas(record, changes.quotas)
             said += [f"quota {k}={'default' if v is None else v}" for k, v in changes.quotas.items()]
@@ -266,8 +269,8 @@ class TenantAdmin:
             error = exc.errors()[0]
             name = str(error["loc"][0])
             bounds = known[name].metadata
-            low = next((getattr(m, "ge") for m in bounds if hasattr(m, "ge")), None)
-            high = next((getattr(m, "le") for m in bounds if hasattr(m, "le")), None)
+            low = next((m.ge for m in bounds if isinstance(m, Ge)), None)
+            high = next((m.le for m in bounds if isinstance(m, Le)), None)
             raise InvalidInputError(
                 f"Quota {name}={changes.get(name)} is out of range: use {low} to {high:,}, or 'default'."
             ) from None
@@ -294,7 +297,9 @@ class TenantAdmin:
         record = self._changeable(tenant_id)
         if record.status == status:
             return AdminResult(record=record, changed=False, message=f"Tenant {tenant_id} is already {status}.")
-        saved = self._save(record.model_copy(update={"status": status}), record.version, action, f"status {record.status}->{status}")
+        saved = self._save(
+            record.model_copy(update={"status": status}), record.version, action, f"status {record.status}->{status}"
+        )
         cache = int(self.settings.registry_cache_seconds)
         return AdminResult(
             record=saved,

@@ -1,0 +1,530 @@
+"""`tenantry tenants ...` and `tenantry secrets ...`: the operator's commands.
+
+Each command parses, calls tenantry.admin, and prints. Expected failures (bad
+input, unknown tenant, a lost race) are one line on stderr and exit code 2;
+AWS failures are one line and exit code 1. Never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tenantry.admin.offboarding import Offboarder
+from tenantry.admin.reports import (
+    customers_of,
+    health,
+    report_csv,
+    usage_line,
+    usage_report,
+    validate_month,
+)
+from tenantry.admin.tenants import TenantAdmin, TenantChanges
+from tenantry.errors import InvalidInputError, TenantryError
+from tenantry.mcp_server.services import Services
+from tenantry.tenancy.registry import TenantRecord
+from tenantry_local.admin_target import AdminTarget, TargetError, connect
+
+__all__ = ["register", "run"]
+
+EXIT_BAD_INPUT = 2
+EXIT_AWS = 1
+STATUSES = ("active", "suspended", "offboarding", "offboarded")
+
+
+@dataclass
+class Ops:
+    services: Services
+    admin: TenantAdmin
+    out: TextIO
+    err: TextIO
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out)
+
+    def json(self, value: Any) -> None:
+        print(json.dumps(value, indent=2, sort_keys=False, default=str), file=self.out)
+
+
+Command = Callable[[argparse.Namespace, Ops], int]
+
+
+# -- parsing helpers ---------------------------------------------------------------------------
+def _pairs(values: list[str] | None, what: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values or []:
+        name, sep, setting = value.partition("=")
+        if not sep or not name.strip():
+            raise InvalidInputError(f"--{what} takes NAME=VALUE, got '{value[:60]}'.")
+        pairs.append((name.strip(), setting.strip()))
+    return pairs
+
+
+def _features(values: list[str] | None) -> dict[str, bool | None]:
+    meaning = {"on": True, "true": True, "off": False, "false": False, "default": None}
+    parsed: dict[str, bool | None] = {}
+    for name, setting in _pairs(values, "feature"):
+        if setting.lower() not in meaning:
+            raise InvalidInputError(f"--feature {name}={setting[:30]}: use on, off or default.")
+        parsed[name] = meaning[setting.lower()]
+    return parsed
+
+
+def _quotas(values: list[str] | None) -> dict[str, int | None]:
+    parsed: dict[str, int | None] = {}
+    for name, setting in _pairs(values, "quota"):
+        if setting.lower() == "default":
+            parsed[name] = None
+            continue
+        try:
+            parsed[name] = int(setting.replace("_", "").replace(",", ""))
+        except ValueError:
+            raise InvalidInputError(f"--quota {name}={setting[:30]}: use a whole number or default.") from None
+    return parsed
+
+
+def _read_secret_value(prompt: str) -> str:
+    """From stdin when piped, else a hidden prompt: never argv (shell history), never echoed."""
+    stdin = sys.stdin
+    if stdin is not None and stdin.isatty():
+        value = getpass.getpass(prompt)
+    else:
+        value = stdin.read() if stdin is not None else ""
+        value = value[:-2] if value.endswith("\r\n") else value[:-1] if value.endswith("\n") else value
+    if not value:
+        raise InvalidInputError("No secret value given: pipe it on stdin or type it at the prompt.")
+    return value
+
+
+# -- rendering ---------------------------------------------------------------------------------
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def _record_json(ops: Ops, record: TenantRecord) -> dict[str, Any]:
+    config = record.config()
+    return {
+        **record.model_dump(mode="json"),
+        "data_table": ops.admin.table_of(record),
+        "effective": {**config.model_dump(mode="json"), "features": sorted(config.features)},
+    }
+
+
+def _show(ops: Ops, record: TenantRecord) -> None:
+    config = record.config()
+    overrides = [f"{k}={'on' if v else 'off'}" for k, v in sorted(record.feature_overrides.items())]
+    quota_overrides = [f"{k}={_n(v)}" for k, v in record.quota_overrides.model_dump(exclude_none=True).items()]
+    brand = record.branding.model_dump(exclude_none=True)
+    placement = record.placement.mode + (f" {record.placement.cell}" if record.placement.mode == "cell" else "")
+    ops.say(f"{record.tenant_id}  {record.display_name}  (slug {record.slug})")
+    ops.say(f"  status     {record.status}")
+    ops.say(f"  plan       {record.plan}")
+    ops.say(f"  placement  {placement} -> {ops.admin.table_of(record)}")
+    ops.say(
+        f"  features   {', '.join(sorted(config.features))}"
+        + (f"  (overrides: {', '.join(overrides)})" if overrides else "")
+    )
+    ops.say(
+        f"  quotas     {_n(config.monthly_tool_calls)} calls/month, {_n(config.calls_per_minute)} calls/min, "
+        f"{_n(config.max_customers)} customers"
+        + (f"  (overrides: {', '.join(quota_overrides)})" if quota_overrides else "")
+    )
+    ops.say(f"  branding   {', '.join(f'{k}={v}' for k, v in brand.items()) or '-'}")
+    ops.say(f"  version    {record.version} (created {record.created_at}, updated {record.updated_at})")
+
+
+def _table(ops: Ops, header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
+    for line in [header, *rows]:
+        ops.say("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)).rstrip())
+
+
+class _ProgressBar:
+    """A stderr bar for large tenants: redrawn in place on a terminal, a line per quarter otherwise."""
+
+    def __init__(self, stream: TextIO, label: str, threshold: int = 100, width: int = 30) -> None:
+        self._stream = stream
+        self._label = label
+        self._threshold = threshold
+        self._width = width
+        self._tty = stream.isatty()
+        self._shown_quarter = -1
+        self._drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < self._threshold:
+            return
+        filled = self._width * done // max(total, 1)
+        text = f"{self._label} [{'#' * filled}{'.' * (self._width - filled)}] {done}/{total}"
+        if self._tty:
+            self._stream.write("\r" + text)
+            self._drawn = True
+        elif (quarter := 4 * done // max(total, 1)) > self._shown_quarter:
+            self._shown_quarter = quarter
+            self._stream.write(text + "\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._drawn:
+            self._stream.write("\n")
+
+
+# -- tenants -----------------------------------------------------------------------------------
+def _create(args: argparse.Namespace, ops: Ops) -> int:
+    result = ops.admin.create(args.id, args.slug, args.name, args.plan, args.placement)
+    ops.say(result.message)
+    return 0
+
+
+def _show_cmd(args: argparse.Namespace, ops: Ops) -> int:
+    record = ops.admin.get(args.tenant_id)
+    if args.json:
+        ops.json(_record_json(ops, record))
+    else:
+        _show(ops, record)
+    return 0
+
+
+def _list(args: argparse.Namespace, ops: Ops) -> int:
+    statuses = {s.strip() for value in args.status or [] for s in value.split(",") if s.strip()}
+    unknown = statuses - set(STATUSES)
+    if unknown:
+        raise InvalidInputError(f"Unknown status '{sorted(unknown)[0]}': choose from {', '.join(STATUSES)}.")
+    records = ops.admin.tenants(statuses)
+    if args.json:
+        ops.json([_record_json(ops, r) for r in records])
+        return 0
+    rows = [
+        [r.tenant_id, r.slug, r.plan, r.status, ops.admin.table_of(r), r.display_name, str(r.version)] for r in records
+    ]
+    _table(ops, ["TENANT", "SLUG", "PLAN", "STATUS", "TABLE", "NAME", "VERSION"], rows)
+    ops.say(f"{len(records)} tenant(s)")
+    return 0
+
+
+def _update(args: argparse.Namespace, ops: Ops) -> int:
+    branding = {
+        key: value
+        for key, value in {
+            "primary_color": args.brand_color,
+            "logo_url": args.brand_logo_url,
+            "company_name": args.brand_company,
+            "custom_domain": args.custom_domain,
+        }.items()
+        if value is not None
+    }
+    changes = TenantChanges(
+        plan=args.plan,
+        display_name=args.name,
+        features=_features(args.feature),
+        quotas=_quotas(args.quota),
+        branding=branding,
+        expected_version=args.expected_version,
+    )
+    result = ops.admin.update(args.tenant_id, changes)
+    ops.say(result.message)
+    return 0
+
+
+def _suspend(args: argparse.Namespace, ops: Ops) -> int:
+    ops.say(ops.admin.suspend(args.tenant_id).message)
+    return 0
+
+
+def _resume(args: argparse.Namespace, ops: Ops) -> int:
+    ops.say(ops.admin.resume(args.tenant_id).message)
+    return 0
+
+
+def _offboard(args: argparse.Namespace, ops: Ops) -> int:
+    record = ops.admin.get(args.tenant_id)
+    if not args.yes and record.status != "offboarded":
+        if not sys.stdin.isatty():
+            raise InvalidInputError("Offboarding deletes the tenant's data for good: pass --yes to confirm.")
+        typed = input(f"Offboarding deletes {record.tenant_id}'s data and secrets for good. Type its id to go on: ")
+        if typed.strip() != record.tenant_id:
+            raise InvalidInputError("Not confirmed; nothing was changed.")
+    if record.status == "active":
+        cache = int(ops.services.settings.registry_cache_seconds)
+        print(
+            f"warning: {record.tenant_id} was active; running containers may serve it for up to {cache} s from "
+            "their registry cache. Re-run this command after that to sweep anything written meanwhile.",
+            file=ops.err,
+        )
+    bar = _ProgressBar(ops.err, f"offboarding {record.tenant_id}")
+    try:
+        report = Offboarder(ops.admin, ops.services.clients).run(record.tenant_id, bar)
+    finally:
+        bar.close()
+    ops.say(report.message)
+    return 0
+
+
+def _usage(args: argparse.Namespace, ops: Ops) -> int:
+    month = validate_month(args.month)
+    record = ops.admin.get(args.tenant_id)
+    usage = ops.services.usage.month(record.tenant_id, month)
+    line = usage_line(record, usage, customers_of(ops.services.customer_store, record, ops.admin.context_for(record)))
+    if args.json:
+        ops.json(line.model_dump(mode="json"))
+        return 0
+    ops.say(f"{line.tenant_id}  {line.month}  plan {line.plan} ({line.status})")
+    ops.say(
+        f"  calls      {_n(line.calls)} of {_n(line.monthly_quota)}"
+        f"  (included {_n(line.included_calls)}, overage {_n(line.overage_calls)})"
+    )
+    ops.say(f"  refused    {_n(line.quota_denied)} over quota, {_n(line.rate_denied)} over rate")
+    ops.say(f"  customers  {_n(line.customers)} of {_n(line.max_customers)}")
+    if line.tools:
+        ops.say()
+        rows = [
+            [tool, _n(t.calls), _n(t.errors), _n(t.total_ms // t.calls if t.calls else 0)]
+            for tool, t in line.tools.items()
+        ]
+        _table(ops, ["  TOOL", "CALLS", "ERRORS", "AVG_MS"], [["  " + r[0], *r[1:]] for r in rows])
+    return 0
+
+
+def _usage_report(args: argparse.Namespace, ops: Ops) -> int:
+    month = validate_month(args.month)
+    if args.format not in ("json", "csv"):
+        raise InvalidInputError(f"Unknown format '{args.format}': use json or csv.")
+    lines = []
+    for record in ops.admin.tenants():
+        usage = ops.services.usage.month(record.tenant_id, month)
+        customers = customers_of(ops.services.customer_store, record, ops.admin.context_for(record))
+        lines.append(usage_line(record, usage, customers))
+    report = usage_report(month, lines)
+    text = report_csv(report) if args.format == "csv" else report.model_dump_json(indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+        ops.say(f"Wrote the {month} usage of {len(lines)} tenant(s) to {args.output} ({args.format}).")
+    else:
+        ops.out.write(text)
+    return 0
+
+
+def _audit(args: argparse.Namespace, ops: Ops) -> int:
+    if not 1 <= args.limit <= 1000:
+        raise InvalidInputError("--limit takes 1 to 1000.")
+    record = ops.admin.get(args.tenant_id)
+    events = ops.services.audit.recent(record.tenant_id, args.limit)
+    if args.json:
+        ops.json([e.model_dump() for e in events])
+        return 0
+    rows = [[e.at, e.principal, e.action, e.outcome, e.resource, e.reason] for e in events]
+    _table(ops, ["AT", "PRINCIPAL", "ACTION", "OUTCOME", "RESOURCE", "REASON"], rows)
+    return 0
+
+
+def _health(args: argparse.Namespace, ops: Ops) -> int:
+    month = validate_month(args.month)
+    record = ops.admin.get(args.tenant_id)
+    usage = ops.services.usage.month(record.tenant_id, month)
+    report = health(record, usage, customers_of(ops.services.customer_store, record, ops.admin.context_for(record)))
+    if args.json:
+        ops.json(report.model_dump(mode="json"))
+        return 0
+
+    def ms(value: int | None) -> str:
+        return "-" if value is None else f"<= {_n(value)} ms"
+
+    ops.say(f"{report.tenant_id}  {report.month}  {report.status}, plan {report.plan}")
+    ops.say(f"  calls       {_n(report.calls)}   errors {_n(report.errors)} ({report.error_rate_percent}%)")
+    ops.say(f"  latency     p50 {ms(report.p50_ms)}   p99 {ms(report.p99_ms)}")
+    ops.say(f"  quota       {_n(report.calls)} / {_n(report.monthly_quota)} calls ({report.quota_used_percent}%)")
+    ops.say(
+        f"  refusals    {_n(report.rate_denied)} rate (limit {_n(report.calls_per_minute)}/min), "
+        f"{_n(report.quota_denied)} quota"
+    )
+    ops.say(f"  customers   {_n(report.customers)} / {_n(report.max_customers)} ({report.customers_used_percent}%)")
+    return 0
+
+
+# -- secrets -----------------------------------------------------------------------------------
+def _secret_set(args: argparse.Namespace, ops: Ops) -> int:
+    rotate = args.secrets_command == "rotate"
+    ops.admin.get(args.tenant)  # an unknown tenant is told before anyone types a secret
+    value = _read_secret_value(f"{'New value' if rotate else 'Value'} for {args.tenant}/{args.name} (not echoed): ")
+    info = ops.admin.set_secret(args.tenant, args.name, value, rotate=rotate)
+    verb = "Rotated" if rotate else "Set"
+    ops.say(f"{verb} secret {args.name} for {args.tenant}: version {info.version}, {info.fingerprint}.")
+    return 0
+
+
+def _secret_delete(args: argparse.Namespace, ops: Ops) -> int:
+    ops.admin.delete_secret(args.tenant, args.name)
+    ops.say(f"Deleted secret {args.name} of {args.tenant}; its ciphertext is gone.")
+    return 0
+
+
+def _secret_list(args: argparse.Namespace, ops: Ops) -> int:
+    secrets = ops.admin.list_secrets(args.tenant)
+    if args.json:
+        ops.json([s.model_dump() for s in secrets])
+        return 0
+    _table(
+        ops,
+        ["NAME", "FINGERPRINT", "VERSION", "UPDATED"],
+        [[s.name, s.fingerprint, str(s.version), s.updated_at] for s in secrets],
+    )
+    return 0
+
+
+# -- wiring ------------------------------------------------------------------------------------
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `tenants` and `secrets` to the `tenantry` parser."""
+    target = argparse.ArgumentParser(add_help=False)
+    target.add_argument("--stack", help="a deployed stack's name (default: the running local server)")
+    target.add_argument("--region", help="the stack's region (default: your AWS configuration's)")
+    reads = argparse.ArgumentParser(add_help=False)
+    reads.add_argument("--json", action="store_true", help="print JSON")
+
+    tenants = sub.add_parser("tenants", help="onboard, change, watch and offboard tenants")
+    tsub = tenants.add_subparsers(dest="tenants_command", required=True, metavar="COMMAND")
+
+    def command(parent: Any, name: str, func: Command, help: str, read: bool = False) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = parent.add_parser(
+            name, help=help, description=help, parents=[target, *([reads] if read else [])]
+        )
+        parser.set_defaults(func=run, admin_func=func)
+        return parser
+
+    p = command(tsub, "create", _create, "onboard a tenant")
+    p.add_argument("--id", required=True, help="tenant id: 3-63 of a-z, 0-9, '-' (the token's tenant_id claim)")
+    p.add_argument("--slug", required=True, help="its subdomain label")
+    p.add_argument("--name", required=True, help="display name")
+    p.add_argument("--plan", required=True, help="free, starter, professional or business")
+    p.add_argument("--placement", default="auto", help="pool, cell, silo or auto (default: auto)")
+    p = command(tsub, "show", _show_cmd, "show a tenant's record and effective configuration", read=True)
+    p.add_argument("tenant_id")
+    p = command(tsub, "list", _list, "list tenants", read=True)
+    p.add_argument("--status", action="append", help="only these statuses (repeat or comma-separate)")
+    p = command(tsub, "update", _update, "change plan, name, features, quotas or branding")
+    p.add_argument("tenant_id")
+    p.add_argument("--plan")
+    p.add_argument("--name")
+    p.add_argument("--feature", action="append", metavar="NAME=on|off|default")
+    p.add_argument("--quota", action="append", metavar="NAME=N|default")
+    p.add_argument("--brand-color", metavar="#RRGGBB")
+    p.add_argument("--brand-logo-url", metavar="URL")
+    p.add_argument("--brand-company", metavar="NAME")
+    p.add_argument("--custom-domain", metavar="HOST")
+    p.add_argument("--expected-version", type=int, metavar="N", help="refuse if the record is no longer version N")
+    p = command(tsub, "suspend", _suspend, "stop a tenant's tool calls (data kept)")
+    p.add_argument("tenant_id")
+    p = command(tsub, "resume", _resume, "let a suspended tenant call tools again")
+    p.add_argument("tenant_id")
+    p = command(tsub, "offboard", _offboard, "delete a tenant's data and secrets; keep its audit trail")
+    p.add_argument("tenant_id")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p = command(tsub, "usage", _usage, "a tenant's usage in a month", read=True)
+    p.add_argument("tenant_id")
+    p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
+    p = command(tsub, "usage-report", _usage_report, "every tenant's usage in a month, to bill from")
+    p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
+    p.add_argument("--format", default="json", help="json (default) or csv")
+    p.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    p = command(tsub, "audit", _audit, "a tenant's audit trail, newest first", read=True)
+    p.add_argument("tenant_id")
+    p.add_argument("--limit", type=int, default=50)
+    p = command(tsub, "health", _health, "calls, errors, latency, quota and refusals this month", read=True)
+    p.add_argument("tenant_id")
+    p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
+
+    secrets = sub.add_parser("secrets", help="a tenant's integration secrets (values from stdin or a prompt)")
+    ssub = secrets.add_subparsers(dest="secrets_command", required=True, metavar="COMMAND")
+    for name, func, help in (
+        ("set", _secret_set, "store a new secret (value from stdin or a hidden prompt)"),
+        ("rotate", _secret_set, "replace a secret's value (from stdin or a hidden prompt)"),
+        ("delete", _secret_delete, "delete a secret"),
+    ):
+        p = command(ssub, name, func, help)
+        p.add_argument("--tenant", required=True)
+        p.add_argument("name")
+    p = command(ssub, "list", _secret_list, "names and fingerprints, never values", read=True)
+    p.add_argument("--tenant", required=True)
+
+
+@contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """Audit events are in the audit table; their log echo would only garble the CLI's output."""
+    from tenantry.observability import get_logger
+
+    logger = get_logger()
+    level = logger.log_level
+    logger.setLevel(logging.ERROR)
+    noisy = [logging.getLogger(name) for name in ("botocore", "boto3", "urllib3")]
+    levels = [n.level for n in noisy]
+    for n in noisy:
+        n.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        for n, lvl in zip(noisy, levels, strict=True):
+            n.setLevel(lvl)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one admin command against its target; every expected failure is one line on stderr."""
+    func: Command = args.admin_func
+    try:
+        with connect(Path(args.state_dir), args.stack, args.region) as target, _quiet_logs():
+            services = _services_for(target)
+            admin = TenantAdmin(
+                registry=services.registry,
+                audit=services.audit,
+                secret_store=services.secret_store,
+                dynamodb=services.dynamodb,
+                settings=target.settings,
+                principal=target.principal,
+                silo_plans=_silo_plans(),
+            )
+            return func(args, Ops(services, admin, sys.stdout, sys.stderr))
+    except (TenantryError, TargetError) as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        return _fail(f"AWS refused the request: {error.get('Code')}: {error.get('Message')}", EXIT_AWS)
+    except BotoCoreError as exc:
+        return _fail(f"AWS is not reachable: {exc}", EXIT_AWS)
+    except KeyboardInterrupt:
+        return _fail("Interrupted; re-run the command to continue where it stopped.", 130)
+
+
+_services: dict[tuple[str, str], Services] = {}
+
+
+def _services_for(target: AdminTarget) -> Services:
+    """One set of clients per target and process: a boto3 session costs ~0.3 s to build.
+
+    Safe to reuse because admin paths read the registry uncached (load/all); it
+    matters to an admin Lambda's warm container and to tests running many commands.
+    """
+    key = (target.where, target.settings.model_dump_json())
+    if key not in _services:
+        _services[key] = Services.create(target.settings, session=target.session)
+    return _services[key]
+
+
+def _silo_plans() -> frozenset[str]:
+    """Plans that `--placement auto` puts in a silo table; TENANTRY_SILO_PLANS="" turns silos off."""
+    value = os.environ.get("TENANTRY_SILO_PLANS", "business")
+    return frozenset(p.strip() for p in value.split(",") if p.strip())
+
+
+def _fail(message: str, code: int) -> int:
+    print("tenantry: " + " ".join(message.split()), file=sys.stderr)
+    return code

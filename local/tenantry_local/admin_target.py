@@ -1,0 +1,142 @@
+"""Where admin commands run: the local emulator's moto, or a deployed stack found by its outputs."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.exceptions import ClientError
+
+from tenantry.settings import Settings, SettingsError
+from tenantry_local.aws import LOCAL_ENV
+
+__all__ = ["REQUIRED_OUTPUTS", "STACK_OUTPUTS", "AdminTarget", "TargetError", "connect", "settings_from_outputs"]
+
+# CloudFormation output of the stack (infra/stack.py) -> the TENANTRY_* setting it fills.
+STACK_OUTPUTS = {
+    "RegistryTable": "TENANTRY_REGISTRY_TABLE",
+    "DataTable": "TENANTRY_DATA_TABLE",
+    "CellTables": "TENANTRY_CELL_TABLES",
+    "SiloTablePrefix": "TENANTRY_SILO_TABLE_PREFIX",
+    "UsageTable": "TENANTRY_USAGE_TABLE",
+    "AuditTable": "TENANTRY_AUDIT_TABLE",
+    "TenantAccessRoleArn": "TENANTRY_TENANT_ROLE_ARN",
+    "SecretsKeyArn": "TENANTRY_SECRETS_KEY_ARN",
+    "BrandingBucket": "TENANTRY_BRANDING_BUCKET",
+    "McpUrl": "TENANTRY_RESOURCE_URL",
+}
+# Without these an admin command would act on default names that may belong to something else.
+REQUIRED_OUTPUTS = (
+    "RegistryTable",
+    "DataTable",
+    "SiloTablePrefix",
+    "UsageTable",
+    "AuditTable",
+    "TenantAccessRoleArn",
+    "SecretsKeyArn",
+)
+
+
+class TargetError(Exception):
+    """The CLI cannot tell (or reach) where to run; the message is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class AdminTarget:
+    settings: Settings
+    session: boto3.Session
+    principal: str
+    where: str
+
+
+def settings_from_outputs(outputs: list[Mapping[str, Any]], stack: str) -> Settings:
+    """Settings for a deployed stack from its DescribeStacks outputs."""
+    values = {str(o["OutputKey"]): str(o["OutputValue"]) for o in outputs if "OutputKey" in o}
+    missing = [name for name in REQUIRED_OUTPUTS if not values.get(name)]
+    if missing:
+        raise TargetError(f"Stack {stack} lacks the output(s) {', '.join(missing)}; is it a Tenantry stack?")
+    environ = {env: values[name] for name, env in STACK_OUTPUTS.items() if values.get(name)}
+    try:
+        return Settings.from_env(environ)
+    except SettingsError as exc:
+        raise TargetError(f"Stack {stack}: {exc}") from None
+
+
+def _stack_settings(session: boto3.Session, stack: str) -> Settings:
+    cloudformation = session.client("cloudformation")
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as exc:
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        raise TargetError(
+            f"Cannot read stack {stack} in {session.region_name or 'the default region'}: {message}"
+        ) from None
+    return settings_from_outputs(stacks[0].get("Outputs", []), stack)
+
+
+def _local_operator() -> str:
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except (OSError, KeyError):
+        return "operator"
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _reachable(endpoint: str) -> bool:
+    parts = urlsplit(endpoint)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def connect(state_dir: Path, stack: str | None = None, region: str | None = None) -> Iterator[AdminTarget]:
+    """The target for this command; locally, boto3 points at the emulator's moto while it runs."""
+    if stack:
+        session = boto3.Session(region_name=region)
+        settings = _stack_settings(session, stack)
+        principal = str(session.client("sts").get_caller_identity()["Arn"])
+        yield AdminTarget(settings, session, principal, f"stack {stack} ({session.region_name})")
+        return
+    described = state_dir / "local.json"
+    if not described.exists():
+        raise TargetError(
+            f"No local server state in {described}: start `tenantry local`, or pass --stack NAME for a deployed stack."
+        )
+    info = json.loads(described.read_text())
+    endpoint, environment = info.get("aws_endpoint"), info.get("environment")
+    if not endpoint or not isinstance(environment, dict):
+        raise TargetError(f"{described} was written by an older `tenantry local`; restart it.")
+    if not _reachable(endpoint):
+        raise TargetError(f"The local server is not running (nothing answers at {endpoint}); start `tenantry local`.")
+    with _environment({**LOCAL_ENV, "AWS_ENDPOINT_URL": endpoint}):
+        try:
+            settings = Settings.from_env({str(k): str(v) for k, v in environment.items()})
+        except SettingsError as exc:
+            raise TargetError(f"{described}: {exc}") from None
+        session = boto3.Session(region_name=LOCAL_ENV["AWS_REGION"])
+        yield AdminTarget(settings, session, _local_operator(), f"local ({endpoint})")
