@@ -35,10 +35,14 @@ DEFAULTS: dict[str, Any] = {
     "tenant_subdomains": True,
     "alarm_email": "",
     "log_retention_days": 30,
-    "tracing": True,
+    # Off by default like the runtime (TENANTRY_TRACING): the tracer import costs ~0.3 s of cold start.
+    "tracing": False,
     "cells": 1,
     "memory_mb": 1024,
     "reserved_concurrency": 0,
+    # > 0 deploys the premium path: a second function with this reserved concurrency at POST /business/mcp.
+    "premium_reserved_concurrency": 0,
+    "premium_plans": "business",
     "throttle_rate": 100,
     "throttle_burst": 200,
     "alarm_error_rate_percent": 5,
@@ -85,6 +89,8 @@ class DeployConfig:
     cells: int
     memory_mb: int
     reserved_concurrency: int
+    premium_reserved_concurrency: int
+    premium_plans: tuple[str, ...]
     throttle_rate: int
     throttle_burst: int
     alarm_error_rate_percent: float
@@ -230,6 +236,10 @@ def load_config(node: _Node) -> DeployConfig:
         cells=_int("cells", get("cells"), 1, 64),
         memory_mb=_int("memory_mb", get("memory_mb"), 128, 10240),
         reserved_concurrency=_int("reserved_concurrency", get("reserved_concurrency"), 0, 10_000),
+        premium_reserved_concurrency=_int(
+            "premium_reserved_concurrency", get("premium_reserved_concurrency"), 0, 10_000
+        ),
+        premium_plans=_plans(get("premium_plans")),
         throttle_rate=throttle_rate,
         throttle_burst=throttle_burst,
         alarm_error_rate_percent=float(_int("alarm_error_rate_percent", get("alarm_error_rate_percent"), 1, 100)),
@@ -253,3 +263,14 @@ def _audiences(raw: Any) -> tuple[str, ...]:
                 "audience", f"must be https URLs or client ids, comma separated (got {part!r})", _example("audience")
             )
     return tuple(values)
+
+
+_PLANS = ("free", "starter", "professional", "business")
+
+
+def _plans(raw: Any) -> tuple[str, ...]:
+    plans = tuple(p.strip() for p in _text(raw).split(",") if p.strip())
+    unknown = [p for p in plans if p not in _PLANS]
+    if not plans or unknown:
+        raise ContextError("premium_plans", f"must list plans from {', '.join(_PLANS)} (got {raw!r})", "business")
+    return plans

@@ -62,9 +62,33 @@ class TenantryStack(Stack):
         if config.domain and config.tenant_subdomains:
             environment["TENANTRY_BASE_DOMAIN"] = config.domain
         mcp = McpFunction(
-            self, "Mcp", config=config, role=execution.role, code=code, layer=layer, environment=environment
+            self,
+            "Mcp",
+            config=config,
+            role=execution.role,
+            code=code,
+            layer=layer,
+            environment=environment,
+            reserved_concurrency=config.reserved_concurrency,
         )
         api.route_to(mcp.function)
+        premium = None
+        if config.premium_reserved_concurrency:
+            premium = McpFunction(
+                self,
+                "Premium",
+                config=config,
+                role=execution.role,
+                code=code,
+                layer=mcp.layer,
+                environment={
+                    **environment,
+                    "TENANTRY_RESOURCE_URL": api.premium_url or api.mcp_url,
+                    "TENANTRY_SERVE_PLANS": ",".join(config.premium_plans),
+                },
+                reserved_concurrency=config.premium_reserved_concurrency,
+            )
+            api.route_premium(premium.function)
         observability = Observability(self, "Observability", config=config, function=mcp.function, api=api.api)
 
         outputs = {
@@ -83,5 +107,8 @@ class TenantryStack(Stack):
             "BrandingBucket": (branding.bucket.bucket_name, "Tenant branding assets"),
             "AlarmTopicArn": (observability.topic.topic_arn, "SNS topic the alarms notify"),
         }
+        if premium is not None and api.premium_url:
+            outputs["PremiumMcpUrl"] = (api.premium_url, f"MCP endpoint for {', '.join(config.premium_plans)} tenants")
+            outputs["PremiumFunctionName"] = (premium.function.function_name, "The premium MCP function")
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

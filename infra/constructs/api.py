@@ -29,6 +29,7 @@ from infra.nag import acknowledge
 __all__ = ["PROTECTED_ROUTES", "PUBLIC_ROUTES", "McpApi"]
 
 PROTECTED_ROUTES = [("POST", "/mcp")]
+PREMIUM_ROUTE = ("POST", "/business/mcp")
 PUBLIC_ROUTES = [
     ("GET", "/mcp"),
     ("DELETE", "/mcp"),
@@ -51,6 +52,7 @@ class McpApi(Construct):
         # The public MCP URL is also the token audience (RFC 8707 resource indicator).
         origin = f"https://{config.domain}" if config.domain else self.api.api_endpoint
         self.mcp_url = f"{origin}/mcp"
+        self.premium_url = f"{origin}{PREMIUM_ROUTE[1]}" if config.premium_reserved_concurrency else None
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.DESTROY
         )
@@ -70,7 +72,7 @@ class McpApi(Construct):
         self.authorizer = authorizers.HttpJwtAuthorizer(
             "JwtAuthorizer",
             config.issuer,
-            jwt_audience=list(config.audience) or [self.mcp_url],
+            jwt_audience=list(config.audience) or [u for u in (self.mcp_url, self.premium_url) if u],
             authorizer_name="tenantry-jwt",
         )
         if config.domain:
@@ -80,7 +82,12 @@ class McpApi(Construct):
         integration = integrations.HttpLambdaIntegration("Mcp", function)
         for method, path in PROTECTED_ROUTES:
             self.api.add_routes(
-                path=path, methods=[apigw.HttpMethod(method)], integration=integration, authorizer=self.authorizer
+                path=path,
+                methods=[apigw.HttpMethod(method)],
+                integration=integration,
+                authorizer=self.authorizer,
+                # A token passes with any one of these in its scope claim.
+                authorization_scopes=list(self.config.scopes),
             )
         for method, path in PUBLIC_ROUTES:
             (route,) = self.api.add_routes(path=path, methods=[apigw.HttpMethod(method)], integration=integration)
@@ -90,6 +97,21 @@ class McpApi(Construct):
                 "Public by design: RFC 9728 metadata is read before a client holds a token, and "
                 "GET/DELETE /mcp only answer 405.",
             )
+
+    def route_premium(self, function: lambda_.IFunction) -> None:
+        """POST /business/mcp to the premium function; the path is rewritten so the function sees /mcp."""
+        integration = integrations.HttpLambdaIntegration(
+            "Premium",
+            function,
+            parameter_mapping=apigw.ParameterMapping().overwrite_path(apigw.MappingValue.custom("/mcp")),
+        )
+        self.api.add_routes(
+            path=PREMIUM_ROUTE[1],
+            methods=[apigw.HttpMethod(PREMIUM_ROUTE[0])],
+            integration=integration,
+            authorizer=self.authorizer,
+            authorization_scopes=list(self.config.scopes),
+        )
 
     def _custom_domain(self, config: DeployConfig) -> None:
         assert config.domain is not None

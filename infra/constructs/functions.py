@@ -60,8 +60,9 @@ class McpFunction(Construct):
         config: DeployConfig,
         role: iam.Role,
         code: BuiltAsset,
-        layer: BuiltAsset,
+        layer: BuiltAsset | lambda_.ILayerVersion,
         environment: Mapping[str, str],
+        reserved_concurrency: int = 0,
     ) -> None:
         super().__init__(scope, id)
         self.log_group = logs.LogGroup(
@@ -70,13 +71,18 @@ class McpFunction(Construct):
             retention=retention(config.log_retention_days),
             removal_policy=RemovalPolicy.DESTROY,
         )
-        self.layer = lambda_.LayerVersion(
-            self,
-            "Dependencies",
-            code=lambda_.Code.from_asset(str(layer.path), asset_hash=f"layer-{layer.key}"),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[lambda_.Architecture.ARM_64],
-            description=f"Tenantry runtime dependencies from uv.lock ({layer.key})",
+        # The premium function reuses the first function's layer version rather than publishing its own.
+        self.layer = (
+            lambda_.LayerVersion(
+                self,
+                "Dependencies",
+                code=lambda_.Code.from_asset(str(layer.path), asset_hash=f"layer-{layer.key}"),
+                compatible_runtimes=[RUNTIME],
+                compatible_architectures=[lambda_.Architecture.ARM_64],
+                description=f"Tenantry runtime dependencies from uv.lock ({layer.key})",
+            )
+            if isinstance(layer, BuiltAsset)
+            else layer
         )
         self.function = lambda_.Function(
             self,
@@ -91,13 +97,14 @@ class McpFunction(Construct):
             timeout=TIMEOUT,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
-            reserved_concurrent_executions=config.reserved_concurrency or None,
+            reserved_concurrent_executions=reserved_concurrency or None,
             environment={
                 **environment,
                 "POWERTOOLS_SERVICE_NAME": "tenantry",
                 "POWERTOOLS_METRICS_NAMESPACE": "Tenantry",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 "POWERTOOLS_TRACE_DISABLED": "false" if config.tracing else "true",
+                "TENANTRY_TRACING": "true" if config.tracing else "false",
             },
             description="Tenantry MCP server (streamable HTTP, stateless JSON)",
         )
@@ -110,9 +117,14 @@ class McpFunction(Construct):
         # The function role is ours (not CDK's default with a managed policy): grant it its own log group only.
         self.log_group.grant_write(role)
         policy = role.node.find_child("DefaultPolicy")
-        if config.tracing:
+        if config.tracing and not _acknowledged_tracing(policy):
             acknowledge(
                 policy,
                 "AwsSolutions-IAM5[Resource::*]",
                 "X-Ray's PutTraceSegments and PutTelemetryRecords accept no resource ARN, so tracing must name '*'.",
             )
+
+
+def _acknowledged_tracing(policy: object) -> bool:
+    # Both functions share one role; its X-Ray statement needs acknowledging once.
+    return any("AwsSolutions-IAM5[Resource::*]" in str(entry.data) for entry in policy.node.metadata)  # type: ignore[attr-defined]

@@ -1,7 +1,8 @@
 """Synthesize the CDK app once per test session (synth costs ~15 s and ~1 GB), then read the template.
 
 `stack` is the default deployment (cdk.json context); `custom` adds a custom domain with
-tenant subdomains, three cells and an alarm email, to cover the optional paths.
+tenant subdomains, three cells, an alarm email, tracing and the premium function, to cover the
+optional paths.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ CUSTOM_CONTEXT = {
     "cells": 3,
     "alarm_email": "oncall@example.com",
     "log_retention_days": 90,
-    "tracing": "false",
+    "tracing": "true",
     "reserved_concurrency": 50,
+    "premium_reserved_concurrency": 20,
 }
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from tenantry_local.emulator import ROUTES
+from tenantry_local.emulator import ROUTE_SCOPES, ROUTES
 from tests.infra.conftest import Synth
 
 
-def test_routes_match_the_local_emulator_and_only_post_mcp_needs_a_token(synth: Synth) -> None:
+def deployed_routes(synth: Synth) -> dict[tuple[str, str], bool]:
     (authorizer_id,) = synth.resources("AWS::ApiGatewayV2::Authorizer")
     deployed = {}
     for route in synth.resources("AWS::ApiGatewayV2::Route").values():
@@ -18,10 +18,32 @@ def test_routes_match_the_local_emulator_and_only_post_mcp_needs_a_token(synth: 
         if protected:
             assert props["AuthorizationType"] == "JWT"
             assert props["AuthorizerId"] == {"Ref": authorizer_id}
+            assert tuple(props["AuthorizationScopes"]) == ROUTE_SCOPES[("POST", "/mcp")]
         else:
             assert "AuthorizerId" not in props
+            assert "AuthorizationScopes" not in props
         deployed[(method, path)] = protected
-    assert deployed == ROUTES
+    return deployed
+
+
+def test_routes_match_the_local_emulator_and_only_post_mcp_needs_a_token(synth: Synth) -> None:
+    assert deployed_routes(synth) == ROUTES
+
+
+def test_premium_path_adds_one_authorized_route_rewritten_to_mcp(custom: Synth) -> None:
+    assert deployed_routes(custom) == {**ROUTES, ("POST", "/business/mcp"): True}
+    premium = custom.logical_id("Premium/Function")
+    (integration,) = [
+        i["Properties"]
+        for i in custom.resources("AWS::ApiGatewayV2::Integration").values()
+        if premium in json.dumps(i["Properties"]["IntegrationUri"])
+    ]
+    assert integration["RequestParameters"] == {"overwrite:path": "/mcp"}
+    (authorizer,) = custom.resources("AWS::ApiGatewayV2::Authorizer").values()
+    assert authorizer["Properties"]["JwtConfiguration"]["Audience"] == [
+        "https://mcp.example.com/mcp",
+        "https://mcp.example.com/business/mcp",
+    ]
 
 
 def test_jwt_authorizer_checks_issuer_and_the_mcp_url_as_audience(synth: Synth, custom: Synth) -> None:
@@ -32,10 +54,7 @@ def test_jwt_authorizer_checks_issuer_and_the_mcp_url_as_audience(synth: Synth, 
     assert json.dumps(config["Audience"]).endswith('"/mcp"]]}]')
     assert default["Properties"]["IdentitySource"] == ["$request.header.Authorization"]
     (with_domain,) = custom.resources("AWS::ApiGatewayV2::Authorizer").values()
-    assert with_domain["Properties"]["JwtConfiguration"] == {
-        "Audience": ["https://mcp.example.com/mcp"],
-        "Issuer": "https://auth.example.com/",
-    }
+    assert with_domain["Properties"]["JwtConfiguration"]["Issuer"] == "https://auth.example.com/"
 
 
 def test_default_stage_logs_json_with_tenant_claim_and_is_throttled(synth: Synth) -> None:

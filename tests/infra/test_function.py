@@ -7,9 +7,8 @@ from typing import Any
 from tests.infra.conftest import Synth
 
 
-def function(synth: Synth) -> dict[str, Any]:
-    (fn,) = synth.resources("AWS::Lambda::Function").values()
-    return fn["Properties"]  # type: ignore[no-any-return]
+def function(synth: Synth, name: str = "Mcp") -> dict[str, Any]:
+    return synth.raw["Resources"][synth.logical_id(f"{name}/Function")]["Properties"]  # type: ignore[no-any-return]
 
 
 def test_runs_the_handler_on_arm64_python_with_the_dependency_layer(synth: Synth) -> None:
@@ -60,10 +59,21 @@ def test_environment_names_every_resource_the_runtime_needs(synth: Synth, custom
 
 
 def test_logs_are_kept_for_the_configured_period_and_tracing_follows_context(synth: Synth, custom: Synth) -> None:
-    for variant, days, tracing in ((synth, 30, "Active"), (custom, 90, None)):
+    for variant, days, tracing in ((synth, 30, None), (custom, 90, "Active")):
         props = function(variant)
         log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
         assert variant.raw["Resources"][log_group]["Properties"]["RetentionInDays"] == days
         assert props.get("TracingConfig", {}).get("Mode") == tracing
+        assert props["Environment"]["Variables"]["TENANTRY_TRACING"] == ("true" if tracing else "false")
     assert function(custom)["ReservedConcurrentExecutions"] == 50
     assert "ReservedConcurrentExecutions" not in function(synth)
+
+
+def test_premium_function_serves_only_its_plans_with_reserved_concurrency(synth: Synth, custom: Synth) -> None:
+    assert len(synth.resources("AWS::Lambda::Function")) == 1
+    premium = function(custom, "Premium")
+    assert premium["ReservedConcurrentExecutions"] == 20
+    assert premium["Environment"]["Variables"]["TENANTRY_SERVE_PLANS"] == "business"
+    assert premium["Environment"]["Variables"]["TENANTRY_RESOURCE_URL"] == "https://mcp.example.com/business/mcp"
+    assert premium["Layers"] == function(custom)["Layers"]
+    assert premium["Role"] == function(custom)["Role"]  # same permissions, none to tenant data
