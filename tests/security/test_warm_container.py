@@ -122,14 +122,6 @@ def test_v28_concurrent_requests_in_one_handler_have_no_context_bleed(platform: 
         assert seen == {"before": caller, "after": caller, "profile": caller}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "HOLE: the gateway tags logs with Logger.append_context_keys, which writes the powertools "
-        "formatter's shared key dict, not a ContextVar: concurrent requests on one event loop log "
-        "under each other's tenant_id (and lose it when the other request ends)."
-    ),
-)
 @pytest.mark.usefixtures("probe_allowed")
 def test_v29_concurrent_requests_log_under_their_own_tenant(
     platform: LocalPlatform, new_tenant: Any, tenantry_logs: Any

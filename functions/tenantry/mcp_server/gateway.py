@@ -17,7 +17,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Message, Receive, Scope, Send
 
 from tenantry.errors import TenantAccessError
-from tenantry.observability import emit_metric, get_logger
+from tenantry.observability import emit_metric, get_logger, log_context
 from tenantry.settings import Settings
 from tenantry.tenancy.audit import AuditEvent, AuditLog
 from tenantry.tenancy.context import TENANT_ID_PATTERN, tenant_scope
@@ -124,7 +124,7 @@ class Gateway:
         await self._ensure_running()
         with (
             tenant_scope(tenant),
-            self._log.append_context_keys(tenant_id=tenant.tenant_id, plan=tenant.plan, request_id=request_id),
+            log_context(tenant_id=tenant.tenant_id, plan=tenant.plan, request_id=request_id),
         ):
             await self._mcp(scope, _replay(body), send)
 
