@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     # > 0 deploys the premium path: a second function with this reserved concurrency at POST /business/mcp.
     "premium_reserved_concurrency": 0,
     "premium_plans": "business",
+    # Opt-in, for tests/e2e only: one more principal that may assume the tenant role (same tag rules).
+    "e2e_principal_arn": "",
     "throttle_rate": 100,
     "throttle_burst": 200,
     "alarm_error_rate_percent": 5,
@@ -55,6 +57,7 @@ _CLAIM = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.-]{0,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{4,31}$")
 
 
@@ -91,6 +94,7 @@ class DeployConfig:
     reserved_concurrency: int
     premium_reserved_concurrency: int
     premium_plans: tuple[str, ...]
+    e2e_principal_arn: str | None
     throttle_rate: int
     throttle_burst: int
     alarm_error_rate_percent: float
@@ -162,6 +166,7 @@ _EXAMPLES = {
     "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
     "hosted_zone_name": "example.com",
     "alarm_email": "oncall@example.com",
+    "e2e_principal_arn": "arn:aws:iam::123456789012:role/tenantry-e2e",
     "name_prefix": "tenantry",
     "tenant_claim": "tenant_id",
     "scopes": "mcp:tools",
@@ -240,6 +245,9 @@ def load_config(node: _Node) -> DeployConfig:
             "premium_reserved_concurrency", get("premium_reserved_concurrency"), 0, 10_000
         ),
         premium_plans=_plans(get("premium_plans")),
+        e2e_principal_arn=_optional(
+            "e2e_principal_arn", get("e2e_principal_arn"), _IAM_PRINCIPAL, "an IAM role or user ARN"
+        ),
         throttle_rate=throttle_rate,
         throttle_burst=throttle_burst,
         alarm_error_rate_percent=float(_int("alarm_error_rate_percent", get("alarm_error_rate_percent"), 1, 100)),

@@ -40,6 +40,7 @@ class TenantryStack(Stack):
             data=data,
             secrets_key=secrets.key,
             branding=branding.bucket,
+            e2e_principal_arn=config.e2e_principal_arn,
         )
         api = McpApi(self, "Api", config=config)
 

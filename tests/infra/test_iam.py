@@ -109,6 +109,13 @@ def test_only_the_function_role_can_assume_tenant_access_and_only_with_a_tenant_
     assert actions == {"sts:AssumeRole", "sts:TagSession"}
 
 
+def test_the_opt_in_e2e_principal_gets_the_same_tag_rules(custom: Synth) -> None:
+    trust = custom.raw["Resources"][custom.logical_id("TenantAccess/Role")]["Properties"]["AssumeRolePolicyDocument"]
+    (e2e,) = [s for s in trust["Statement"] if "tenantry-e2e" in json.dumps(s["Principal"])]
+    assert set(e2e["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
+    assert e2e["Condition"]["StringLike"] == {"aws:RequestTag/tenant_id": "?*"}
+
+
 def test_the_function_role_cannot_reach_tenant_data_on_its_own(synth: Synth, custom: Synth) -> None:
     for variant in (synth, custom):
         statements = statements_of_role(variant, "Execution/Role")

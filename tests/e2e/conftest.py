@@ -1,0 +1,88 @@
+"""Opt-in: the deployed stack, found through its CloudFormation outputs, with real AWS credentials.
+
+Run with `./dev e2e`. Needs:
+- AWS credentials for the account (any standard source: env, profile, SSO) and the stack deployed
+  (`TENANTRY_STACK`, default Tenantry, in AWS_REGION / the profile's region);
+- two access tokens from your identity provider for two different tenants, in
+  TENANTRY_E2E_TOKEN_A and TENANTRY_E2E_TOKEN_B (each with the tenant claim and the MCP URL as `aud`).
+The direct IAM test also needs the stack deployed with `-c e2e_principal_arn=<the ARN you run as>`.
+Without these the tests skip and say which is missing; they never pass without talking to AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+STACK = os.environ.get("TENANTRY_STACK", "Tenantry")
+_CREDENTIAL_HINTS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
+
+
+@dataclass(frozen=True)
+class Deployed:
+    outputs: dict[str, str]
+    session: Any  # boto3.Session with the operator's credentials
+
+
+@dataclass(frozen=True)
+class TenantToken:
+    token: str
+    tenant_id: str
+
+
+def _has_credential_source() -> bool:
+    # Checked before boto3 looks, so a laptop without AWS skips at once instead of probing EC2 metadata.
+    aws_dir = Path(os.environ.get("AWS_CONFIG_FILE", Path.home() / ".aws" / "config")).parent
+    return (
+        any(os.environ.get(k) for k in _CREDENTIAL_HINTS)
+        or (aws_dir / "credentials").is_file()
+        or (aws_dir / "config").is_file()
+    )
+
+
+@pytest.fixture(scope="session")
+def deployed() -> Deployed:
+    if not _has_credential_source():
+        pytest.skip("e2e: no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID...); nothing was tested")
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = boto3.Session()
+    if session.get_credentials() is None:
+        pytest.skip("e2e: no AWS credentials could be loaded; nothing was tested")
+    try:
+        (stack,) = session.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"]
+    except (ClientError, BotoCoreError) as error:
+        pytest.skip(f"e2e: stack {STACK} not found or not readable ({error}); deploy it first (docs/deploy.md)")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return Deployed(outputs, session)
+
+
+def _claims(token: str) -> dict[str, Any]:
+    # Only to learn which tenant a token is for; API Gateway verifies it for real.
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def tenants(deployed: Deployed) -> tuple[TenantToken, TenantToken]:
+    tokens = [os.environ.get("TENANTRY_E2E_TOKEN_A"), os.environ.get("TENANTRY_E2E_TOKEN_B")]
+    if not all(tokens):
+        pytest.skip("e2e: set TENANTRY_E2E_TOKEN_A and TENANTRY_E2E_TOKEN_B (tokens for two tenants)")
+    claim = os.environ.get("TENANTRY_TENANT_CLAIM", "tenant_id")
+    a, b = (TenantToken(t, str(_claims(t)[claim])) for t in tokens if t)
+    if a.tenant_id == b.tenant_id:
+        pytest.fail("e2e: both tokens are for the same tenant; the isolation test needs two")
+    return a, b
