@@ -32,10 +32,18 @@ def _cmd_local(args: argparse.Namespace) -> int:
         state_dir=Path(args.state_dir),
         containers=args.containers,
         on_refusal=on_refusal,
+        redirect_hosts=args.redirect_host,
     ) as platform:
         info = platform.describe()
         print(f"Tenantry local MCP server: {info['url']}")
         print(f"Issuer: {info['issuer']}   (JWKS at {platform.base_url}/.well-known/jwks.json)")
+        if platform.oauth is not None:
+            hosts = ", ".join(sorted(platform.oauth.clients.policy.allowed_hosts)) or "none"
+            print(f"OAuth (dev authorization server): {platform.base_url}/.well-known/oauth-authorization-server")
+            print(f"  authorize {platform.base_url}/authorize   token {platform.base_url}/token")
+            print(f"  register  {platform.base_url}/register   (redirect hosts: {hosts}, plus loopback)")
+            print("  demo users: owner@ironworks, owner@lotus, owner@summit, accountant@books (3 tenants),")
+            print("  visitor@nowhere (no tenant). Subdomains: http://<slug>.localhost:<port>/mcp")
         print("Demo tenants and bearer tokens (valid 12 h; `tenantry token --tenant ID` for more):")
         for tenant_id, tenant in info["tenants"].items():
             print(f"\n  {tenant_id}  ({tenant['display_name']}, plan {tenant['plan']})")
@@ -87,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     local.add_argument("--port", type=int, default=8787, help="port to listen on (default: 8787)")
     local.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     local.add_argument("--containers", type=int, default=2, help="warm Lambda containers to emulate (default: 2)")
+    local.add_argument(
+        "--redirect-host",
+        action="append",
+        metavar="HOST",
+        help="host allowed in OAuth redirect URIs at registration; repeat for more (default: chatgpt.com)",
+    )
     local.set_defaults(func=_cmd_local)
 
     token = sub.add_parser("token", help="mint a dev bearer token for a local tenant")

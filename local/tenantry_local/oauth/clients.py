@@ -73,6 +73,11 @@ class ClientRegistry:
         self._documents: dict[str, tuple[float, Client]] = {}
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        """How many clients were registered (metadata-document clients are not registered)."""
+        with self._lock:
+            return len(self._clients)
+
     # --- Dynamic Client Registration (RFC 7591) -------------------------------------------
 
     def register(self, metadata: Any) -> dict[str, Any]:
