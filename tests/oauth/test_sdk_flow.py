@@ -6,6 +6,7 @@ authorize (PKCE S256, resource) -> token -> the tool call carries the new token.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -41,7 +42,7 @@ class MemoryStorage:
 
 
 async def sign_in_and_call(
-    platform: LocalPlatform, login_hint: str, tenant_hint: str | None = None
+    platform: LocalPlatform, login_hint: str, tenant_hint: str | None = None, deployed_401: bool = False
 ) -> tuple[dict[str, Any], MemoryStorage, list[tuple[str, str, int]]]:
     storage = MemoryStorage()
     pending: list[AuthorizationCodeResult] = []
@@ -75,6 +76,10 @@ async def sign_in_and_call(
     )
 
     async def record(response: httpx2.Response) -> None:
+        if deployed_401 and response.status_code == 401:
+            # The deployed JWT authorizer's 401 cannot name the metadata (docs/oauth.md): drop it.
+            challenge = response.headers["www-authenticate"]
+            response.headers["www-authenticate"] = re.sub(r',?\s*resource_metadata="[^"]*"', "", challenge)
         trace.append((response.request.method, urlsplit(str(response.request.url)).path, response.status_code))
 
     http = httpx2.AsyncClient(auth=provider, timeout=30, event_hooks={"response": [record]})
@@ -124,3 +129,12 @@ async def test_a_user_of_three_tenants_gets_the_tenant_picked_at_sign_in(
 
     summit, _, _ = await sign_in_and_call(platform, "accountant@books", tenant_hint="summit-climbing")
     assert summit["tenant_id"] == "summit-climbing"
+
+
+async def test_without_resource_metadata_on_the_401_the_sdk_falls_back_to_the_well_known_path(
+    platform: LocalPlatform, auto_approve: AuthorizationServer
+) -> None:
+    # What a deployed stack looks like to a client: API Gateway's fixed 401, well-known routes.
+    profile, _, trace = await sign_in_and_call(platform, "owner@lotus", deployed_401=True)
+    assert profile["tenant_id"] == "lotus-yoga"
+    assert ("GET", "/.well-known/oauth-protected-resource/mcp", 200) in trace
