@@ -63,8 +63,9 @@ def build_layer(repo: Path = REPO, bytecode_python: str | None = None) -> BuiltA
     # The exported pins (with hashes) are the layer's whole input: a lockfile change that does not
     # touch runtime dependencies, or an edit elsewhere in pyproject.toml, reuses the cached layer.
     exported = subprocess.run(  # noqa: S603 - fixed argv, no shell
-        [_uv(), "export", "--frozen", "--no-dev", "--no-emit-project", "--no-header"],
+        [_uv(), "export", "--color", "never", "--frozen", "--no-dev", "--no-emit-project", "--no-header"],
         cwd=repo,
+        env=_plain_env(),
         capture_output=True,
         text=True,
         check=False,
@@ -145,7 +146,8 @@ def find_bytecode_python(version: str = LAMBDA_PYTHON) -> str | None:
     candidates: list[str | None] = [override] if override else []
     candidates += [shutil.which(f"python{version}")]
     found = subprocess.run(  # noqa: S603 - fixed argv, no shell
-        [_uv(), "python", "find", "--no-python-downloads", version],
+        [_uv(), "python", "find", "--color", "never", "--no-python-downloads", version],
+        env=_plain_env(),
         capture_output=True,
         text=True,
         check=False,
@@ -183,9 +185,16 @@ def _uv() -> str:
 
 
 def _run(argv: list[str], cwd: Path, what: str) -> None:
-    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)  # noqa: S603 - no shell
+    result = subprocess.run(argv, cwd=cwd, env=_plain_env(), capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
         raise LayerBuildError(_explain(what, result.stderr))
+
+
+def _plain_env() -> dict[str, str]:
+    # The CDK CLI runs the app with FORCE_COLOR set; uv would then colour the requirements it exports.
+    env = {k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", "CLICOLOR_FORCE"}}
+    env["NO_COLOR"] = "1"
+    return env
 
 
 def _explain(what: str, stderr: str) -> str:
