@@ -49,6 +49,8 @@ class Ops:
     admin: TenantAdmin
     out: TextIO
     err: TextIO
+    # Parallel deletes when offboarding: DynamoDB takes many; moto's in-process server is not thread-safe.
+    delete_workers: int = 8
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out)
@@ -264,7 +266,7 @@ def _offboard(args: argparse.Namespace, ops: Ops) -> int:
         )
     bar = _ProgressBar(ops.err, f"offboarding {record.tenant_id}")
     try:
-        report = Offboarder(ops.admin, ops.services.clients).run(record.tenant_id, bar)
+        report = Offboarder(ops.admin, ops.services.clients, workers=ops.delete_workers).run(record.tenant_id, bar)
     finally:
         bar.close()
     ops.say(report.message)
@@ -492,7 +494,8 @@ def run(args: argparse.Namespace) -> int:
                 principal=target.principal,
                 silo_plans=_silo_plans(),
             )
-            return func(args, Ops(services, admin, sys.stdout, sys.stderr))
+            workers = 8 if args.stack else 1
+            return func(args, Ops(services, admin, sys.stdout, sys.stderr, workers))
     except (TenantryError, TargetError) as exc:
         return _fail(str(exc), EXIT_BAD_INPUT)
     except ClientError as exc:

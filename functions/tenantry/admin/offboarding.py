@@ -6,7 +6,7 @@ The steps are ordered so that an interrupted run can simply be run again:
    registry cache of running containers expires);
 2. each secret's ciphertext is deleted (named in the audit trail);
 3. every remaining item of the tenant's partition is deleted with the tenant's
-   own guarded credentials, or its silo table is dropped;
+   own guarded credentials, or its silo table is dropped; its branding files go too;
 4. the slug reservation is released (only if it is still this tenant's);
 5. status `offboarded`. The record stays as a tombstone so the id is never reused.
 
@@ -30,6 +30,7 @@ from tenantry.ddb_items import to_attrs
 from tenantry.errors import NotFoundError
 from tenantry.tenancy.clients import TenantClients
 from tenantry.tenancy.context import TenantContext
+from tenantry.tenancy.guard import tenant_prefix
 from tenantry.tenancy.registry import TenantRecord
 from tenantry.tenancy.registry import _slug_key as slug_key  # one definition of the reservation's key
 
@@ -44,6 +45,7 @@ class OffboardReport(BaseModel):
     already_offboarded: bool
     secrets_deleted: list[str]
     items_deleted: int
+    branding_files_deleted: int
     silo_table_dropped: bool
     slug_released: bool
     message: str
@@ -71,6 +73,7 @@ class Offboarder:
             dropped, deleted = admin.drop_silo_table(tenant_id), 0
         else:
             dropped, deleted = False, self._delete_partition(tenant, progress)
+        files = self._delete_branding(tenant)
         released = self._release_slug(record)
 
         if not already:
@@ -78,11 +81,11 @@ class Offboarder:
             admin.registry.save(current.model_copy(update={"status": "offboarded"}), current.version)
         summary = (
             f"secrets deleted: {len(secrets)}; items deleted: {deleted}; silo table dropped: {dropped}; "
-            f"slug released: {released}"
+            f"branding files deleted: {files}; slug released: {released}"
         )
         admin.record_audit(tenant_id, "offboard", "allowed", ("swept again: " if already else "completed: ") + summary)
         if already:
-            leftover = deleted + len(secrets) + int(dropped) + int(released)
+            leftover = deleted + len(secrets) + files + int(dropped) + int(released)
             message = f"Tenant {tenant_id} was already offboarded; " + (
                 f"removed {leftover} leftover item(s)." if leftover else "nothing was left to remove."
             )
@@ -91,14 +94,15 @@ class Offboarder:
                 f"dropped table {tenant.data_table}" if silo else f"deleted {deleted} item(s) from {tenant.data_table}"
             )
             message = (
-                f"Offboarded {tenant_id}: {where}, {len(secrets)} secret(s) made undecryptable, slug "
-                f"'{record.slug}' released. Audit trail and usage history kept until their TTL."
+                f"Offboarded {tenant_id}: {where}, {len(secrets)} secret(s) made undecryptable, {files} branding "
+                f"file(s) deleted, slug '{record.slug}' released. Audit trail and usage history kept until their TTL."
             )
         return OffboardReport(
             tenant_id=tenant_id,
             already_offboarded=already,
             secrets_deleted=secrets,
             items_deleted=deleted,
+            branding_files_deleted=files,
             silo_table_dropped=dropped,
             slug_released=released,
             message=message,
@@ -166,6 +170,23 @@ class Offboarder:
             Limit=_PAGE,
         )
         return list(page.get("Items", []))
+
+    def _delete_branding(self, tenant: TenantContext) -> int:
+        """The tenant's files under tenants/{tenant_id}/ in the branding bucket, with its own credentials."""
+        bucket = self._admin.settings.branding_bucket
+        s3 = self._clients.s3(tenant, bucket)
+        deleted = 0
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=tenant_prefix(tenant.tenant_id)
+            ):
+                for entry in page.get("Contents", []):
+                    s3.delete_object(Bucket=bucket, Key=entry["Key"])
+                    deleted += 1
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
+                raise
+        return deleted
 
     def _table_exists(self, table: str) -> bool:
         try:
