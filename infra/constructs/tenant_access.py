@@ -56,7 +56,8 @@ class ExecutionRole(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="MeterUsage",
-                actions=["dynamodb:UpdateItem", "dynamodb:Query"],
+                # admit() and record() update the month item; get_usage reads it back (GetItem).
+                actions=["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"],
                 resources=[data.usage.table_arn],
             )
         )

@@ -132,7 +132,7 @@ def test_the_function_role_cannot_reach_tenant_data_on_its_own(synth: Synth, cus
         # Exactly: registry read, usage metering, audit append.
         by_table = {
             variant.logical_id("Data/Registry"): {"dynamodb:GetItem"},
-            variant.logical_id("Data/Usage"): {"dynamodb:UpdateItem", "dynamodb:Query"},
+            variant.logical_id("Data/Usage"): {"dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
             variant.logical_id("Data/Audit"): {"dynamodb:PutItem"},
         }
         assert {json.loads(r)["Fn::GetAtt"][0]: a for r, a in granted.items()} == by_table
