@@ -42,11 +42,16 @@ class TenantToken:
     tenant_id: str
 
 
+# The environment as the user started pytest, read at collection time: later, the local platform's
+# fixtures put fake credentials and a moto endpoint into os.environ for the rest of the session.
+_STARTED_WITH = {k: os.environ.get(k) for k in (*_CREDENTIAL_HINTS, "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE")}
+
+
 def _has_credential_source() -> bool:
     # Checked before boto3 looks, so a laptop without AWS skips at once instead of probing EC2 metadata.
-    aws_dir = Path(os.environ.get("AWS_CONFIG_FILE", Path.home() / ".aws" / "config")).parent
+    aws_dir = Path(_STARTED_WITH["AWS_CONFIG_FILE"] or Path.home() / ".aws" / "config").parent
     return (
-        any(os.environ.get(k) for k in _CREDENTIAL_HINTS)
+        any(_STARTED_WITH.get(k) for k in _CREDENTIAL_HINTS)
         or (aws_dir / "credentials").is_file()
         or (aws_dir / "config").is_file()
     )
@@ -54,7 +59,7 @@ def _has_credential_source() -> bool:
 
 @pytest.fixture(scope="session")
 def deployed() -> Deployed:
-    if os.environ.get("AWS_ENDPOINT_URL"):
+    if os.environ.get("AWS_ENDPOINT_URL") or _STARTED_WITH["AWS_ENDPOINT_URL"]:
         # The local platform (moto) sets this in-process; e2e must only ever talk to real AWS.
         pytest.skip("e2e: AWS_ENDPOINT_URL is set (local emulator?); the e2e suite only runs against real AWS")
     if not _has_credential_source():
