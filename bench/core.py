@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bench.resources import Resources
 
-__all__ = ["BenchError", "Options", "Row", "Section", "ms", "p99", "ratio"]
+__all__ = ["BenchError", "Options", "Row", "Section", "iqr", "ms", "p99", "ratio"]
 
 
 class BenchError(Exception):
@@ -21,18 +21,27 @@ class BenchError(Exception):
 @dataclass(frozen=True)
 class Options:
     cold_runs: int = 5
-    warm_calls: int = 1000
+    warm_calls: int = 500
     count_calls: int = 200
     # Every loop stops at this many seconds even if it has not reached its count.
     loop_seconds: float = 60.0
     child_timeout: float = 60.0
+    # Tenants new to the container whose first tools/call is timed (one AssumeRole each).
+    fresh_tenants: int = 10
+    # Calls through a guarded and an unguarded client, and runs of the guard's microbenchmark.
+    guard_calls: int = 500
+    guard_runs: int = 200
+    # Concurrent tools/call requests per trial, against a limit of quota_limit, quota_trials times.
+    burst: int = 200
+    quota_limit: int = 50
+    quota_trials: int = 3
 
 
 @dataclass(frozen=True)
 class Row:
     section: str
     measure: str
-    value: float
+    value: float | None  # None: nothing measured (a skipped section), the note says why
     unit: str
     baseline: float | None = None
     note: str = ""
@@ -51,10 +60,13 @@ class Section:
     summary: str
     # Sections ask Resources for what they need (moto, seeded tables), started once per run.
     run: Callable[[Resources, Options], list[Row]]
+    # Left out of a default run (it needs the network or minutes); `--only NAME` runs it.
+    opt_in: bool = False
+    why_opt_in: str = ""
 
 
-def ratio(value: float, baseline: float | None) -> float | None:
-    if baseline is None or baseline == 0:
+def ratio(value: float | None, baseline: float | None) -> float | None:
+    if value is None or baseline is None or baseline == 0:
         return None
     return value / baseline
 
@@ -68,3 +80,10 @@ def p99(samples: Sequence[float]) -> float:
 def ms(samples_s: Sequence[float]) -> tuple[float, float]:
     """(median, p99) of durations in seconds, in milliseconds."""
     return statistics.median(samples_s) * 1000, p99(samples_s) * 1000
+
+
+def iqr(samples: Sequence[float]) -> float:
+    """Interquartile range (nearest rank): the spread a median difference must beat to mean anything."""
+    ordered = sorted(samples)
+    n = len(ordered)
+    return ordered[min(n - 1, (3 * n) // 4)] - ordered[n // 4]

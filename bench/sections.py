@@ -5,6 +5,10 @@ from __future__ import annotations
 from bench.aws_calls import run_aws_calls
 from bench.cold import run_cold
 from bench.core import Section
+from bench.first_call import run_first_call
+from bench.guard_cost import run_guard
+from bench.quota import run_quota
+from bench.size import WHY_OPT_IN, run_size
 from bench.warm import run_warm
 
 __all__ = ["SECTIONS"]
@@ -13,5 +17,9 @@ SECTIONS: list[Section] = [
     # Cold first: the parent is still idle, so the children get the CPU to themselves.
     Section("cold", "fresh process: import the handler and serve the first tools/call", run_cold),
     Section("warm", "median and p99 per tools/call through one warm handler", run_warm),
-    Section("aws", "AWS API calls per tools/call, by operation", run_aws_calls),
+    Section("aws", "AWS API calls per tools/call, by operation, against the target", run_aws_calls),
+    Section("first", "first tools/call of a tenant new to a warm container vs its next call", run_first_call),
+    Section("guard", "the tenant guard's cost: the hook alone, and GetItem guarded vs not", run_guard),
+    Section("quota", "concurrent tools/call over HTTP against monthly and per-minute limits", run_quota),
+    Section("size", "Lambda dependency layer and code asset sizes", run_size, opt_in=True, why_opt_in=WHY_OPT_IN),
 ]
