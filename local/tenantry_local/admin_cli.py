@@ -376,11 +376,11 @@ def _secret_list(args: argparse.Namespace, ops: Ops) -> int:
     if args.json:
         ops.json([s.model_dump() for s in secrets])
         return 0
-    _table(
-        ops,
-        ["NAME", "FINGERPRINT", "VERSION", "UPDATED"],
-        [[s.name, s.fingerprint, str(s.version), s.updated_at] for s in secrets],
-    )
+    if not secrets:
+        ops.say(f"{args.tenant} has no secrets.")
+        return 0
+    rows = [[s.name, s.fingerprint, str(s.version), s.updated_at] for s in secrets]
+    _table(ops, ["NAME", "FINGERPRINT", "VERSION", "UPDATED"], rows)
     return 0
 
 
