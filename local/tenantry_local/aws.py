@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -51,9 +52,37 @@ TABLES: dict[str, dict[str, Any]] = {
 }
 
 
+_WRITE_LOCK = threading.RLock()
+_SERIALIZED_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+
+
+def _serialize_dynamodb_writes() -> None:
+    """Give moto DynamoDB's per-item atomicity for conditional writes.
+
+    moto 5.2's threaded server runs requests in parallel and its update_item checks
+    the condition and applies the update without a lock, so under concurrency a
+    conditional ADD can overshoot its limit (seen: 51-53 admitted against 50, about
+    one trial in ten). Real DynamoDB serializes writes to an item; so do we, here.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _SERIALIZED_WRITES:
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_tenantry_serialized", False):
+            continue
+
+        def serialized(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with _WRITE_LOCK:
+                return __original(self, *args, **kwargs)
+
+        serialized._tenantry_serialized = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialized)
+
+
 @contextmanager
 def embedded_aws() -> Iterator[str]:
     """Start moto on a free loopback port; point boto3 at it through the environment."""
+    _serialize_dynamodb_writes()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

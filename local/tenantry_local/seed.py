@@ -69,7 +69,10 @@ def seed(registry: TenantRegistry, customers: CustomerStore, table_of: Callable[
     from tenantry.errors import ConflictError
 
     for demo in DEMO_TENANTS:
-        registry.put(demo.record)
+        try:  # through create, so the demo slugs are reserved like any onboarded tenant's
+            registry.create(demo.record)
+        except ConflictError:
+            registry.put(demo.record)
         tenant = TenantContext(
             tenant_id=demo.record.tenant_id,
             slug=demo.record.slug,

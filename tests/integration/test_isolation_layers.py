@@ -22,8 +22,9 @@ from tests.conftest import context_for, mcp_client
 
 
 def _guarded(platform: LocalPlatform, tenant_id: str, refusals: list[tuple[str, str, str]]) -> Any:
-    session = platform.services.credentials.session_for(tenant_id).session
-    client = session.client("dynamodb", config=Config(retries={"max_attempts": 1}))
+    client = platform.services.credentials.session_for(tenant_id).client(
+        "dynamodb", config=Config(retries={"max_attempts": 1})
+    )
     return install_guard(client, tenant_id, ["tenantry-data"], lambda *r: refusals.append(r))
 
 
@@ -129,7 +130,7 @@ def test_tenant_credentials_are_assumed_once_and_cached(platform: LocalPlatform,
     assert credentials.session_for(a.tenant_id) is first
     assert credentials.session_for(b.tenant_id) is not first
     assert credentials.assumed - before == 2
-    identity = first.session.client("sts").get_caller_identity()
+    identity = first.client("sts").get_caller_identity()
     assert f"tenant-{a.tenant_id}" in identity["Arn"]
 
 

@@ -39,3 +39,6 @@ class LambdaApp:
             metrics = get_metrics()
             if metrics.metric_set:  # tools/list and refusals at the door emit none
                 metrics.flush_metrics()
+                # With POWERTOOLS_METRICS_DISABLED, flush keeps the set; clear it or it grows and
+                # auto-flushes to stdout every 100 values.
+                metrics.clear_metrics()

@@ -65,7 +65,7 @@ class Services:
             settings.tenant_role_arn,
             duration_seconds=settings.tenant_credentials_seconds,
             max_tenants=settings.tenant_credentials_max,
-            region_name=session.region_name,
+            base_session=session,
         )
         clients = TenantClients(credentials, _BOTO_CONFIG, audit)
         customer_store = CustomerStore(clients)

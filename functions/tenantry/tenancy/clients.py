@@ -46,7 +46,7 @@ class TenantClients:
             if cached is not None and cached[0] is scoped:
                 self._cache.move_to_end(key)
                 return cached[1]
-        client = scoped.session.client(service, config=self._config)  # type: ignore[call-overload]
+        client = scoped.client(service, config=self._config)
         if service == "dynamodb":
             install_guard(client, tenant.tenant_id, [table], self._refusal_recorder(tenant))
         elif service == "s3":

@@ -120,6 +120,7 @@ class UsageMeter:
         self._table = table_name
         self._clock = clock
         self._pending: dict[tuple[Any, ...], _Pending] = {}
+        self._last_minute: dict[tuple[Any, ...], str] = {}
         self._lock = threading.Lock()
 
     # -- admission -------------------------------------------------------------------------
@@ -128,11 +129,17 @@ class UsageMeter:
         now = datetime.fromtimestamp(self._clock(), UTC)
         month, minute = month_of(now), now.strftime("%Y-%m-%dT%H:%M")
         pending = self._take_pending(tenant.tenant_id, month)
-        same_minute_first = True
+        # Start with the form most likely to succeed: "same minute" only if this container saw this
+        # tenant admitted in this minute. A tenant calling less than once a minute then costs one write.
+        minute_key = tenant_cache_key(tenant.tenant_id, "usage-minute")
+        same_minute_first = self._last_minute.get(minute_key) == minute
         try:
             for _ in range(_ATTEMPTS):
                 old = self._try_admit(tenant, tool, month, minute, pending, same_minute_first)
                 if old is None:
+                    if len(self._last_minute) > 10_000:
+                        self._last_minute.clear()
+                    self._last_minute[minute_key] = minute
                     return
                 pending_kept = pending
                 if int(old.get("calls", 0)) >= tenant.config.monthly_tool_calls:
