@@ -23,11 +23,17 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 # Every context key the app reads, with its default. cdk.json repeats these (a test keeps them equal).
 DEFAULTS: dict[str, Any] = {
     "name_prefix": "tenantry",
-    "issuer": PLACEHOLDER_ISSUER,
+    # Empty: this stack's Cognito user pool is the authorization server (infra/constructs/auth.py).
+    # An https URL: an external issuer instead, and no user pool is created.
+    "issuer": "",
     "audience": "",
     "authorization_servers": "",
     "scopes": "mcp:tools",
     "tenant_claim": "tenant_id",
+    # Cognito only: managed-login domain prefix (empty: "<stack name>-<account id>").
+    "auth_domain_prefix": "",
+    # Cognito only: redirect URI hosts that POST /register accepts (ChatGPT's connector callback host).
+    "dcr_redirect_hosts": "chatgpt.com",
     "domain": "",
     "certificate_arn": "",
     "hosted_zone_id": "",
@@ -59,6 +65,8 @@ _CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{4,31}$")
+# Cognito domain prefixes: lower-case letters, digits and hyphens, not starting or ending with a hyphen.
+_DOMAIN_PREFIX = re.compile(r"^(?!.*(aws|amazon|cognito))[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 class ContextError(ValueError):
@@ -76,11 +84,13 @@ class _Node(Protocol):
 @dataclass(frozen=True)
 class DeployConfig:
     name_prefix: str
-    issuer: str
+    issuer: str  # empty: the stack's Cognito user pool
     audience: tuple[str, ...]  # empty: the MCP URL itself (RFC 8707 resource = aud)
     authorization_servers: tuple[str, ...]
     scopes: tuple[str, ...]
     tenant_claim: str
+    auth_domain_prefix: str | None
+    dcr_redirect_hosts: tuple[str, ...]
     domain: str | None
     certificate_arn: str | None
     hosted_zone_id: str | None
@@ -103,6 +113,11 @@ class DeployConfig:
     @property
     def uses_placeholder_issuer(self) -> bool:
         return self.issuer == PLACEHOLDER_ISSUER
+
+    @property
+    def uses_cognito(self) -> bool:
+        """No external issuer: the stack provisions a Cognito user pool and derives issuer, audience and scopes."""
+        return not self.issuer
 
 
 def _text(raw: Any) -> str:
@@ -170,6 +185,8 @@ _EXAMPLES = {
     "name_prefix": "tenantry",
     "tenant_claim": "tenant_id",
     "scopes": "mcp:tools",
+    "auth_domain_prefix": "tenantry-auth-example",
+    "dcr_redirect_hosts": "chatgpt.com",
 }
 
 
@@ -190,10 +207,13 @@ def load_config(node: _Node) -> DeployConfig:
     claim = _optional("tenant_claim", get("tenant_claim"), _CLAIM, "a JWT claim name")
     if claim is None:
         raise ContextError("tenant_claim", "must not be empty", "tenant_id")
-    issuer = _https_url("issuer", get("issuer"))
+    issuer = _https_url("issuer", get("issuer")) if _text(get("issuer")) else ""
     scopes = tuple(s for s in _text(get("scopes")).replace(",", " ").split() if s)
     if not scopes:
         raise ContextError("scopes", "must name at least one scope", "mcp:tools")
+    if not issuer and any("/" in s for s in scopes):
+        # Cognito names a scope "<resource server identifier>/<name>" itself.
+        raise ContextError("scopes", f"must be bare scope names with Cognito (got {' '.join(scopes)!r})", "mcp:tools")
 
     domain = _optional("domain", get("domain"), _DOMAIN, "a DNS name such as mcp.example.com", lower=True)
     certificate_arn = _optional("certificate_arn", get("certificate_arn"), _CERT_ARN, "an ACM certificate ARN")
@@ -227,9 +247,19 @@ def load_config(node: _Node) -> DeployConfig:
         name_prefix=name_prefix,
         issuer=issuer,
         audience=_audiences(get("audience")),
-        authorization_servers=_url_list("authorization_servers", get("authorization_servers")) or (issuer,),
+        # With Cognito the stack serves the RFC 8414 document on the API's origin and advertises that.
+        authorization_servers=_url_list("authorization_servers", get("authorization_servers"))
+        or ((issuer,) if issuer else ()),
         scopes=scopes,
         tenant_claim=claim,
+        auth_domain_prefix=_optional(
+            "auth_domain_prefix",
+            get("auth_domain_prefix"),
+            _DOMAIN_PREFIX,
+            "1-63 lower-case letters, digits or hyphens, without 'aws', 'amazon' or 'cognito'",
+            lower=True,
+        ),
+        dcr_redirect_hosts=_hosts(get("dcr_redirect_hosts")),
         domain=domain,
         certificate_arn=certificate_arn,
         hosted_zone_id=zone_id,
@@ -271,6 +301,16 @@ def _audiences(raw: Any) -> tuple[str, ...]:
                 "audience", f"must be https URLs or client ids, comma separated (got {part!r})", _example("audience")
             )
     return tuple(values)
+
+
+def _hosts(raw: Any) -> tuple[str, ...]:
+    hosts = tuple(h.strip().lower() for h in _text(raw).split(",") if h.strip())
+    bad = [h for h in hosts if not _DOMAIN.match(h)]
+    if not hosts or bad:
+        raise ContextError(
+            "dcr_redirect_hosts", f"must list DNS host names, comma separated (got {raw!r})", "chatgpt.com"
+        )
+    return hosts
 
 
 _PLANS = ("free", "starter", "professional", "business")

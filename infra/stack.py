@@ -7,6 +7,7 @@ from constructs import Construct
 
 from infra.config import DeployConfig
 from infra.constructs.api import McpApi
+from infra.constructs.auth import CognitoAuth
 from infra.constructs.branding import BrandingBucket
 from infra.constructs.data import TenantData
 from infra.constructs.functions import McpFunction
@@ -43,6 +44,30 @@ class TenantryStack(Stack):
             e2e_principal_arn=config.e2e_principal_arn,
         )
         api = McpApi(self, "Api", config=config)
+        # The API comes first: with Cognito, the resource server's identifier is its MCP URL (auth.py).
+        auth = None
+        if config.uses_cognito:
+            resources = {"McpResource": api.mcp_url}
+            if api.premium_url:
+                resources["PremiumResource"] = api.premium_url
+            auth = CognitoAuth(
+                self,
+                "Auth",
+                config=config,
+                code=code,
+                resources=resources,
+                origin=api.origin,
+                stack_name=self.stack_name,
+            )
+            scopes = auth.scopes
+            premium_scopes = auth.scopes_by_resource.get(api.premium_url or "", scopes)
+            api.set_authorizer(auth.issuer, scopes, premium_scopes)
+            # The RFC 8414 document that adds what Cognito's discovery lacks is served on the API's origin.
+            authorization_servers = list(config.authorization_servers) or [api.origin]
+        else:
+            scopes = premium_scopes = list(config.scopes)
+            api.set_authorizer(config.issuer, scopes)
+            authorization_servers = list(config.authorization_servers)
 
         environment = {
             "TENANTRY_REGISTRY_TABLE": data.registry.table_name,
@@ -56,8 +81,8 @@ class TenantryStack(Stack):
             "TENANTRY_BRANDING_BUCKET": branding.bucket.bucket_name,
             "TENANTRY_TENANT_CLAIM": config.tenant_claim,
             "TENANTRY_RESOURCE_URL": api.mcp_url,
-            "TENANTRY_AUTHORIZATION_SERVERS": ",".join(config.authorization_servers),
-            "TENANTRY_SCOPES_SUPPORTED": ",".join(config.scopes),
+            "TENANTRY_AUTHORIZATION_SERVERS": ",".join(authorization_servers),
+            "TENANTRY_SCOPES_SUPPORTED": ",".join(scopes),
             "TENANTRY_REGISTRY_CACHE_SECONDS": "300",
         }
         if config.domain and config.tenant_subdomains:
@@ -73,6 +98,8 @@ class TenantryStack(Stack):
             reserved_concurrency=config.reserved_concurrency,
         )
         api.route_to(mcp.function)
+        if auth is not None:
+            api.route_oauth_front(auth.front)
         premium = None
         if config.premium_reserved_concurrency:
             premium = McpFunction(
@@ -85,6 +112,7 @@ class TenantryStack(Stack):
                 environment={
                     **environment,
                     "TENANTRY_RESOURCE_URL": api.premium_url or api.mcp_url,
+                    "TENANTRY_SCOPES_SUPPORTED": ",".join(premium_scopes),
                     "TENANTRY_SERVE_PLANS": ",".join(config.premium_plans),
                 },
                 reserved_concurrency=config.premium_reserved_concurrency,
@@ -108,6 +136,13 @@ class TenantryStack(Stack):
             "BrandingBucket": (branding.bucket.bucket_name, "Tenant branding assets"),
             "AlarmTopicArn": (observability.topic.topic_arn, "SNS topic the alarms notify"),
         }
+        if auth is not None:
+            outputs["UserPoolId"] = (auth.user_pool.user_pool_id, "Cognito user pool (users sign in here)")
+            outputs["AuthIssuer"] = (auth.issuer, "Token issuer the API's JWT authorizer trusts")
+            outputs["AuthDomainUrl"] = (auth.domain_url, "Cognito managed login (authorize and token endpoints)")
+            outputs["AuthorizationServer"] = (api.origin, "Advertised authorization server (RFC 8414 metadata here)")
+            outputs["McpScope"] = (scopes[0], "The scope clients request, as Cognito names it")
+            outputs["MembersTable"] = (auth.members.table_name, "User -> tenant memberships read at sign-in")
         if premium is not None and api.premium_url:
             outputs["PremiumMcpUrl"] = (api.premium_url, f"MCP endpoint for {', '.join(config.premium_plans)} tenants")
             outputs["PremiumFunctionName"] = (premium.function.function_name, "The premium MCP function")

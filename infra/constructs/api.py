@@ -2,12 +2,17 @@
 
 Only POST /mcp carries the authorizer. The RFC 9728 metadata must be readable
 before a client has a token, and GET/DELETE /mcp are routed only so the function
-can answer 405 (an SSE stream cannot pass through API Gateway and Lambda).
+can answer 405 (an SSE stream cannot pass through API Gateway and Lambda). With
+Cognito, the OAuth front (RFC 8414 metadata, registration) is public too.
+
+The authorizer is added after construction (`set_authorizer`): with Cognito, its
+issuer is the user pool, whose resource server needs this API's URL first.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import jsii
 from aws_cdk import RemovalPolicy
@@ -26,7 +31,7 @@ from infra.config import DeployConfig
 from infra.constructs.functions import retention
 from infra.nag import acknowledge
 
-__all__ = ["PROTECTED_ROUTES", "PUBLIC_ROUTES", "McpApi"]
+__all__ = ["OAUTH_FRONT_ROUTES", "PROTECTED_ROUTES", "PUBLIC_ROUTES", "REGISTER_THROTTLE", "McpApi"]
 
 PROTECTED_ROUTES = [("POST", "/mcp")]
 PREMIUM_ROUTE = ("POST", "/business/mcp")
@@ -36,6 +41,10 @@ PUBLIC_ROUTES = [
     ("GET", "/.well-known/oauth-protected-resource"),
     ("GET", "/.well-known/oauth-protected-resource/mcp"),
 ]
+# Served by the OAuth front function when Cognito is the authorization server (the local AS serves the same paths).
+OAUTH_FRONT_ROUTES = [("GET", "/.well-known/oauth-authorization-server"), ("POST", "/register")]
+# Registration creates a Cognito app client (a quota of 1,000 per pool by default): keep it slow.
+REGISTER_THROTTLE = {"ThrottlingRateLimit": 1, "ThrottlingBurstLimit": 5}
 
 
 class McpApi(Construct):
@@ -50,7 +59,8 @@ class McpApi(Construct):
             create_default_stage=False,
         )
         # The public MCP URL is also the token audience (RFC 8707 resource indicator).
-        origin = f"https://{config.domain}" if config.domain else self.api.api_endpoint
+        self.origin = f"https://{config.domain}" if config.domain else self.api.api_endpoint
+        origin = self.origin
         self.mcp_url = f"{origin}/mcp"
         self.premium_url = f"{origin}{PREMIUM_ROUTE[1]}" if config.premium_reserved_concurrency else None
         self.access_logs = logs.LogGroup(
@@ -69,14 +79,27 @@ class McpApi(Construct):
                 apigw_v1.AccessLogFormat.custom(json.dumps(access_log_fields(config.tenant_claim))),
             ),
         )
-        self.authorizer = authorizers.HttpJwtAuthorizer(
-            "JwtAuthorizer",
-            config.issuer,
-            jwt_audience=list(config.audience) or [u for u in (self.mcp_url, self.premium_url) if u],
-            authorizer_name="tenantry-jwt",
-        )
+        self.authorizer: authorizers.HttpJwtAuthorizer | None = None
+        self._scopes: list[str] = []
+        self._premium_scopes: list[str] = []
         if config.domain:
             self._custom_domain(config)
+
+    def set_authorizer(self, issuer: str, scopes: Sequence[str], premium_scopes: Sequence[str] = ()) -> None:
+        """The JWT authorizer: `issuer`, the audience (the MCP URL(s) unless overridden) and the route scopes."""
+        self.authorizer = authorizers.HttpJwtAuthorizer(
+            "JwtAuthorizer",
+            issuer,
+            jwt_audience=list(self.config.audience) or [u for u in (self.mcp_url, self.premium_url) if u],
+            authorizer_name="tenantry-jwt",
+        )
+        self._scopes = list(scopes)
+        self._premium_scopes = list(premium_scopes) or list(scopes)
+
+    def _authorizer(self) -> authorizers.HttpJwtAuthorizer:
+        if self.authorizer is None:
+            raise RuntimeError("McpApi.set_authorizer() must run before the routes are added")
+        return self.authorizer
 
     def route_to(self, function: lambda_.IFunction) -> None:
         integration = integrations.HttpLambdaIntegration("Mcp", function)
@@ -85,9 +108,9 @@ class McpApi(Construct):
                 path=path,
                 methods=[apigw.HttpMethod(method)],
                 integration=integration,
-                authorizer=self.authorizer,
+                authorizer=self._authorizer(),
                 # A token passes with any one of these in its scope claim.
-                authorization_scopes=list(self.config.scopes),
+                authorization_scopes=self._scopes,
             )
         for method, path in PUBLIC_ROUTES:
             (route,) = self.api.add_routes(path=path, methods=[apigw.HttpMethod(method)], integration=integration)
@@ -97,6 +120,23 @@ class McpApi(Construct):
                 "Public by design: RFC 9728 metadata is read before a client holds a token, and "
                 "GET/DELETE /mcp only answer 405.",
             )
+
+    def route_oauth_front(self, function: lambda_.IFunction) -> None:
+        """RFC 8414 metadata and client registration, public; registration is throttled on its own."""
+        integration = integrations.HttpLambdaIntegration("OAuthFront", function)
+        for method, path in OAUTH_FRONT_ROUTES:
+            (route,) = self.api.add_routes(path=path, methods=[apigw.HttpMethod(method)], integration=integration)
+            acknowledge(
+                route,
+                "AwsSolutions-APIG4",
+                "Public by design: clients read the authorization server metadata and register (RFC 7591) "
+                "before they hold a token; registration checks redirect hosts and is throttled.",
+            )
+            if method == "POST":
+                stage = self.stage.node.default_child
+                stage.add_property_override("RouteSettings", {f"{method} {path}": REGISTER_THROTTLE})  # type: ignore[union-attr]
+                # Route settings name a route key, which must exist before the stage is updated.
+                self.stage.node.add_dependency(route)
 
     def route_premium(self, function: lambda_.IFunction) -> None:
         """POST /business/mcp to the premium function; the path is rewritten so the function sees /mcp."""
@@ -109,8 +149,8 @@ class McpApi(Construct):
             path=PREMIUM_ROUTE[1],
             methods=[apigw.HttpMethod(PREMIUM_ROUTE[0])],
             integration=integration,
-            authorizer=self.authorizer,
-            authorization_scopes=list(self.config.scopes),
+            authorizer=self._authorizer(),
+            authorization_scopes=self._premium_scopes,
         )
 
     def _custom_domain(self, config: DeployConfig) -> None:

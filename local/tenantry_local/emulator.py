@@ -30,6 +30,10 @@ ROUTES: dict[tuple[str, str], bool] = {
     ("DELETE", "/mcp"): False,
     ("GET", "/.well-known/oauth-protected-resource"): False,
     ("GET", "/.well-known/oauth-protected-resource/mcp"): False,
+    # Deployed with Cognito: the OAuth front function (RFC 8414 metadata, client registration).
+    # Locally the dev authorization server answers on the same paths, before this table is read.
+    ("GET", "/.well-known/oauth-authorization-server"): False,
+    ("POST", "/register"): False,
 }
 # Authorization scopes per authorized route (the route's AuthorizationScopes in infra/).
 # As deployed, a token passes when it carries at least one of them in `scope` or `scp`.

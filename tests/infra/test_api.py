@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from infra.constructs.api import OAUTH_FRONT_ROUTES, REGISTER_THROTTLE
 from tenantry_local.emulator import ROUTE_SCOPES, ROUTES
+from tenantry_local.oauth.server import AS_PATHS
 from tests.infra.conftest import Synth
+
+# Deployed only with Cognito (the default); with an external issuer (the custom synth) that issuer serves them.
+FRONT_ROUTES = {route: False for route in OAUTH_FRONT_ROUTES}
+
+
+def cognito_scopes(synth: Synth, path: str, scopes: tuple[str, ...]) -> list[Any]:
+    """Cognito names a scope '<resource server identifier>/<name>', the identifier being the MCP URL."""
+    api = synth.logical_id("Api/Api")
+    return [{"Fn::Join": ["", [{"Fn::GetAtt": [api, "ApiEndpoint"]}, f"{path}/{name}"]]} for name in scopes]
 
 
 def deployed_routes(synth: Synth) -> dict[tuple[str, str], bool]:
@@ -18,7 +30,11 @@ def deployed_routes(synth: Synth) -> dict[tuple[str, str], bool]:
         if protected:
             assert props["AuthorizationType"] == "JWT"
             assert props["AuthorizerId"] == {"Ref": authorizer_id}
-            assert tuple(props["AuthorizationScopes"]) == ROUTE_SCOPES[("POST", "/mcp")]
+            expected = ROUTE_SCOPES[("POST", "/mcp")]
+            if synth.stack.node.try_find_child("Auth") is not None:
+                assert props["AuthorizationScopes"] == cognito_scopes(synth, path, expected)
+            else:
+                assert tuple(props["AuthorizationScopes"]) == expected
         else:
             assert "AuthorizerId" not in props
             assert "AuthorizationScopes" not in props
@@ -28,10 +44,26 @@ def deployed_routes(synth: Synth) -> dict[tuple[str, str], bool]:
 
 def test_routes_match_the_local_emulator_and_only_post_mcp_needs_a_token(synth: Synth) -> None:
     assert deployed_routes(synth) == ROUTES
+    assert FRONT_ROUTES.items() <= ROUTES.items()
+
+
+def test_the_local_authorization_server_answers_the_oauth_front_routes() -> None:
+    # Locally the dev AS (served before ROUTES is consulted) plays the OAuth front function's part.
+    assert {path for _, path in OAUTH_FRONT_ROUTES} <= AS_PATHS
+
+
+def test_registration_is_throttled_below_the_default_route_limits(synth: Synth) -> None:
+    (stage,) = synth.resources("AWS::ApiGatewayV2::Stage").values()
+    assert stage["Properties"]["RouteSettings"] == {"POST /register": REGISTER_THROTTLE}
+    assert REGISTER_THROTTLE["ThrottlingRateLimit"] < stage["Properties"]["DefaultRouteSettings"]["ThrottlingRateLimit"]
+    # The stage's route settings name the route, so CloudFormation must create the route first.
+    register = next(k for k, r in synth.resources("AWS::ApiGatewayV2::Route").items() if "register" in k)
+    assert register in synth.raw["Resources"][synth.logical_id("Api/DefaultStage")].get("DependsOn", [])
 
 
 def test_premium_path_adds_one_authorized_route_rewritten_to_mcp(custom: Synth) -> None:
-    assert deployed_routes(custom) == {**ROUTES, ("POST", "/business/mcp"): True}
+    external = {route: auth for route, auth in ROUTES.items() if route not in FRONT_ROUTES}
+    assert deployed_routes(custom) == {**external, ("POST", "/business/mcp"): True}
     premium = custom.logical_id("Premium/Function")
     (integration,) = [
         i["Properties"]
@@ -49,7 +81,9 @@ def test_premium_path_adds_one_authorized_route_rewritten_to_mcp(custom: Synth) 
 def test_jwt_authorizer_checks_issuer_and_the_mcp_url_as_audience(synth: Synth, custom: Synth) -> None:
     (default,) = synth.resources("AWS::ApiGatewayV2::Authorizer").values()
     config = default["Properties"]["JwtConfiguration"]
-    assert config["Issuer"] == "https://issuer.invalid/"
+    # By default the issuer is the stack's own Cognito user pool.
+    pool = synth.logical_id("Auth/UserPool")
+    assert config["Issuer"] == {"Fn::Join": ["", ["https://", {"Fn::GetAtt": [pool, "ProviderURL"]}]]}
     # Without a custom domain the audience is the execute-api URL + /mcp, same as TENANTRY_RESOURCE_URL.
     assert json.dumps(config["Audience"]).endswith('"/mcp"]]}]')
     assert default["Properties"]["IdentitySource"] == ["$request.header.Authorization"]

@@ -28,10 +28,20 @@ def test_cdk_json_documents_every_default() -> None:
 
 def test_defaults_load_without_any_context() -> None:
     config = load_config(Node())
-    assert config.uses_placeholder_issuer
+    assert config.uses_cognito  # no issuer: the stack's own user pool
+    assert not config.uses_placeholder_issuer
     assert config.cells == 1
     assert config.audience == ()  # the MCP URL, decided by the stack
-    assert config.authorization_servers == (config.issuer,)
+    assert config.authorization_servers == ()  # the API's origin, which serves the RFC 8414 document
+    assert config.dcr_redirect_hosts == ("chatgpt.com",)
+    assert config.auth_domain_prefix is None  # derived from the stack name and account
+
+
+def test_an_external_issuer_turns_cognito_off_and_is_advertised() -> None:
+    config = load_config(Node(issuer="https://idp.example.com/", scopes="api://mcp/tools"))
+    assert not config.uses_cognito
+    assert config.authorization_servers == ("https://idp.example.com/",)
+    assert config.scopes == ("api://mcp/tools",)
 
 
 @pytest.mark.parametrize(
@@ -54,6 +64,11 @@ def test_defaults_load_without_any_context() -> None:
         ({"tracing": "maybe"}, "tracing"),
         ({"alarm_email": "nobody"}, "alarm_email"),
         ({"name_prefix": "Tenantry_Prod"}, "name_prefix"),
+        ({"auth_domain_prefix": "my_auth"}, "auth_domain_prefix"),
+        ({"auth_domain_prefix": "acme-cognito-login"}, "auth_domain_prefix"),
+        ({"dcr_redirect_hosts": "https://chatgpt.com/connector"}, "dcr_redirect_hosts"),
+        ({"dcr_redirect_hosts": " , "}, "dcr_redirect_hosts"),
+        ({"scopes": "https://mcp.example.com/mcp/mcp:tools"}, "scopes"),
     ],
 )
 def test_a_bad_value_names_the_key_and_how_to_set_it(context: dict[str, Any], key: str) -> None:

@@ -70,7 +70,11 @@ def test_logs_are_kept_for_the_configured_period_and_tracing_follows_context(syn
 
 
 def test_premium_function_serves_only_its_plans_with_reserved_concurrency(synth: Synth, custom: Synth) -> None:
-    assert len(synth.resources("AWS::Lambda::Function")) == 1
+    # By default one MCP function (the others are the Cognito trigger and OAuth front, tests/infra/test_auth.py).
+    mcp_functions = [
+        f for f in synth.resources("AWS::Lambda::Function").values() if ".mcp_server." in f["Properties"]["Handler"]
+    ]
+    assert len(mcp_functions) == 1
     premium = function(custom, "Premium")
     assert premium["ReservedConcurrentExecutions"] == 20
     assert premium["Environment"]["Variables"]["TENANTRY_SERVE_PLANS"] == "business"
