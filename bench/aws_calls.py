@@ -30,7 +30,7 @@ from tenantry.settings import Settings
 __all__ = ["TARGET", "CallCounter", "Tables", "run_aws_calls"]
 
 TARGET = "data + <=1 metering write"
-IDLE = "get_customer, first call of a minute"
+IDLE = "get_customer, minute begun by another container"
 IDLE_CALLS = 20
 
 
@@ -218,8 +218,10 @@ def run_aws_calls(resources: Resources, options: Options) -> list[Row]:
                 _invoke(app, counting, call, i + 2, tallies[call.name])
             if time.monotonic() > deadline:
                 break
-        # Back-to-back calls share a minute. A tenant that calls less than once a minute (most of
-        # them) meets a usage item whose minute is an older one: age it, then call.
+        # The usage item's minute disagrees with what this container remembers: in production,
+        # another container admitted the tenant in a different minute. The meter's first guess is
+        # then wrong and a second conditional write follows. (An idle tenant whose last call was in
+        # an earlier minute costs one write: see the "first" section's metering row.)
         idle = tallies[IDLE] = ToolTally(tables)
         deadline = time.monotonic() + options.loop_seconds
         for i in range(min(options.count_calls, IDLE_CALLS)):
