@@ -51,6 +51,9 @@ DEFAULTS: dict[str, Any] = {
     "premium_plans": "business",
     # Opt-in, for tests/e2e only: one more principal that may assume the tenant role (same tag rules).
     "e2e_principal_arn": "",
+    # The operator's role (admin CLI with --stack): may assume the tenant role under the same tag rules,
+    # which offboarding and `tenantry secrets` need. Empty: only the function can.
+    "operator_principal_arn": "",
     "throttle_rate": 100,
     "throttle_burst": 200,
     "alarm_error_rate_percent": 5,
@@ -105,6 +108,7 @@ class DeployConfig:
     premium_reserved_concurrency: int
     premium_plans: tuple[str, ...]
     e2e_principal_arn: str | None
+    operator_principal_arn: str | None
     throttle_rate: int
     throttle_burst: int
     alarm_error_rate_percent: float
@@ -182,6 +186,7 @@ _EXAMPLES = {
     "hosted_zone_name": "example.com",
     "alarm_email": "oncall@example.com",
     "e2e_principal_arn": "arn:aws:iam::123456789012:role/tenantry-e2e",
+    "operator_principal_arn": "arn:aws:iam::123456789012:role/tenantry-operator",
     "name_prefix": "tenantry",
     "tenant_claim": "tenant_id",
     "scopes": "mcp:tools",
@@ -277,6 +282,9 @@ def load_config(node: _Node) -> DeployConfig:
         premium_plans=_plans(get("premium_plans")),
         e2e_principal_arn=_optional(
             "e2e_principal_arn", get("e2e_principal_arn"), _IAM_PRINCIPAL, "an IAM role or user ARN"
+        ),
+        operator_principal_arn=_optional(
+            "operator_principal_arn", get("operator_principal_arn"), _IAM_PRINCIPAL, "an IAM role or user ARN"
         ),
         throttle_rate=throttle_rate,
         throttle_burst=throttle_burst,

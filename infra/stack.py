@@ -42,6 +42,7 @@ class TenantryStack(Stack):
             secrets_key=secrets.key,
             branding=branding.bucket,
             e2e_principal_arn=config.e2e_principal_arn,
+            operator_principal_arn=config.operator_principal_arn,
         )
         api = McpApi(self, "Api", config=config)
         # The API comes first: with Cognito, the resource server's identifier is its MCP URL (auth.py).

@@ -77,6 +77,7 @@ class TenantAccessRole(Construct):
         trusted: iam.Role,
         data: TenantData,
         e2e_principal_arn: str | None = None,
+        operator_principal_arn: str | None = None,
         secrets_key: kms.Key,
         branding: s3.Bucket,
     ) -> None:
@@ -101,16 +102,18 @@ class TenantAccessRole(Construct):
                 conditions=tagged,
             )
         )
-        if e2e_principal_arn:
-            # Only when asked (-c e2e_principal_arn=...): lets tests/e2e prove that IAM itself refuses
-            # a cross-tenant read. The same tag conditions hold; leave it unset in production.
-            self.role.assume_role_policy.add_statements(  # type: ignore[union-attr]
-                iam.PolicyStatement(
-                    actions=["sts:AssumeRole", "sts:TagSession"],
-                    principals=[iam.ArnPrincipal(e2e_principal_arn)],
-                    conditions=tagged,
+        # Only when asked: the operator's role (admin CLI: offboarding, secrets) and the e2e suite's
+        # principal (to prove IAM itself refuses a cross-tenant read). The same tag conditions hold,
+        # so either still reaches one tenant per session.
+        for extra in (operator_principal_arn, e2e_principal_arn):
+            if extra:
+                self.role.assume_role_policy.add_statements(  # type: ignore[union-attr]
+                    iam.PolicyStatement(
+                        actions=["sts:AssumeRole", "sts:TagSession"],
+                        principals=[iam.ArnPrincipal(extra)],
+                        conditions=tagged,
+                    )
                 )
-            )
         trusted.add_to_policy(
             iam.PolicyStatement(
                 sid="AssumeTenantAccessRole",

@@ -33,6 +33,7 @@ CUSTOM_CONTEXT = {
     "reserved_concurrency": 50,
     "premium_reserved_concurrency": 20,
     "e2e_principal_arn": "arn:aws:iam::123456789012:role/tenantry-e2e",
+    "operator_principal_arn": "arn:aws:iam::123456789012:role/tenantry-operator",
 }
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.infra.conftest import Synth
 
 TAG = "${aws:PrincipalTag/tenant_id}"
@@ -109,11 +111,15 @@ def test_only_the_function_role_can_assume_tenant_access_and_only_with_a_tenant_
     assert actions == {"sts:AssumeRole", "sts:TagSession"}
 
 
-def test_the_opt_in_e2e_principal_gets_the_same_tag_rules(custom: Synth) -> None:
+@pytest.mark.parametrize("name", ["tenantry-e2e", "tenantry-operator"])
+def test_the_opt_in_principals_get_the_same_tag_rules(synth: Synth, custom: Synth, name: str) -> None:
     trust = custom.raw["Resources"][custom.logical_id("TenantAccess/Role")]["Properties"]["AssumeRolePolicyDocument"]
-    (e2e,) = [s for s in trust["Statement"] if "tenantry-e2e" in json.dumps(s["Principal"])]
-    assert set(e2e["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
-    assert e2e["Condition"]["StringLike"] == {"aws:RequestTag/tenant_id": "?*"}
+    (extra,) = [s for s in trust["Statement"] if name in json.dumps(s["Principal"])]
+    assert set(extra["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
+    assert extra["Condition"]["StringLike"] == {"aws:RequestTag/tenant_id": "?*"}
+    assert extra["Condition"]["ForAllValues:StringEquals"] == {"aws:TagKeys": ["tenant_id"]}
+    default = synth.raw["Resources"][synth.logical_id("TenantAccess/Role")]["Properties"]["AssumeRolePolicyDocument"]
+    assert name not in json.dumps(default)
 
 
 def test_the_function_role_cannot_reach_tenant_data_on_its_own(synth: Synth, custom: Synth) -> None:
