@@ -59,11 +59,11 @@ def _has_credential_source() -> bool:
 
 @pytest.fixture(scope="session")
 def deployed() -> Deployed:
-    if os.environ.get("AWS_ENDPOINT_URL") or _STARTED_WITH["AWS_ENDPOINT_URL"]:
-        # The local platform (moto) sets this in-process; e2e must only ever talk to real AWS.
-        pytest.skip("e2e: AWS_ENDPOINT_URL is set (local emulator?); the e2e suite only runs against real AWS")
     if not _has_credential_source():
         pytest.skip("e2e: no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID...); nothing was tested")
+    if os.environ.get("AWS_ENDPOINT_URL") or _STARTED_WITH["AWS_ENDPOINT_URL"]:
+        # The local platform (moto) sets this in-process; e2e must only ever talk to real AWS.
+        pytest.skip("e2e: AWS_ENDPOINT_URL is set (local emulator?); run `./dev e2e` on its own against real AWS")
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
