@@ -49,7 +49,10 @@ def _cmd_local(args: argparse.Namespace) -> int:
             print(f"\n  {tenant_id}  ({tenant['display_name']}, plan {tenant['plan']})")
             print(f"  Authorization: Bearer {tenant['token']}")
         print(f"\nWritten to {Path(args.state_dir) / 'local.json'}. Ctrl-C stops the server.", flush=True)
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        # Ctrl-C and SIGTERM both stop cleanly; SIGINT is set explicitly because a shell that
+        # starts us in the background hands us SIGINT ignored.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
         try:
             while not stop.wait(0.5):
                 pass
