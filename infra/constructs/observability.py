@@ -5,11 +5,12 @@ Per-tenant views come from the structured logs and the usage table.
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -17,7 +18,41 @@ from constructs import Construct
 from infra.config import DeployConfig
 from infra.nag import acknowledge
 
-__all__ = ["APP_METRICS", "Observability"]
+__all__ = ["APP_METRICS", "TENANT_QUERIES", "TENANT_RULES", "Observability"]
+
+# Per-tenant views from the structured logs (tenant_id is a key on every line; see
+# functions/tenantry/observability.py): Logs Insights queries an operator runs, and Contributor
+# Insights rules that keep the top tenants ranked continuously. Neither costs a metric per tenant.
+TENANT_QUERIES = {
+    "tenant-health": (
+        "filter event = 'tool_call'"
+        " | stats count(*) as calls, sum(error) as errors, 100 * sum(error) / count(*) as error_pct,"
+        " pct(duration_ms, 50) as p50_ms, pct(duration_ms, 99) as p99_ms by tenant_id"
+        " | sort calls desc | limit 100"
+    ),
+    "tenant-denials": (
+        "filter message = 'audit' and audit.outcome = 'denied'"
+        " | stats count(*) as denials by audit.tenant_id, audit.reason"
+        " | sort denials desc | limit 100"
+    ),
+    "cross-tenant-attempts": (
+        "filter message = 'audit' and audit.reason like /cross_tenant/"
+        " | fields @timestamp, audit.tenant_id, audit.principal, audit.action, audit.resource, audit.request_id"
+        " | sort @timestamp desc | limit 200"
+    ),
+}
+# name -> (key, filters, aggregate, value): the Contributor Insights rule body is built from these.
+TENANT_RULES: dict[str, tuple[str, list[dict[str, object]], str, str | None]] = {
+    "top-tenants-by-calls": ("$.tenant_id", [{"Match": "$.event", "In": ["tool_call"]}], "Count", None),
+    "top-tenants-by-errors": (
+        "$.tenant_id",
+        [{"Match": "$.event", "In": ["tool_call"]}, {"Match": "$.error", "EqualTo": 1}],
+        "Count",
+        None,
+    ),
+    "top-tenants-by-duration": ("$.tenant_id", [{"Match": "$.event", "In": ["tool_call"]}], "Sum", "$.duration_ms"),
+    "top-tenants-by-denials": ("$.audit.tenant_id", [{"Match": "$.audit.outcome", "In": ["denied"]}], "Count", None),
+}
 
 NAMESPACE = "Tenantry"
 DIMENSIONS = {"service": "tenantry"}
@@ -123,4 +158,48 @@ class Observability(Construct):
                 width=8,
             ),
             cw.GraphWidget(title="Cross-tenant denials", left=[app_metric("CrossTenantDenied")], width=8),
+        )
+        self._tenant_views(config, function.log_group)
+
+    def _tenant_views(self, config: DeployConfig, log_group: logs.ILogGroup) -> None:
+        # L1 on purpose: the L2 QueryDefinition only builds queries from parts, these are plain text.
+        self.queries = [
+            logs.CfnQueryDefinition(
+                self,
+                f"Query-{name}",
+                name=f"{config.name_prefix}/{name}",
+                query_string=query,
+                log_group_names=[log_group.log_group_name],
+            )
+            for name, query in TENANT_QUERIES.items()
+        ]
+        self.rules = []
+        for name, (key, filters, aggregate, value) in TENANT_RULES.items():
+            contribution: dict[str, object] = {"Keys": [key], "Filters": filters}
+            if value:
+                contribution["ValueOf"] = value
+            body = {
+                "Schema": {"Name": "CloudWatchLogRule", "Version": 1},
+                "LogGroupNames": [log_group.log_group_name],
+                "LogFormat": "JSON",
+                "Contribution": contribution,
+                "AggregateOn": aggregate,
+            }
+            self.rules.append(
+                cw.CfnInsightRule(
+                    self,
+                    f"Rule-{name}",
+                    rule_name=f"{config.name_prefix}-{name}",
+                    rule_state="ENABLED",
+                    rule_body=Stack.of(self).to_json_string(body),
+                )
+            )
+        self.dashboard.add_widgets(
+            cw.LogQueryWidget(
+                title="Per-tenant health (calls, errors, p50/p99 ms) - top 100 by calls",
+                log_group_names=[log_group.log_group_name],
+                query_string=TENANT_QUERIES["tenant-health"],
+                view=cw.LogQueryVisualizationType.TABLE,
+                width=24,
+            )
         )

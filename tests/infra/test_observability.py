@@ -47,5 +47,26 @@ def test_dashboard_shows_the_platform_metrics_without_tenant_dimensions(synth: S
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for metric in ("ToolCalls", "ToolErrors", "QuotaDenied", "RateLimited", "CrossTenantDenied", "Throttles", "p99"):
         assert metric in body, metric
-    everything = json.dumps(synth.resources("AWS::CloudWatch::Alarm")) + body
-    assert "tenant_id" not in everything
+    from infra.constructs.observability import TENANT_QUERIES
+
+    assert "tenant_id" not in json.dumps(synth.resources("AWS::CloudWatch::Alarm"))
+    # The only tenant_id on the dashboard is inside the per-tenant Logs Insights widget's query.
+    assert body.count("tenant_id") == TENANT_QUERIES["tenant-health"].count("tenant_id")
+
+
+def test_per_tenant_views_come_from_logs_not_metric_dimensions(synth: Synth) -> None:
+    from infra.constructs.observability import TENANT_QUERIES, TENANT_RULES
+
+    queries = synth.resources("AWS::Logs::QueryDefinition")
+    assert sorted(q["Properties"]["Name"].split("/")[-1] for q in queries.values()) == sorted(TENANT_QUERIES)
+    for query in queries.values():
+        assert "tenant_id" in query["Properties"]["QueryString"]
+        assert query["Properties"]["LogGroupNames"], "a saved query must name the function's log group"
+    rules = synth.resources("AWS::CloudWatch::InsightRule")
+    assert len(rules) == len(TENANT_RULES)
+    for rule in rules.values():
+        body = json.dumps(rule["Properties"]["RuleBody"])
+        assert "tenant_id" in body and "CloudWatchLogRule" in body
+        assert rule["Properties"]["RuleState"] == "ENABLED"
+    dashboard = json.dumps(next(iter(synth.resources("AWS::CloudWatch::Dashboard").values())))
+    assert "Per-tenant health" in dashboard and "event = 'tool_call'" in dashboard

@@ -95,7 +95,7 @@ class TenantMCPServer(MCPServer):
                 if failed:
                     emit_metric("ToolErrors")
                 get_logger().info(
-                    "tool call", extra={"event": "tool_call", "duration_ms": round(elapsed_ms, 2), "error": failed}
+                    "tool call", extra={"event": "tool_call", "duration_ms": round(elapsed_ms, 2), "error": int(failed)}
                 )
 
 
