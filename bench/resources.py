@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from bench.tenants import lift_limits
 from tenantry.settings import Settings
+from tenantry_local.aws import environment
 from tenantry_local.platform import LocalPlatform, running_platform
 
-__all__ = ["CONTAINERS", "LocalAws", "Resources", "settings_environ"]
+__all__ = ["CONTAINERS", "LocalAws", "Resources"]
 
 _PREFIX = "TENANTRY_"
 # Warm containers behind the emulator's HTTP front. More than one, so concurrent requests
@@ -46,40 +46,7 @@ class Resources:
         # (600/min) would refuse them. Limits are the quota section's business, on tenants of its own.
         lift_limits(platform)
         # The handler reads its settings from the environment, as on Lambda; children inherit it.
-        self._stack.enter_context(_environ(settings_environ(platform.settings)))
+        self._stack.enter_context(environment(platform.environment()))
         if Settings.from_env() != platform.settings:
             raise RuntimeError("settings do not survive the round trip through TENANTRY_* variables")
         return LocalAws(endpoint=os.environ["AWS_ENDPOINT_URL"], settings=platform.settings, platform=platform)
-
-
-def settings_environ(settings: Settings) -> dict[str, str]:
-    """The TENANTRY_* variables a deployed function would get for these settings."""
-    environ = {}
-    for name, value in settings.model_dump(mode="json").items():
-        if value is None:
-            continue
-        environ[_PREFIX + name.upper()] = _env_text(value)
-    return environ
-
-
-def _env_text(value: object) -> str:
-    # The spelling Settings.from_env parses back: lists comma-separated, booleans lower case.
-    if isinstance(value, list):
-        return ",".join(str(item) for item in value)
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
-
-
-@contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -17,7 +17,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from tenantry.settings import Settings, SettingsError
-from tenantry_local.aws import LOCAL_ENV
+from tenantry_local.aws import LOCAL_ENV, environment
 
 __all__ = ["REQUIRED_OUTPUTS", "STACK_OUTPUTS", "AdminTarget", "TargetError", "connect", "settings_from_outputs"]
 
@@ -90,20 +90,6 @@ def _local_operator() -> str:
         return "operator"
 
 
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def _reachable(endpoint: str) -> bool:
     parts = urlsplit(endpoint)
     try:
@@ -128,14 +114,14 @@ def connect(state_dir: Path, stack: str | None = None, region: str | None = None
             f"No local server state in {described}: start `tenantry local`, or pass --stack NAME for a deployed stack."
         )
     info = json.loads(described.read_text())
-    endpoint, environment = info.get("aws_endpoint"), info.get("environment")
-    if not endpoint or not isinstance(environment, dict):
+    endpoint, settings_env = info.get("aws_endpoint"), info.get("environment")
+    if not endpoint or not isinstance(settings_env, dict):
         raise TargetError(f"{described} was written by an older `tenantry local`; restart it.")
     if not _reachable(endpoint):
         raise TargetError(f"The local server is not running (nothing answers at {endpoint}); start `tenantry local`.")
-    with _environment({**LOCAL_ENV, "AWS_ENDPOINT_URL": endpoint}):
+    with environment({**LOCAL_ENV, "AWS_ENDPOINT_URL": endpoint}):
         try:
-            settings = Settings.from_env({str(k): str(v) for k, v in environment.items()})
+            settings = Settings.from_env({str(k): str(v) for k, v in settings_env.items()})
         except SettingsError as exc:
             raise TargetError(f"{described}: {exc}") from None
         session = boto3.Session(region_name=LOCAL_ENV["AWS_REGION"])

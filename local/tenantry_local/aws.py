@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,6 +18,7 @@ __all__ = [
     "create_secrets_key",
     "create_tables",
     "embedded_aws",
+    "environment",
     "local_client",
 ]
 
@@ -80,6 +81,21 @@ def _serialize_dynamodb_writes() -> None:
 
 
 @contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for a block and restore what was there before."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
 def embedded_aws() -> Iterator[str]:
     """Start moto on a free loopback port; point boto3 at it through the environment."""
     _serialize_dynamodb_writes()
@@ -87,18 +103,11 @@ def embedded_aws() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    saved = {k: os.environ.get(k) for k in [*LOCAL_ENV, "AWS_ENDPOINT_URL"]}
-    os.environ.update(LOCAL_ENV)
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
     try:
-        yield endpoint
+        with environment({**LOCAL_ENV, "AWS_ENDPOINT_URL": endpoint}):
+            yield endpoint
     finally:
         server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def local_client(service: str) -> Any:

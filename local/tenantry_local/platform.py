@@ -60,7 +60,12 @@ class LocalPlatform:
         """The TENANTRY_* environment a deployed function would get for these settings."""
         env = {}
         for name, value in self.settings.model_dump(exclude_none=True).items():
-            env["TENANTRY_" + name.upper()] = ",".join(value) if isinstance(value, list) else str(value)
+            # The spelling Settings.from_env parses back: lists comma-separated, booleans lower case.
+            if isinstance(value, list):
+                text = ",".join(str(item) for item in value)
+            else:
+                text = str(value).lower() if isinstance(value, bool) else str(value)
+            env["TENANTRY_" + name.upper()] = text
         return env
 
     def describe(self) -> dict[str, Any]:

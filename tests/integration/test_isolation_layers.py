@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -201,32 +198,12 @@ def test_secret_stored_ciphertext_is_not_the_plaintext(platform: LocalPlatform, 
 # --- webhook notifications --------------------------------------------------------------
 
 
-@pytest.fixture
-def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/booking?token=s3cr3t", received
-    server.shutdown()
-
-
 async def test_booking_notification_uses_the_tenants_webhook_secret(
     platform: LocalPlatform, new_tenant: Any, receiver: tuple[str, list[dict[str, Any]]]
 ) -> None:
-    url, received = receiver
+    base, received = receiver
     record = new_tenant()
-    platform.services.secret_store.set(context_for(record), WEBHOOK_SECRET, url)
+    platform.services.secret_store.set(context_for(record), WEBHOOK_SECRET, f"{base}/hooks/booking?token=s3cr3t")
     async with mcp_client(platform, platform.token(record.tenant_id)) as client:
         await client.call_tool("create_customer", {"name": "Gus", "customer_id": "gus"})
         result = await client.call_tool(
@@ -238,7 +215,7 @@ async def test_booking_notification_uses_the_tenants_webhook_secret(
         "delivered": True,
         "webhook_status": 204,
     }
-    assert received == [
+    assert [json.loads(r["body"]) for r in received] == [
         {
             "type": "booking.created",
             "studio": record.display_name,

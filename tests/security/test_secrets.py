@@ -10,9 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -29,27 +26,6 @@ from tests.conftest import context_for  # noqa: E402
 from tests.security.conftest import assert_does_not_name, post, rpc, seed_customers, tool_text, unique  # noqa: E402
 
 SecretUnavailableError = secrets_module.SecretUnavailableError
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append({"path": self.path, "body": self.rfile.read(int(self.headers["content-length"]))})
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", received
-    server.shutdown()
-    server.server_close()
 
 
 def _copy_secret(platform: LocalPlatform, source: Any, target: Any, name: str, as_name: str) -> None:
