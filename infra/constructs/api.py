@@ -35,6 +35,7 @@ __all__ = ["OAUTH_FRONT_ROUTES", "PROTECTED_ROUTES", "PUBLIC_ROUTES", "REGISTER_
 
 PROTECTED_ROUTES = [("POST", "/mcp")]
 PREMIUM_ROUTE = ("POST", "/business/mcp")
+PREMIUM_METADATA_ROUTE = ("GET", "/.well-known/oauth-protected-resource/business/mcp")
 PUBLIC_ROUTES = [
     ("GET", "/mcp"),
     ("DELETE", "/mcp"),
@@ -151,6 +152,23 @@ class McpApi(Construct):
             integration=integration,
             authorizer=self._authorizer(),
             authorization_scopes=self._premium_scopes,
+        )
+        # RFC 9728: the premium URL's own metadata document, answered by the premium function
+        # (its TENANTRY_RESOURCE_URL is the premium URL), so strict clients accept that resource.
+        metadata = integrations.HttpLambdaIntegration(
+            "PremiumMetadata",
+            function,
+            parameter_mapping=apigw.ParameterMapping().overwrite_path(
+                apigw.MappingValue.custom("/.well-known/oauth-protected-resource/mcp")
+            ),
+        )
+        (route,) = self.api.add_routes(
+            path=PREMIUM_METADATA_ROUTE[1], methods=[apigw.HttpMethod(PREMIUM_METADATA_ROUTE[0])], integration=metadata
+        )
+        acknowledge(
+            route,
+            "AwsSolutions-APIG4",
+            "Public by design: RFC 9728 metadata is read before a client holds a token.",
         )
 
     def _custom_domain(self, config: DeployConfig) -> None:

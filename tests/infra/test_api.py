@@ -63,14 +63,19 @@ def test_registration_is_throttled_below_the_default_route_limits(synth: Synth) 
 
 def test_premium_path_adds_one_authorized_route_rewritten_to_mcp(custom: Synth) -> None:
     external = {route: auth for route, auth in ROUTES.items() if route not in FRONT_ROUTES}
-    assert deployed_routes(custom) == {**external, ("POST", "/business/mcp"): True}
+    assert deployed_routes(custom) == {
+        **external,
+        ("POST", "/business/mcp"): True,
+        ("GET", "/.well-known/oauth-protected-resource/business/mcp"): False,
+    }
     premium = custom.logical_id("Premium/Function")
-    (integration,) = [
-        i["Properties"]
+    rewrites = sorted(
+        i["Properties"]["RequestParameters"]["overwrite:path"]
         for i in custom.resources("AWS::ApiGatewayV2::Integration").values()
         if premium in json.dumps(i["Properties"]["IntegrationUri"])
-    ]
-    assert integration["RequestParameters"] == {"overwrite:path": "/mcp"}
+    )
+    # The call and its own RFC 9728 document, both answered by the premium function.
+    assert rewrites == ["/.well-known/oauth-protected-resource/mcp", "/mcp"]
     (authorizer,) = custom.resources("AWS::ApiGatewayV2::Authorizer").values()
     assert authorizer["Properties"]["JwtConfiguration"]["Audience"] == [
         "https://mcp.example.com/mcp",
