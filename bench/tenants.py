@@ -45,16 +45,7 @@ def lift_limits(platform: LocalPlatform) -> TenantRecord:
 
 def context_for(record: TenantRecord, platform: LocalPlatform) -> TenantContext:
     """The context the gateway would build for `record`, for calling runtime pieces directly."""
-    return TenantContext(
-        tenant_id=record.tenant_id,
-        slug=record.slug,
-        display_name=record.display_name,
-        plan=record.plan,
-        principal="bench",
-        request_id="bench",
-        data_table=platform.services.resolver.table_of(record),
-        config=record.config(),
-    )
+    return record.context("bench", "bench", platform.services.resolver.table_of(record))
 
 
 def _invalidate(platform: LocalPlatform, tenant_id: str) -> None:

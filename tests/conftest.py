@@ -49,15 +49,7 @@ def new_tenant(platform: LocalPlatform) -> Any:
 def context_for(record: TenantRecord, platform: LocalPlatform | None = None) -> TenantContext:
     """The context the gateway would build for `record` (pass the platform for non-pool placements)."""
     table = platform.services.resolver.table_of(record) if platform else "tenantry-data"
-    return TenantContext(
-        tenant_id=record.tenant_id,
-        slug=record.slug,
-        display_name=record.display_name,
-        plan=record.plan,
-        principal="test",
-        request_id="test",
-        data_table=table,
-    )
+    return record.context("test", "test", table)
 
 
 @asynccontextmanager

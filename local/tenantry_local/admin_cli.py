@@ -34,6 +34,7 @@ from tenantry.admin.tenants import TenantAdmin, TenantChanges
 from tenantry.errors import InvalidInputError, TenantryError
 from tenantry.mcp_server.services import Services
 from tenantry.tenancy.registry import TenantRecord
+from tenantry.tenancy.usage import MonthUsage
 from tenantry_local.admin_target import AdminTarget, TargetError, connect
 
 __all__ = ["register", "run"]
@@ -273,11 +274,21 @@ def _offboard(args: argparse.Namespace, ops: Ops) -> int:
     return 0
 
 
-def _usage(args: argparse.Namespace, ops: Ops) -> int:
+def _usage_and_customers(ops: Ops, record: TenantRecord, month: str) -> tuple[MonthUsage, int]:
+    usage = ops.services.usage.month(record.tenant_id, month)
+    return usage, customers_of(ops.services.customer_store, record, ops.admin.context_for(record))
+
+
+def _month_of(args: argparse.Namespace, ops: Ops) -> tuple[TenantRecord, MonthUsage, int]:
+    """The tenant named on the command line, its usage in --month, and its customer count now."""
     month = validate_month(args.month)
     record = ops.admin.get(args.tenant_id)
-    usage = ops.services.usage.month(record.tenant_id, month)
-    line = usage_line(record, usage, customers_of(ops.services.customer_store, record, ops.admin.context_for(record)))
+    return record, *_usage_and_customers(ops, record, month)
+
+
+def _usage(args: argparse.Namespace, ops: Ops) -> int:
+    record, usage, customers = _month_of(args, ops)
+    line = usage_line(record, usage, customers)
     if args.json:
         ops.json(line.model_dump(mode="json"))
         return 0
@@ -304,9 +315,7 @@ def _usage_report(args: argparse.Namespace, ops: Ops) -> int:
         raise InvalidInputError(f"Unknown format '{args.format}': use json or csv.")
     lines = []
     for record in ops.admin.tenants():
-        usage = ops.services.usage.month(record.tenant_id, month)
-        customers = customers_of(ops.services.customer_store, record, ops.admin.context_for(record))
-        lines.append(usage_line(record, usage, customers))
+        lines.append(usage_line(record, *_usage_and_customers(ops, record, month)))
     report = usage_report(month, lines)
     text = report_csv(report) if args.format == "csv" else report.model_dump_json(indent=2) + "\n"
     if args.output:
@@ -331,10 +340,8 @@ def _audit(args: argparse.Namespace, ops: Ops) -> int:
 
 
 def _health(args: argparse.Namespace, ops: Ops) -> int:
-    month = validate_month(args.month)
-    record = ops.admin.get(args.tenant_id)
-    usage = ops.services.usage.month(record.tenant_id, month)
-    report = health(record, usage, customers_of(ops.services.customer_store, record, ops.admin.context_for(record)))
+    record, usage, customers = _month_of(args, ops)
+    report = health(record, usage, customers)
     if args.json:
         ops.json(report.model_dump(mode="json"))
         return 0

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tenantry.dal.customers import CustomerStore
-from tenantry.tenancy.context import TenantContext
 from tenantry.tenancy.placement import Placement
 from tenantry.tenancy.registry import Branding, TenantRecord, TenantRegistry
 
@@ -73,15 +72,7 @@ def seed(registry: TenantRegistry, customers: CustomerStore, table_of: Callable[
             registry.create(demo.record)
         except ConflictError:
             registry.put(demo.record)
-        tenant = TenantContext(
-            tenant_id=demo.record.tenant_id,
-            slug=demo.record.slug,
-            display_name=demo.record.display_name,
-            plan=demo.record.plan,
-            principal="seed",
-            request_id="seed",
-            data_table=table_of(demo.record),
-        )
+        tenant = demo.record.context("seed", "seed", table_of(demo.record))
         for customer_id, name, email, membership in demo.customers:
             with contextlib.suppress(ConflictError):
                 customers.create(tenant, customer_id, {"name": name, "email": email, "membership": membership})

@@ -123,16 +123,7 @@ class TenantAdmin:
 
     def context_for(self, record: TenantRecord) -> TenantContext:
         """The tenant context an admin action runs in: the tenant's own table, credentials and guard."""
-        return TenantContext(
-            tenant_id=record.tenant_id,
-            slug=record.slug,
-            display_name=record.display_name,
-            plan=record.plan,
-            principal=self.principal,
-            request_id=self.request_id,
-            data_table=self.table_of(record),
-            config=record.config(),
-        )
+        return record.context(self.principal, self.request_id, self.table_of(record))
 
     # -- onboarding ------------------------------------------------------------------------
     def create(self, tenant_id: str, slug: str, name: str, plan: str, placement: str = "auto") -> AdminResult:

@@ -40,6 +40,7 @@ class TenantMCPServer(MCPServer):
         self._usage = usage
         self._audit = audit
         self._tracing = tracing
+        self._registered: frozenset[str] | None = None  # tools are fixed once the server is built
 
     async def list_tools(self) -> list[MCPTool]:
         config = current_tenant().config
@@ -49,8 +50,9 @@ class TenantMCPServer(MCPServer):
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
         tenant = current_tenant()
-        registered = {tool.name for tool in await super().list_tools()}
-        if name not in registered:
+        if self._registered is None:
+            self._registered = frozenset(tool.name for tool in await super().list_tools())
+        if name not in self._registered:
             return await super().call_tool(name, arguments, context)  # the SDK's "Unknown tool" answer
         if not tenant.config.allows_tool(name):
             feature = TOOL_FEATURES.get(name)

@@ -11,7 +11,7 @@ from botocore.config import Config
 from tenantry.observability import emit_metric
 from tenantry.tenancy.audit import AuditEvent, AuditLog
 from tenantry.tenancy.cache import tenant_cache_key
-from tenantry.tenancy.context import TenantContext
+from tenantry.tenancy.context import NoTenantContextError, TenantContext, current_tenant
 from tenantry.tenancy.credentials import ScopedSession, TenantCredentials
 from tenantry.tenancy.guard import install_guard, install_s3_guard
 
@@ -62,11 +62,9 @@ class TenantClients:
             emit_metric("CrossTenantDenied")
             if self._audit is None:
                 return
-            from tenantry.tenancy.context import current_tenant
-
             try:
                 acting = current_tenant()
-            except RuntimeError:
+            except NoTenantContextError:  # an admin or test call outside a request
                 acting = tenant
             self._audit.record(
                 AuditEvent(

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tenantry.ddb_items import from_attrs, to_attrs
 from tenantry.errors import ConflictError
 from tenantry.tenancy.cache import tenant_cache_key
-from tenantry.tenancy.context import Plan
+from tenantry.tenancy.context import Plan, TenantContext
 from tenantry.tenancy.placement import Placement
 from tenantry.tenancy.plans import EffectiveConfig, QuotaOverrides, effective_config
 
@@ -55,6 +55,19 @@ class TenantRecord(BaseModel):
 
     def config(self) -> EffectiveConfig:
         return effective_config(self.plan, self.feature_overrides, self.quota_overrides)
+
+    def context(self, principal: str, request_id: str, data_table: str) -> TenantContext:
+        """The tenant context of a request (or admin action) acting for this tenant."""
+        return TenantContext(
+            tenant_id=self.tenant_id,
+            slug=self.slug,
+            display_name=self.display_name,
+            plan=self.plan,
+            principal=principal,
+            request_id=request_id,
+            data_table=data_table,
+            config=self.config(),
+        )
 
 
 class TenantRegistry:

@@ -56,16 +56,8 @@ class TenantResolver:
                 f"organisation is on the {record.plan} plan. Use the shared MCP URL your administrator gave you."
             )
         self._confirm_host(record.slug, headers)
-        return TenantContext(
-            tenant_id=record.tenant_id,
-            slug=record.slug,
-            display_name=record.display_name,
-            plan=record.plan,
-            principal=claims.get("sub") or claims.get("client_id") or "unknown",
-            request_id=request_id,
-            data_table=self.table_of(record),
-            config=record.config(),
-        )
+        principal = claims.get("sub") or claims.get("client_id") or "unknown"
+        return record.context(principal, request_id, self.table_of(record))
 
     def _confirm_header(self, tenant_id: str, headers: Mapping[str, str]) -> None:
         claimed = headers.get("x-tenant-id")

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = ["CodeRecord", "GrantStore", "RefreshRecord"]
 
@@ -43,6 +44,9 @@ class RefreshRecord:
     used: bool = False
 
 
+_R = TypeVar("_R", CodeRecord, RefreshRecord)
+
+
 class GrantStore:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -60,13 +64,7 @@ class GrantStore:
 
     def redeem_code(self, code: str) -> tuple[CodeRecord | None, bool]:
         """(record, first_use): the record is marked used either way, so a code works once."""
-        with self._lock:
-            record = self._codes.get(code)
-            if record is None or record.expires_at < self._clock() or record.grant_id in self._revoked:
-                return None, False
-            first = not record.used
-            record.used = True
-            return record, first
+        return self._redeem(self._codes, code)
 
     def new_refresh(self, record: RefreshRecord) -> str:
         token = secrets.token_urlsafe(32)
@@ -75,8 +73,11 @@ class GrantStore:
         return token
 
     def redeem_refresh(self, token: str) -> tuple[RefreshRecord | None, bool]:
+        return self._redeem(self._refresh, token)
+
+    def _redeem(self, store: dict[str, _R], key: str) -> tuple[_R | None, bool]:
         with self._lock:
-            record = self._refresh.get(token)
+            record = store.get(key)
             if record is None or record.expires_at < self._clock() or record.grant_id in self._revoked:
                 return None, False
             first = not record.used
