@@ -20,9 +20,9 @@ from bench.events import LIST_CUSTOMERS, TENANT, ToolCall, check_response, event
 from bench.lambda_context import FakeLambdaContext
 from bench.resources import Resources
 from bench.tenants import new_tenant
+from tenantry.isolation.guard import install_guard
 from tenantry.mcp_server.app import LambdaApp
 from tenantry.mcp_server.services import Services
-from tenantry.tenancy.guard import install_guard
 
 __all__ = ["run_first_call"]
 
@@ -81,7 +81,7 @@ def _call(
 
 
 def _client_build_costs(runs: int, table: str) -> tuple[list[float], list[float]]:
-    """What tenancy/credentials.py + clients.py do after AssumeRole answers, without the call itself.
+    """What isolation/credentials.py + clients.py do after AssumeRole answers, without the call itself.
 
     Beside it: one more client from a session that already exists, which reuses the
     session's loaded service model instead of reading it again.

@@ -20,10 +20,11 @@ from bench.core import BenchError, Options, Row, iqr
 from bench.events import TENANT
 from bench.resources import Resources
 from bench.tenants import context_for
+from tenantry.dal.items import to_attrs
 from tenantry.dal.keys import PK, SK, counter_key, customer_key, customer_prefix
-from tenantry.ddb_items import to_attrs
+from tenantry.errors import CrossTenantAccessError
+from tenantry.isolation.guard import install_guard
 from tenantry.tenancy.context import TenantContext
-from tenantry.tenancy.guard import CrossTenantAccessError, install_guard
 
 __all__ = ["run_guard"]
 

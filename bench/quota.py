@@ -124,7 +124,7 @@ def _classify(answer: tuple[int, str]) -> str | None:
 
 
 def _now_keys() -> tuple[str, str]:
-    # The same clock and spelling as tenancy/usage.py: UTC month and minute of time.time().
+    # The same clock and spelling as metering/meter.py: UTC month and minute of time.time().
     now = datetime.fromtimestamp(time.time(), UTC)
     return now.strftime("%Y-%m"), now.strftime("%Y-%m-%dT%H:%M")
 

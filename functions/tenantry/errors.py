@@ -6,12 +6,24 @@ wrong and what to do, and never name another tenant or echo a secret.
 
 from __future__ import annotations
 
+from botocore.exceptions import ClientError
+
 __all__ = [
     "ConflictError",
+    "CrossTenantAccessError",
+    "CrossTenantAttemptError",
     "InvalidInputError",
+    "LimitExceededError",
+    "NoTenantContextError",
     "NotFoundError",
+    "QuotaExceededError",
+    "RateLimitedError",
+    "SecretUnavailableError",
+    "StorageQuotaError",
     "TenantAccessError",
     "TenantryError",
+    "WebhookError",
+    "aws_error_code",
 ]
 
 
@@ -48,3 +60,61 @@ class InvalidInputError(TenantryError):
 
     http_status = 400
     code = "invalid_input"
+
+
+class LimitExceededError(TenantryError):
+    http_status = 429
+    code = "limit_exceeded"
+
+
+class QuotaExceededError(LimitExceededError):
+    code = "quota_exceeded"
+
+
+class RateLimitedError(LimitExceededError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class CrossTenantAccessError(TenantryError):
+    """A request for data outside the caller's tenant was stopped before it left the process."""
+
+    http_status = 403
+    code = "cross_tenant_denied"
+
+
+class CrossTenantAttemptError(TenantAccessError):
+    """A request named a tenant other than the one its token was issued for."""
+
+    code = "cross_tenant_attempt"
+
+
+class NoTenantContextError(RuntimeError):
+    """Code that needs a tenant ran outside a request: a programming error, fail closed."""
+
+
+class SecretUnavailableError(TenantryError):
+    """The stored ciphertext could not be decrypted for this tenant."""
+
+    http_status = 403
+    code = "secret_unavailable"
+
+
+class StorageQuotaError(TenantryError):
+    """The tenant's plan allows no more customers."""
+
+    http_status = 429
+    code = "storage_quota_exceeded"
+
+
+class WebhookError(TenantryError):
+    http_status = 502
+    code = "webhook_failed"
+
+
+def aws_error_code(exc: ClientError) -> str:
+    """The AWS error code of a botocore ClientError ('' when the response has none)."""
+    return str(exc.response.get("Error", {}).get("Code") or "")

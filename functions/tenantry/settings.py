@@ -22,38 +22,45 @@ class Settings(BaseModel):
     Every field maps to an environment variable `TENANTRY_<FIELD>` (upper case).
     """
 
-    registry_table: str = "tenantry-tenants"
-    data_table: str = "tenantry-data"
+    # Deploy-critical: no default, so a function deployed without them fails at init naming the
+    # variable, instead of acting on a name that may belong to something else.
+    registry_table: str
+    data_table: str
+    usage_table: str
+    audit_table: str
+    # The role tenant data is reached through, assumed with a tenant_id session tag.
+    tenant_role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/")
+    secrets_key_arn: str = Field(pattern=r"^arn:aws[a-z-]*:kms:")
+    branding_bucket: str
+    # Public URL of the MCP endpoint; it is also the audience tokens must carry.
+    resource_url: str = Field(pattern=r"^https?://")
+
     # The JWT claim that carries the tenant id. API Gateway passes claims through
     # as strings, so the claim must be a string claim.
     tenant_claim: str = "tenant_id"
     # Optional base domain for per-tenant subdomains (acme.mcp.example.com): when
     # set, a Host of `<slug>.<base_domain>` must name the token's tenant.
     base_domain: str | None = None
-    # Public URL of the MCP endpoint; it is also the audience tokens must carry.
-    resource_url: str | None = None
     authorization_servers: list[str] = Field(default_factory=list)
     scopes_supported: list[str] = Field(default_factory=lambda: ["mcp:tools"])
-    usage_table: str = "tenantry-usage"
-    audit_table: str = "tenantry-audit"
-    # The role tenant data is reached through, assumed with a tenant_id session tag.
-    tenant_role_arn: str = "arn:aws:iam::000000000000:role/tenantry-tenant-access"
-    tenant_credentials_seconds: int = Field(default=900, ge=900, le=43200)
-    tenant_credentials_max: int = Field(default=512, ge=1)
+    # Role chaining (a Lambda role assuming the tenant role) caps sessions at one hour.
+    tenant_credentials_seconds: int = Field(default=900, ge=900, le=3600)
+    tenant_credentials_max: int = Field(default=512, ge=1, le=100_000)
     # Pooled cell tables, cell 0 first; empty means the data table is the only cell.
     cell_tables: list[str] = Field(default_factory=list)
     silo_table_prefix: str = "tenantry-silo-"
-    secrets_key_arn: str | None = None
-    branding_bucket: str = "tenantry-branding"
-    audit_retention_days: int = Field(default=400, ge=1)
+    # Plans that onboarding with `--placement auto` puts in a silo table; empty turns silos off.
+    silo_plans: list[str] = Field(default_factory=lambda: ["business"])
+    audit_retention_days: int = Field(default=400, ge=1, le=3650)
     # Locally a webhook receiver runs on 127.0.0.1 over http; deployed, only https.
     allow_loopback_webhooks: bool = False
     # The premium function (reserved concurrency) serves only these plans; empty = every plan.
     serve_plans: list[str] = Field(default_factory=list)
     # X-Ray through powertools Tracer; off by default (its import costs ~0.3 s of cold start).
     tracing: bool = False
-    registry_cache_seconds: float = Field(default=300.0, ge=0)
-    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    registry_cache_seconds: float = Field(default=300.0, ge=0, le=3600)
+    registry_cache_max: int = Field(default=10_000, ge=1, le=1_000_000)
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0, le=10 * 1024 * 1024)
     page_size_max: int = Field(default=100, gt=0, le=1000)
 
     def cells(self) -> list[str]:
@@ -75,7 +82,9 @@ class Settings(BaseModel):
             return cls.model_validate(raw)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{_PREFIX}{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+                f"{_PREFIX}{str(err['loc'][0]).upper()}: "
+                + ("required, not set" if err["type"] == "missing" else err["msg"])
+                for err in exc.errors()
             )
             raise SettingsError(f"invalid settings: {problems}") from exc
 

@@ -110,9 +110,16 @@ def embedded_aws() -> Iterator[str]:
         server.stop()
 
 
-def local_client(service: str) -> Any:
-    session = boto3.Session(region_name=LOCAL_ENV["AWS_REGION"])
-    return session.client(service, endpoint_url=os.environ["AWS_ENDPOINT_URL"])  # type: ignore[call-overload]
+def local_client(service: str, endpoint: str | None = None) -> Any:
+    """A client of the embedded moto (at `endpoint`, default AWS_ENDPOINT_URL) with the fake credentials."""
+    session = boto3.Session(
+        aws_access_key_id=LOCAL_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_ENV["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=LOCAL_ENV["AWS_SESSION_TOKEN"],
+        region_name=LOCAL_ENV["AWS_REGION"],
+    )
+    url = endpoint or os.environ["AWS_ENDPOINT_URL"]
+    return session.client(service, endpoint_url=url)  # type: ignore[call-overload]
 
 
 def create_tables(tables: list[tuple[str, str]]) -> None:

@@ -1,4 +1,4 @@
-"""`tenantry`: the developer's command line."""
+"""`tenantry local` and `tenantry token`: the laptop platform's commands (registered by tenantry_admin.cli)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
-__all__ = ["main"]
+__all__ = ["register"]
 
 
 def _cmd_local(args: argparse.Namespace) -> int:
@@ -70,30 +71,50 @@ def _cmd_token(args: argparse.Namespace) -> int:
     described = state_dir / "local.json"
     if described.exists():
         info = json.loads(described.read_text())
-        mcp_url = info["url"]
-        issuer_url = info["issuer"]
-        known = set(info.get("tenants", {}))
+        mcp_url, issuer_url = info["url"], info["issuer"]
     else:
+        info = {}
         issuer_url = base_url_for("127.0.0.1", DEFAULT_PORT)
         mcp_url = issuer_url + "/mcp"
-        known = set()
-    if known and args.tenant not in known and not args.any_tenant:
-        print(
-            f"tenantry token: unknown local tenant '{args.tenant}' (known: {', '.join(sorted(known))}); "
-            "pass --any-tenant to mint anyway",
-            file=sys.stderr,
-        )
-        return 2
+    if not args.any_tenant:
+        problem = _unknown_tenant(info, args.tenant)
+        if problem:
+            print(f"tenantry token: {problem}", file=sys.stderr)
+            return 2
     issuer = DevIssuer.load_or_create(state_dir, issuer_url, mcp_url)
     print(issuer.mint(args.tenant, subject=args.subject, ttl_seconds=args.ttl))
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tenantry", description="Tenantry developer tools")
-    parser.add_argument("--state-dir", default=".tenantry", help="where local state lives (default: .tenantry)")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _unknown_tenant(info: dict[str, Any], tenant_id: str) -> str | None:
+    """Why a token for `tenant_id` would be refused by the running local server, or None."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
+    from tenantry.tenancy.registry import TenantRegistry
+    from tenantry_local.aws import local_client
+
+    endpoint, environment = info.get("aws_endpoint"), info.get("environment") or {}
+    table = environment.get("TENANTRY_REGISTRY_TABLE")
+    if not endpoint or not table:
+        return "no running local server found (start `./dev local`), or pass --any-tenant to mint anyway"
+    try:
+        record = TenantRegistry(local_client("dynamodb", endpoint), table).load(tenant_id)
+    except (BotoCoreError, ClientError):
+        return f"the local server is not answering at {endpoint}; start `./dev local` (or pass --any-tenant)"
+    if record is None:
+        return (
+            f"no tenant '{tenant_id}' in the local registry; create it with `./dev tenantry tenants create` "
+            "(or pass --any-tenant to mint anyway)"
+        )
+    if record.status != "active":
+        print(
+            f"tenantry token: note: {tenant_id} is {record.status}; the server will refuse this token", file=sys.stderr
+        )
+    return None
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `local` and `token` to the `tenantry` parser."""
     local = sub.add_parser("local", help="run the local MCP server (API Gateway + Lambda + AWS emulated)")
     local.add_argument("--port", type=int, default=8787, help="port to listen on (default: 8787)")
     local.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
@@ -106,21 +127,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     local.set_defaults(func=_cmd_local)
 
-    token = sub.add_parser("token", help="mint a dev bearer token for a local tenant")
+    token = sub.add_parser(
+        "token",
+        help="mint a dev bearer token for a tenant of the running local server",
+        description="Mint a bearer token signed by the local dev issuer. The tenant must exist in the running "
+        "local server's registry (demo tenants and any created with `tenantry tenants create`).",
+    )
     token.add_argument("--tenant", required=True, help="tenant id, e.g. ironworks-gym")
     token.add_argument("--subject", default="dev-user", help="the token's sub claim (default: dev-user)")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default: 3600)")
-    token.add_argument("--any-tenant", action="store_true", help="mint for a tenant the local server does not know")
+    token.add_argument(
+        "--any-tenant",
+        action="store_true",
+        help="mint without asking the local registry (e.g. to test refusals of unknown tenants)",
+    )
     token.set_defaults(func=_cmd_token)
-
-    from tenantry_local.admin_cli import register as register_admin_commands
-
-    register_admin_commands(sub)
-
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -104,6 +104,7 @@ def _settings_for(base_url: str, secrets_key_arn: str) -> Settings:
         # moto maps assumed-role credentials to the role's account: use moto's default one.
         tenant_role_arn=f"arn:aws:iam::{MOTO_ACCOUNT}:role/tenantry-tenant-access",
         secrets_key_arn=secrets_key_arn,
+        branding_bucket="tenantry-branding",
         resource_url=base_url + "/mcp",
         authorization_servers=[base_url],
         allow_loopback_webhooks=True,

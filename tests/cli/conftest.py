@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tenantry_local.cli import main
+from tenantry_admin.cli import main
 from tenantry_local.platform import LocalPlatform
 
 

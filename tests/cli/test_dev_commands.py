@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tenantry_local.cli import main
+from tenantry_admin.cli import main
 
 LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get_tenant_profile", "arguments": {}}}
 
@@ -28,7 +28,7 @@ def test_local_serves_prints_tokens_mints_more_and_stops_on_ctrl_c(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # no moto from this session
     process = subprocess.Popen(
-        [sys.executable, "-m", "tenantry_local.cli", "--state-dir", str(tmp_path), "local", "--port", "0"],
+        [sys.executable, "-m", "tenantry_admin.cli", "--state-dir", str(tmp_path), "local", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -53,7 +53,26 @@ def test_local_serves_prints_tokens_mints_more_and_stops_on_ctrl_c(
         assert _profile(info["url"], minted).json()["result"]["structuredContent"]["tenant_id"] == "lotus-yoga"
 
         assert main(["--state-dir", str(tmp_path), "token", "--tenant", "nobody-here"]) == 2
-        assert "unknown local tenant 'nobody-here'" in capsys.readouterr().err
+        assert "no tenant 'nobody-here' in the local registry" in capsys.readouterr().err
+
+        # A tenant an operator creates against the running server gets a working token at once.
+        create = [
+            "tenants",
+            "create",
+            "--id",
+            "harbor-pilates",
+            "--slug",
+            "harbor",
+            "--name",
+            "Harbor",
+            "--plan",
+            "starter",
+        ]
+        assert main(["--state-dir", str(tmp_path), *create]) == 0
+        capsys.readouterr()
+        assert main(["--state-dir", str(tmp_path), "token", "--tenant", "harbor-pilates"]) == 0
+        created = capsys.readouterr().out.strip()
+        assert _profile(info["url"], created).json()["result"]["structuredContent"]["tenant_id"] == "harbor-pilates"
     finally:
         process.send_signal(signal.SIGINT)
         try:

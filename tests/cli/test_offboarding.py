@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tenantry.admin.offboarding import Offboarder
-from tenantry.admin.tenants import TenantAdmin
 from tenantry.errors import NotFoundError, TenantAccessError
+from tenantry_admin.offboarding import Offboarder
+from tenantry_admin.tenants import TenantAdmin
 from tenantry_local.aws import local_client
 from tenantry_local.platform import LocalPlatform
 from tests.cli.conftest import one_line_error

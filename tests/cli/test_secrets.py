@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tenantry.admin.tenants import TenantAdmin
-from tenantry_local.cli import main
+from tenantry_admin.cli import main
+from tenantry_admin.tenants import TenantAdmin
 from tenantry_local.platform import LocalPlatform
 from tests.cli.conftest import one_line_error
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tenantry_local.admin_target import TargetError, _stack_settings, settings_from_outputs
+from tenantry_admin.target import TargetError, _stack_settings, settings_from_outputs
 from tests.cli.conftest import one_line_error
 
 # What infra/stack.py publishes (DescribeStacks shape).

@@ -188,8 +188,8 @@ def test_concurrent_updates_lose_nothing(tenantry: Any, tenant_id: str, platform
     """Real threads, one version read: exactly one save wins, the other is refused, nothing merges silently."""
     import threading
 
-    from tenantry.admin.tenants import TenantAdmin, TenantChanges
     from tenantry.errors import ConflictError
+    from tenantry_admin.tenants import TenantAdmin, TenantChanges
 
     _create(tenantry, tenant_id)
     services = platform.services

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from tenantry.admin.tenants import TenantAdmin
-from tenantry.tenancy.usage import QuotaExceededError, RateLimitedError, UsageMeter
+from tenantry.errors import QuotaExceededError, RateLimitedError
+from tenantry.metering.meter import UsageMeter
+from tenantry_admin.tenants import TenantAdmin
 from tenantry_local.platform import LocalPlatform
 from tests.cli.conftest import one_line_error
 

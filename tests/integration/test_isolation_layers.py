@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
+from tenantry.dal.items import to_attrs
 from tenantry.dal.keys import customer_key
-from tenantry.ddb_items import to_attrs
-from tenantry.errors import ConflictError, NotFoundError
+from tenantry.errors import ConflictError, CrossTenantAccessError, NotFoundError
+from tenantry.isolation.guard import install_guard
 from tenantry.logic.notifications import WEBHOOK_SECRET
-from tenantry.tenancy.guard import CrossTenantAccessError, install_guard
 from tenantry.tenancy.placement import Placement, place_tenant
 from tenantry_local.platform import LocalPlatform
 from tests.conftest import context_for, mcp_client
@@ -134,7 +134,7 @@ def test_tenant_credentials_are_assumed_once_and_cached(platform: LocalPlatform,
 def test_tenant_credentials_refresh_before_expiry_and_are_bounded() -> None:
     from datetime import UTC, datetime
 
-    from tenantry.tenancy.credentials import TenantCredentials
+    from tenantry.isolation.credentials import TenantCredentials
 
     now = [1_000_000.0]
 

@@ -1,7 +1,7 @@
 """A bug (or an injected code path) that builds a request for another tenant's data.
 
 Layer under test: the in-process botocore guard on tenant-scoped DynamoDB clients
-(tenancy/guard.py), on the production path (TenantClients, with audit), with real
+(isolation/guard.py), on the production path (TenantClients, with audit), with real
 victim items in moto. tests/integration/test_isolation_layers.py covers the basic
 operations with made-up ids; these vectors aim at real tenants, placement tables,
 expression tricks, and every operation of the DynamoDB API.
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-guard = pytest.importorskip("tenantry.tenancy.guard", reason="waiting for guard")
+guard = pytest.importorskip("tenantry.isolation.guard", reason="waiting for guard")
 
-from tenantry.ddb_items import to_attrs  # noqa: E402
+from tenantry.dal.items import to_attrs  # noqa: E402
 from tenantry_local.platform import LocalPlatform  # noqa: E402
 from tests.conftest import context_for  # noqa: E402
 from tests.security.conftest import make_tenant, snapshot  # noqa: E402

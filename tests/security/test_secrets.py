@@ -18,7 +18,7 @@ secrets_module = pytest.importorskip("tenantry.dal.secrets", reason="waiting for
 
 from botocore.exceptions import ClientError  # noqa: E402
 
-from tenantry.ddb_items import to_attrs  # noqa: E402
+from tenantry.dal.items import to_attrs  # noqa: E402
 from tenantry.errors import ConflictError  # noqa: E402
 from tenantry.logic.notifications import WEBHOOK_SECRET  # noqa: E402
 from tenantry_local.platform import LocalPlatform  # noqa: E402

@@ -4,10 +4,10 @@ from typing import Any
 
 import pytest
 
-from tenantry.ddb_items import to_attrs
-from tenantry.errors import TenantAccessError
+from tenantry.dal.items import to_attrs
+from tenantry.errors import CrossTenantAttemptError, TenantAccessError
 from tenantry.tenancy.registry import TenantRecord, TenantRegistry
-from tenantry.tenancy.resolver import CrossTenantAttemptError, TenantResolver
+from tenantry.tenancy.resolver import TenantResolver
 
 
 class FakeDynamo:

@@ -4,21 +4,55 @@ import pytest
 
 from tenantry.settings import Settings, SettingsError
 
+DEPLOYED = {
+    "TENANTRY_REGISTRY_TABLE": "prod-tenants",
+    "TENANTRY_DATA_TABLE": "prod-data",
+    "TENANTRY_USAGE_TABLE": "prod-usage",
+    "TENANTRY_AUDIT_TABLE": "prod-audit",
+    "TENANTRY_TENANT_ROLE_ARN": "arn:aws:iam::123456789012:role/prod-tenant-access",
+    "TENANTRY_SECRETS_KEY_ARN": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "TENANTRY_BRANDING_BUCKET": "prod-branding",
+    "TENANTRY_RESOURCE_URL": "https://mcp.example.com/mcp",
+}
+
 
 def test_defaults_and_environment() -> None:
     settings = Settings.from_env(
         {
-            "TENANTRY_DATA_TABLE": "prod-data",
+            **DEPLOYED,
             "TENANTRY_AUTHORIZATION_SERVERS": "https://a.example.com, https://b.example.com",
             "TENANTRY_REGISTRY_CACHE_SECONDS": "60",
+            "TENANTRY_SILO_PLANS": "",
         }
     )
     assert settings.data_table == "prod-data"
     assert settings.authorization_servers == ["https://a.example.com", "https://b.example.com"]
     assert settings.registry_cache_seconds == 60
+    assert settings.silo_plans == []
     assert settings.tenant_claim == "tenant_id" and settings.max_body_bytes == 1024 * 1024
 
 
 def test_bad_values_name_the_variable() -> None:
     with pytest.raises(SettingsError, match="TENANTRY_MAX_BODY_BYTES"):
-        Settings.from_env({"TENANTRY_MAX_BODY_BYTES": "lots"})
+        Settings.from_env({**DEPLOYED, "TENANTRY_MAX_BODY_BYTES": "lots"})
+
+
+@pytest.mark.parametrize("missing", sorted(DEPLOYED))
+def test_a_missing_deploy_critical_value_fails_naming_it(missing: str) -> None:
+    environ = {k: v for k, v in DEPLOYED.items() if k != missing}
+    with pytest.raises(SettingsError, match=f"{missing}: required, not set"):
+        Settings.from_env(environ)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TENANTRY_TENANT_ROLE_ARN", "tenant-access"),  # a name, not an ARN
+        ("TENANTRY_SECRETS_KEY_ARN", "alias/tenantry-secrets"),  # an alias is not the key the policies name
+        ("TENANTRY_TENANT_CREDENTIALS_SECONDS", "43200"),  # role chaining caps sessions at 1 h
+        ("TENANTRY_REGISTRY_CACHE_SECONDS", "-1"),
+    ],
+)
+def test_values_a_deployment_cannot_use_are_refused(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({**DEPLOYED, name: value})

@@ -7,9 +7,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tenantry.errors import InvalidInputError, NotFoundError
-from tenantry.tenancy.clients import TenantClients
+from tenantry.isolation.clients import TenantClients
+from tenantry.isolation.guard import tenant_prefix
 from tenantry.tenancy.context import TenantContext
-from tenantry.tenancy.guard import tenant_prefix
 
 __all__ = ["LOGO_TYPES", "MAX_LOGO_BYTES", "BrandingAssets"]
 

@@ -9,10 +9,10 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
+from tenantry.dal.items import from_attrs, to_attrs
 from tenantry.dal.keys import PK, SK, counter_key, customer_key, customer_prefix, decode_cursor, encode_cursor
-from tenantry.ddb_items import from_attrs, to_attrs
-from tenantry.errors import ConflictError, NotFoundError, TenantryError
-from tenantry.tenancy.clients import TenantClients
+from tenantry.errors import ConflictError, NotFoundError, StorageQuotaError, aws_error_code
+from tenantry.isolation.clients import TenantClients
 from tenantry.tenancy.context import TenantContext
 
 __all__ = ["Customer", "CustomerPage", "CustomerStore", "Membership", "StorageQuotaError"]
@@ -41,15 +41,8 @@ class CustomerPage(BaseModel):
     next_cursor: str | None = Field(default=None, description="Pass back to get the next page; absent on the last.")
 
 
-class StorageQuotaError(TenantryError):
-    """The tenant's plan allows no more customers."""
-
-    http_status = 429
-    code = "storage_quota_exceeded"
-
-
 def _is_conditional_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return aws_error_code(exc) == "ConditionalCheckFailedException"
 
 
 class CustomerStore:

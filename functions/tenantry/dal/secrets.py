@@ -17,23 +17,22 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from tenantry.dal.items import from_attrs, to_attrs
 from tenantry.dal.keys import PK, SK, secret_key, secret_prefix
-from tenantry.ddb_items import from_attrs, to_attrs
-from tenantry.errors import ConflictError, InvalidInputError, NotFoundError, TenantryError
-from tenantry.tenancy.clients import TenantClients
+from tenantry.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    SecretUnavailableError,
+    aws_error_code,
+)
+from tenantry.isolation.clients import TenantClients
 from tenantry.tenancy.context import TenantContext
 
 __all__ = ["SECRET_NAME_PATTERN", "SecretInfo", "SecretStore", "SecretUnavailableError"]
 
 SECRET_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_SECRET_BYTES = 4096  # KMS Encrypt takes at most 4 KiB of plaintext
-
-
-class SecretUnavailableError(TenantryError):
-    """The stored ciphertext could not be decrypted for this tenant."""
-
-    http_status = 403
-    code = "secret_unavailable"
 
 
 class SecretInfo(BaseModel):
@@ -86,7 +85,7 @@ class SecretStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if aws_error_code(exc) != "ConditionalCheckFailedException":
                 raise
             if rotate:
                 raise NotFoundError(f"No secret named '{name}' to rotate; set it first.") from None
@@ -103,7 +102,7 @@ class SecretStore:
                 KeyId=self._key_id,
             )["Plaintext"]
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = aws_error_code(exc)
             if code in ("InvalidCiphertextException", "AccessDeniedException", "IncorrectKeyException"):
                 raise SecretUnavailableError(
                     f"The secret '{name}' cannot be decrypted for your organisation; set it again."
@@ -131,7 +130,7 @@ class SecretStore:
                 ExpressionAttributeNames={"#pk": PK},
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if aws_error_code(exc) == "ConditionalCheckFailedException":
                 raise NotFoundError(f"No secret named '{name}'.") from None
             raise
 

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
+from tenantry.audit import AuditEvent, AuditLog
 from tenantry.dal.customers import CustomerStore
 from tenantry.dal.secrets import SecretStore
-from tenantry.errors import InvalidInputError, TenantryError
-from tenantry.tenancy.audit import AuditEvent, AuditLog
+from tenantry.errors import InvalidInputError, WebhookError
 from tenantry.tenancy.context import current_tenant
 
 __all__ = [
@@ -23,16 +23,10 @@ __all__ = [
     "NotificationResult",
     "NotificationService",
     "UrllibWebhookSender",
-    "WebhookError",
     "WebhookSender",
 ]
 
 WEBHOOK_SECRET = "booking_webhook_url"
-
-
-class WebhookError(TenantryError):
-    http_status = 502
-    code = "webhook_failed"
 
 
 class WebhookSender(Protocol):

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel
 
 from tenantry.dal.customers import CustomerStore
+from tenantry.metering.meter import ToolUsage, UsageMeter, month_of
 from tenantry.tenancy.context import current_tenant
-from tenantry.tenancy.usage import ToolUsage, UsageMeter, month_of
 
 __all__ = ["UsageReport", "UsageService"]
 

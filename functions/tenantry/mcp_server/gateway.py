@@ -16,12 +16,12 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Message, Receive, Scope, Send
 
-from tenantry.errors import TenantAccessError
+from tenantry.audit import AuditEvent, AuditLog
+from tenantry.errors import CrossTenantAttemptError, TenantAccessError
 from tenantry.observability import emit_metric, get_logger, log_context
 from tenantry.settings import Settings
-from tenantry.tenancy.audit import AuditEvent, AuditLog
 from tenantry.tenancy.context import TENANT_ID_PATTERN, tenant_scope
-from tenantry.tenancy.resolver import CrossTenantAttemptError, TenantResolver
+from tenantry.tenancy.resolver import TenantResolver
 
 __all__ = ["MCP_PATH", "WELL_KNOWN_PATHS", "Gateway"]
 

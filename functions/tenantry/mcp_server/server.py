@@ -17,11 +17,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 
+from tenantry.audit import AuditEvent, AuditLog
+from tenantry.errors import LimitExceededError, QuotaExceededError
+from tenantry.metering.meter import UsageMeter
 from tenantry.observability import emit_metric, get_logger, log_context, traced
-from tenantry.tenancy.audit import AuditEvent, AuditLog
 from tenantry.tenancy.context import current_tenant
 from tenantry.tenancy.plans import TOOL_FEATURES, cheapest_plan_with
-from tenantry.tenancy.usage import LimitExceededError, QuotaExceededError, UsageMeter
 
 if TYPE_CHECKING:
     from tenantry.mcp_server.services import Services

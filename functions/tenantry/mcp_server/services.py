@@ -8,22 +8,22 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from tenantry.audit import AuditLog
 from tenantry.dal.branding import BrandingAssets
 from tenantry.dal.customers import CustomerStore
 from tenantry.dal.secrets import SecretStore
+from tenantry.isolation.clients import TenantClients
+from tenantry.isolation.credentials import TenantCredentials
 from tenantry.logic.customers import CustomerInsights, CustomerService
 from tenantry.logic.notifications import NotificationService, UrllibWebhookSender, WebhookSender
 from tenantry.logic.profile import ProfileService
 from tenantry.logic.secrets import SecretService
 from tenantry.logic.usage import UsageService
+from tenantry.metering.meter import UsageMeter
 from tenantry.settings import Settings
-from tenantry.tenancy.audit import AuditLog
-from tenantry.tenancy.clients import TenantClients
-from tenantry.tenancy.credentials import TenantCredentials
 from tenantry.tenancy.placement import table_for
 from tenantry.tenancy.registry import TenantRecord, TenantRegistry
 from tenantry.tenancy.resolver import TenantResolver
-from tenantry.tenancy.usage import UsageMeter
 
 __all__ = ["Services"]
 
@@ -71,7 +71,7 @@ class Services:
         customer_store = CustomerStore(clients)
         branding = BrandingAssets(clients, settings.branding_bucket)
         usage = UsageMeter(dynamodb, settings.usage_table)
-        secret_store = SecretStore(clients, settings.secrets_key_arn or "alias/tenantry-secrets")
+        secret_store = SecretStore(clients, settings.secrets_key_arn)
 
         def table_of(record: TenantRecord) -> str:
             return table_for(record.tenant_id, record.placement, settings.cells(), settings.silo_table_prefix)

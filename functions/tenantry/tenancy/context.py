@@ -14,11 +14,11 @@ from contextvars import ContextVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tenantry.errors import NoTenantContextError
 from tenantry.tenancy.plans import PLANS, EffectiveConfig, Plan
 
 __all__ = [
     "TENANT_ID_PATTERN",
-    "NoTenantContextError",
     "Plan",
     "TenantContext",
     "current_tenant",
@@ -28,10 +28,6 @@ __all__ = [
 # Tenant ids are DNS-label-like: they appear in keys, IAM session tags and
 # subdomains, so they are kept to characters that mean nothing in any of them.
 TENANT_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
-
-
-class NoTenantContextError(RuntimeError):
-    """Code that needs a tenant ran outside a request: a programming error, fail closed."""
 
 
 class TenantContext(BaseModel):

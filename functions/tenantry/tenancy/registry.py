@@ -10,9 +10,9 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenantry.ddb_items import from_attrs, to_attrs
-from tenantry.errors import ConflictError
-from tenantry.tenancy.cache import tenant_cache_key
+from tenantry.dal.items import from_attrs, to_attrs
+from tenantry.errors import ConflictError, aws_error_code
+from tenantry.isolation.cache import tenant_cache_key
 from tenantry.tenancy.context import Plan, TenantContext
 from tenantry.tenancy.placement import Placement
 from tenantry.tenancy.plans import EffectiveConfig, QuotaOverrides, effective_config
@@ -160,7 +160,7 @@ class TenantRegistry:
                 ExpressionAttributeValues=to_attrs({":v": expected_version}),
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if aws_error_code(exc) == "ConditionalCheckFailedException":
                 raise ConflictError(
                     f"Tenant '{record.tenant_id}' was changed by someone else since version {expected_version}; "
                     "show it again and retry."

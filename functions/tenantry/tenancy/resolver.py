@@ -9,17 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from tenantry.errors import TenantAccessError
+from tenantry.errors import CrossTenantAttemptError, TenantAccessError
 from tenantry.tenancy.context import TENANT_ID_PATTERN, TenantContext
 from tenantry.tenancy.registry import TenantRecord, TenantRegistry
 
 __all__ = ["CrossTenantAttemptError", "TenantResolver"]
-
-
-class CrossTenantAttemptError(TenantAccessError):
-    """A request named a tenant other than the one its token was issued for."""
-
-    code = "cross_tenant_attempt"
 
 
 @dataclass(frozen=True)

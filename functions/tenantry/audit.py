@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from tenantry.ddb_items import from_attrs, to_attrs
+from tenantry.dal.items import from_attrs, to_attrs
 from tenantry.observability import get_logger
 
 __all__ = ["AuditEvent", "AuditLog", "Outcome"]

@@ -17,19 +17,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from tenantry.errors import TenantryError
+from tenantry.errors import CrossTenantAccessError
 
 __all__ = ["PARTITION_KEY", "CrossTenantAccessError", "install_guard"]
 
 PARTITION_KEY = "pk"
 _EQUALITY = re.compile(r"^\s*\(?\s*([#:\w.]+)\s*=\s*([#:\w.]+)\s*\)?\s*$")
-
-
-class CrossTenantAccessError(TenantryError):
-    """A request for data outside the caller's tenant was stopped before it left the process."""
-
-    http_status = 403
-    code = "cross_tenant_denied"
 
 
 Refusal = Callable[[str, str, str], None]  # (operation, table, reason)

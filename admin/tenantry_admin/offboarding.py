@@ -24,15 +24,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from tenantry.admin.tenants import TenantAdmin
+from tenantry.dal.items import to_attrs
 from tenantry.dal.keys import PK, SK, tenant_partition
-from tenantry.ddb_items import to_attrs
-from tenantry.errors import NotFoundError
-from tenantry.tenancy.clients import TenantClients
+from tenantry.errors import NotFoundError, aws_error_code
+from tenantry.isolation.clients import TenantClients
+from tenantry.isolation.guard import tenant_prefix
 from tenantry.tenancy.context import TenantContext
-from tenantry.tenancy.guard import tenant_prefix
 from tenantry.tenancy.registry import TenantRecord
 from tenantry.tenancy.registry import _slug_key as slug_key  # one definition of the reservation's key
+from tenantry_admin.tenants import TenantAdmin
 
 __all__ = ["OffboardReport", "Offboarder", "Progress"]
 
@@ -184,7 +184,7 @@ class Offboarder:
                     s3.delete_object(Bucket=bucket, Key=entry["Key"])
                     deleted += 1
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
+            if aws_error_code(exc) != "NoSuchBucket":
                 raise
         return deleted
 
@@ -192,7 +192,7 @@ class Offboarder:
         try:
             self._admin.dynamodb.describe_table(TableName=table)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if aws_error_code(exc) == "ResourceNotFoundException":
                 return False
             raise
         return True
@@ -207,7 +207,7 @@ class Offboarder:
                 ExpressionAttributeValues=to_attrs({":me": record.tenant_id}),
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if aws_error_code(exc) == "ConditionalCheckFailedException":
                 return False  # released already, or the slug now belongs to another tenant
             raise
         return True

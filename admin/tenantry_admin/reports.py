@@ -24,10 +24,10 @@ from pydantic import BaseModel
 
 from tenantry.dal.customers import CustomerStore
 from tenantry.errors import InvalidInputError
+from tenantry.metering.meter import MonthUsage, ToolUsage, month_of
 from tenantry.tenancy.context import TenantContext
 from tenantry.tenancy.plans import PLANS, TOOL_FEATURES
 from tenantry.tenancy.registry import TenantRecord
-from tenantry.tenancy.usage import MonthUsage, ToolUsage, month_of
 
 __all__ = [
     "CSV_COLUMNS",

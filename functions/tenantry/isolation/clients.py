@@ -8,12 +8,13 @@ from typing import Any
 
 from botocore.config import Config
 
+from tenantry.audit import AuditEvent, AuditLog
+from tenantry.errors import NoTenantContextError
+from tenantry.isolation.cache import tenant_cache_key
+from tenantry.isolation.credentials import ScopedSession, TenantCredentials
+from tenantry.isolation.guard import install_guard, install_s3_guard
 from tenantry.observability import emit_metric
-from tenantry.tenancy.audit import AuditEvent, AuditLog
-from tenantry.tenancy.cache import tenant_cache_key
-from tenantry.tenancy.context import NoTenantContextError, TenantContext, current_tenant
-from tenantry.tenancy.credentials import ScopedSession, TenantCredentials
-from tenantry.tenancy.guard import install_guard, install_s3_guard
+from tenantry.tenancy.context import TenantContext, current_tenant
 
 __all__ = ["TenantClients"]
 

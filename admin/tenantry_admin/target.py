@@ -17,7 +17,6 @@ import boto3
 from botocore.exceptions import ClientError
 
 from tenantry.settings import Settings, SettingsError
-from tenantry_local.aws import LOCAL_ENV, environment
 
 __all__ = ["REQUIRED_OUTPUTS", "STACK_OUTPUTS", "AdminTarget", "TargetError", "connect", "settings_from_outputs"]
 
@@ -43,7 +42,15 @@ REQUIRED_OUTPUTS = (
     "AuditTable",
     "TenantAccessRoleArn",
     "SecretsKeyArn",
+    "BrandingBucket",
+    "McpUrl",
 )
+# Operator-side settings an operator may set in their own shell (e.g. TENANTRY_SILO_PLANS="" for no silos).
+OPERATOR_ENV = ("TENANTRY_SILO_PLANS",)
+
+
+def _operator_overrides() -> dict[str, str]:
+    return {name: os.environ[name] for name in OPERATOR_ENV if name in os.environ}
 
 
 class TargetError(Exception):
@@ -65,6 +72,7 @@ def settings_from_outputs(outputs: list[Mapping[str, Any]], stack: str) -> Setti
     if missing:
         raise TargetError(f"Stack {stack} lacks the output(s) {', '.join(missing)}; is it a Tenantry stack?")
     environ = {env: values[name] for name, env in STACK_OUTPUTS.items() if values.get(name)}
+    environ.update(_operator_overrides())
     try:
         return Settings.from_env(environ)
     except SettingsError as exc:
@@ -119,9 +127,11 @@ def connect(state_dir: Path, stack: str | None = None, region: str | None = None
         raise TargetError(f"{described} was written by an older `tenantry local`; restart it.")
     if not _reachable(endpoint):
         raise TargetError(f"The local server is not running (nothing answers at {endpoint}); start `tenantry local`.")
+    from tenantry_local.aws import LOCAL_ENV, environment  # only for the local target (needs the local extra)
+
     with environment({**LOCAL_ENV, "AWS_ENDPOINT_URL": endpoint}):
         try:
-            settings = Settings.from_env({str(k): str(v) for k, v in settings_env.items()})
+            settings = Settings.from_env({**{str(k): str(v) for k, v in settings_env.items()}, **_operator_overrides()})
         except SettingsError as exc:
             raise TargetError(f"{described}: {exc}") from None
         session = boto3.Session(region_name=LOCAL_ENV["AWS_REGION"])

@@ -1,6 +1,6 @@
 """`tenantry tenants ...` and `tenantry secrets ...`: the operator's commands.
 
-Each command parses, calls tenantry.admin, and prints. Expected failures (bad
+Each command parses, calls tenantry_admin, and prints. Expected failures (bad
 input, unknown tenant, a lost race) are one line on stderr and exit code 2;
 AWS failures are one line and exit code 1. Never a traceback.
 """
@@ -11,7 +11,6 @@ import argparse
 import getpass
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,8 +20,12 @@ from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tenantry.admin.offboarding import Offboarder
-from tenantry.admin.reports import (
+from tenantry.errors import InvalidInputError, TenantryError
+from tenantry.mcp_server.services import Services
+from tenantry.metering.meter import MonthUsage
+from tenantry.tenancy.registry import TenantRecord
+from tenantry_admin.offboarding import Offboarder
+from tenantry_admin.reports import (
     customers_of,
     health,
     report_csv,
@@ -30,12 +33,8 @@ from tenantry.admin.reports import (
     usage_report,
     validate_month,
 )
-from tenantry.admin.tenants import TenantAdmin, TenantChanges
-from tenantry.errors import InvalidInputError, TenantryError
-from tenantry.mcp_server.services import Services
-from tenantry.tenancy.registry import TenantRecord
-from tenantry.tenancy.usage import MonthUsage
-from tenantry_local.admin_target import AdminTarget, TargetError, connect
+from tenantry_admin.target import AdminTarget, TargetError, connect
+from tenantry_admin.tenants import TenantAdmin, TenantChanges
 
 __all__ = ["register", "run"]
 
@@ -499,7 +498,7 @@ def run(args: argparse.Namespace) -> int:
                 dynamodb=services.dynamodb,
                 settings=target.settings,
                 principal=target.principal,
-                silo_plans=_silo_plans(),
+                silo_plans=frozenset(target.settings.silo_plans),
             )
             workers = 8 if args.stack else 1
             return func(args, Ops(services, admin, sys.stdout, sys.stderr, workers))
@@ -527,12 +526,6 @@ def _services_for(target: AdminTarget) -> Services:
     if key not in _services:
         _services[key] = Services.create(target.settings, session=target.session)
     return _services[key]
-
-
-def _silo_plans() -> frozenset[str]:
-    """Plans that `--placement auto` puts in a silo table; TENANTRY_SILO_PLANS="" turns silos off."""
-    value = os.environ.get("TENANTRY_SILO_PLANS", "business")
-    return frozenset(p.strip() for p in value.split(",") if p.strip())
 
 
 def _fail(message: str, code: int) -> int:

@@ -21,18 +21,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from tenantry.ddb_items import from_attrs, to_attrs
-from tenantry.errors import TenantryError
-from tenantry.tenancy.cache import tenant_cache_key
+from tenantry.dal.items import from_attrs, to_attrs
+from tenantry.errors import LimitExceededError, QuotaExceededError, RateLimitedError, aws_error_code
+from tenantry.isolation.cache import tenant_cache_key
 from tenantry.tenancy.context import TenantContext
 from tenantry.tenancy.plans import PLAN_ORDER, PLANS
 
 __all__ = [
     "LATENCY_BUCKETS_MS",
-    "LimitExceededError",
     "MonthUsage",
-    "QuotaExceededError",
-    "RateLimitedError",
     "ToolUsage",
     "UsageMeter",
     "month_of",
@@ -41,23 +38,6 @@ __all__ = [
 LATENCY_BUCKETS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 _RETENTION_SECONDS = 400 * 86400
 _ATTEMPTS = 4
-
-
-class LimitExceededError(TenantryError):
-    http_status = 429
-    code = "limit_exceeded"
-
-
-class QuotaExceededError(LimitExceededError):
-    code = "quota_exceeded"
-
-
-class RateLimitedError(LimitExceededError):
-    code = "rate_limited"
-
-    def __init__(self, message: str, retry_after_seconds: int) -> None:
-        super().__init__(message)
-        self.retry_after_seconds = retry_after_seconds
 
 
 class ToolUsage(BaseModel):
@@ -195,7 +175,7 @@ class UsageMeter:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if aws_error_code(exc) != "ConditionalCheckFailedException":
                 raise
             old: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
             return from_attrs(old)

@@ -17,10 +17,10 @@ from annotated_types import Ge, Le
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
+from tenantry.audit import AuditEvent, AuditLog, Outcome
 from tenantry.dal.secrets import SecretInfo, SecretStore
-from tenantry.errors import ConflictError, InvalidInputError, NotFoundError, TenantryError
+from tenantry.errors import ConflictError, InvalidInputError, NotFoundError, TenantryError, aws_error_code
 from tenantry.settings import Settings
-from tenantry.tenancy.audit import AuditEvent, AuditLog, Outcome
 from tenantry.tenancy.context import TENANT_ID_PATTERN, TenantContext
 from tenantry.tenancy.placement import Placement, place_tenant, table_for
 from tenantry.tenancy.plans import FEATURES, PLAN_ORDER, Plan, QuotaOverrides
@@ -182,7 +182,7 @@ class TenantAdmin:
                 Tags=[{"Key": "tenant_id", "Value": tenant_id}],
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
+            if aws_error_code(exc) != "ResourceInUseException":
                 raise
             return False
         self.dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
@@ -198,7 +198,7 @@ class TenantAdmin:
             self.dynamodb.update_table(TableName=name, DeletionProtectionEnabled=False)
             self.dynamodb.delete_table(TableName=name)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            if aws_error_code(exc) != "ResourceNotFoundException":
                 raise
             return False
         self.dynamodb.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})

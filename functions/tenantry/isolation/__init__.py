@@ -1,0 +1,1 @@
+"""Isolation plumbing: tenant-scoped credentials, clients and the in-process guard."""

@@ -1,0 +1,1 @@
+"""Metering: admission against quotas and rate limits, usage counters, outcomes."""
