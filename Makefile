@@ -1,5 +1,8 @@
 # Every habit has one target; each delegates to ./dev, which bootstraps its own tools.
-.PHONY: local test lint bench synth e2e pr
+.PHONY: help local test lint bench synth e2e tour pr
+
+help:   ## list the targets
+	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:[^#]*## /\t/' | expand -t 8
 
 local:  ## run the local MCP server (moto + API Gateway emulation)
 	./dev local
@@ -13,4 +16,6 @@ synth:  ## synthesize the CDK app offline (cdk-nag runs at every synth)
 	./dev synth
 e2e:    ## opt-in: against a deployed stack with AWS credentials
 	./dev e2e
+tour:   ## a walk through isolation against the running local server
+	./dev tour
 pr: lint test  ## what CI runs

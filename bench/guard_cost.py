@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import boto3
 from botocore.config import Config
@@ -103,7 +103,7 @@ def _cases(tenant: TenantContext) -> dict[str, dict[str, Any]]:
 
 def _micro(tenant: TenantContext, options: Options) -> list[Row]:
     catcher = _HookCatcher()
-    install_guard(catcher, tenant.tenant_id, [tenant.data_table])
+    install_guard(cast(Any, catcher), tenant.tenant_id, [tenant.data_table])
     if [event for event, _ in catcher.hooks] != ["before-parameter-build.dynamodb"]:
         raise BenchError(f"install_guard registered {catcher.hooks}; the bench expects one before-parameter-build hook")
     guard = catcher.hooks[0][1]

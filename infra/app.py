@@ -6,6 +6,7 @@ what to change, instead of a stack trace.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,11 @@ if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "infra":
     sys.path[0] = str(ROOT)
 elif str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# jsii prints a boxed Node end-of-life banner (as Python bytes) on every start; the pinned Node
+# works, so keep synth and test output readable. Set to 0 to see the banner again.
+for _name in ("DEPRECATED", "UNTESTED"):
+    os.environ.setdefault(f"JSII_SILENCE_WARNING_{_name}_NODE_VERSION", "1")
 
 from aws_cdk import App, Environment, Validations  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402

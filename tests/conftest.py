@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +18,10 @@ from mcp.client.streamable_http import streamable_http_client
 from tenantry.tenancy.context import TenantContext
 from tenantry.tenancy.registry import TenantRecord
 from tenantry_local.platform import LocalPlatform, running_platform
+
+# Before anything imports aws_cdk (tests/infra): no jsii Node end-of-life banner in test output.
+for _name in ("DEPRECATED", "UNTESTED"):
+    os.environ.setdefault(f"JSII_SILENCE_WARNING_{_name}_NODE_VERSION", "1")
 
 
 @pytest.fixture(scope="session")

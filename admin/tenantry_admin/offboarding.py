@@ -25,13 +25,12 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from tenantry.dal.items import to_attrs
-from tenantry.dal.keys import PK, SK, tenant_partition
+from tenantry.dal.keys import PK, SK, slug_reservation_key, tenant_partition
 from tenantry.errors import NotFoundError, aws_error_code
 from tenantry.isolation.clients import TenantClients
 from tenantry.isolation.guard import tenant_prefix
 from tenantry.tenancy.context import TenantContext
 from tenantry.tenancy.registry import TenantRecord
-from tenantry.tenancy.registry import _slug_key as slug_key  # one definition of the reservation's key
 from tenantry_admin.tenants import TenantAdmin
 
 __all__ = ["OffboardReport", "Offboarder", "Progress"]
@@ -149,8 +148,7 @@ class Offboarder:
             "ConsistentRead": True,
             **extra,
         }
-        result: dict[str, Any] = self._clients.dynamodb(tenant).query(**request)
-        return result
+        return dict(self._clients.dynamodb(tenant).query(**request))
 
     def _count(self, tenant: TenantContext) -> int:
         total, start = 0, None
@@ -201,7 +199,7 @@ class Offboarder:
         try:
             self._admin.dynamodb.delete_item(
                 TableName=self._admin.settings.registry_table,
-                Key=to_attrs({"tenant_id": slug_key(record.slug)}),
+                Key=to_attrs(slug_reservation_key(record.slug)),
                 ConditionExpression="#o = :me",
                 ExpressionAttributeNames={"#o": "owner"},
                 ExpressionAttributeValues=to_attrs({":me": record.tenant_id}),

@@ -26,7 +26,7 @@ from tenantry.dal.customers import CustomerStore
 from tenantry.errors import InvalidInputError
 from tenantry.metering.meter import MonthUsage, ToolUsage, month_of
 from tenantry.tenancy.context import TenantContext
-from tenantry.tenancy.plans import PLANS, TOOL_FEATURES
+from tenantry.tenancy.plans import PLANS
 from tenantry.tenancy.registry import TenantRecord
 
 __all__ = [
@@ -174,9 +174,8 @@ def usage_report(month: str, lines: Iterable[UsageLine]) -> UsageReport:
 
 
 def report_csv(report: UsageReport) -> str:
-    """One row per tenant; a fixed column per tool (every known tool, then any other seen), for spreadsheets."""
-    tools = list(TOOL_FEATURES)
-    tools += sorted({t for row in report.tenants for t in row.tools} - set(tools))
+    """One row per tenant; a column per tool any tenant used this month (sorted), for spreadsheets."""
+    tools = sorted({t for row in report.tenants for t in row.tools})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*CSV_COLUMNS, *(f"{tool}.{kind}" for tool in tools for kind in ("calls", "errors", "ms"))])

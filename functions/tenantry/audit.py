@@ -10,12 +10,16 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
 from tenantry.dal.items import from_attrs, to_attrs
+from tenantry.dal.keys import audit_key
 from tenantry.observability import get_logger
+
+if TYPE_CHECKING:  # boto3-stubs: types for mypy only, nothing imported at run time
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["AuditEvent", "AuditLog", "Outcome"]
 
@@ -34,7 +38,7 @@ class AuditEvent(BaseModel):
 
 
 class AuditLog:
-    def __init__(self, client: Any, table_name: str, retention_days: int = 400) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, retention_days: int = 400) -> None:
         self._client = client
         self._table = table_name
         self._retention = retention_days * 86400
@@ -46,8 +50,7 @@ class AuditLog:
             "audit", extra={"audit": stamped.model_dump(), "event": f"audit.{event.action}.{event.outcome}"}
         )
         item = {
-            "pk": stamped.tenant_id,
-            "sk": f"{stamped.at}#{uuid.uuid4().hex[:8]}",
+            **audit_key(stamped.tenant_id, stamped.at, uuid.uuid4().hex[:8]),
             "expires_at": int(now + self._retention),
             **stamped.model_dump(),
         }

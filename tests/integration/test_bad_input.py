@@ -32,7 +32,7 @@ def _call(name: str, arguments: dict[str, Any]) -> str:
 
 def _customers(platform: LocalPlatform, record: Any) -> list[str]:
     store = platform.services.customer_store
-    return [c.customer_id for c in store.list(context_for(record), 100, None).customers]
+    return [c.customer_id for c in store.list(context_for(record), 100, None).records]
 
 
 # --- JSON-RPC framing -------------------------------------------------------------------

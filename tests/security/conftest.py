@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from mcp.server.mcpserver import MCPServer
 
 from tenantry.mcp_server.app import LambdaApp
 from tenantry.mcp_server.gateway import Gateway
@@ -212,11 +211,11 @@ def probe_gateway(settings: Settings) -> tuple[Gateway, asyncio.Event, list[str]
     in between, so concurrent requests really are interleaved inside the tool.
     """
     services = Services.create(settings)
-    server: MCPServer = build_server(services)
+    server = build_server(services)
     release = asyncio.Event()
     entered: list[str] = []
 
-    @server.tool()
+    @server.tool(feature="profile")
     async def probe(hold: bool = True) -> dict[str, Any]:
         before = current_tenant().tenant_id
         entered.append(before)

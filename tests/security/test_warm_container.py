@@ -10,8 +10,6 @@ import asyncio
 import random
 from typing import Any
 
-import pytest
-
 from tenantry.settings import Settings
 from tenantry_local.platform import LocalPlatform
 from tests.conftest import mcp_client
@@ -105,15 +103,6 @@ async def _interleaved(settings: Settings, tenants: list[str], rounds: int) -> l
     return await asyncio.gather(*tasks)
 
 
-@pytest.fixture
-def probe_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tools not in the plan table are refused (fail closed): let the test-only probe in."""
-    from tenantry.tenancy import plans
-
-    monkeypatch.setitem(plans.TOOL_FEATURES, "probe", "profile")
-
-
-@pytest.mark.usefixtures("probe_allowed")
 def test_v28_concurrent_requests_in_one_handler_have_no_context_bleed(platform: LocalPlatform, new_tenant: Any) -> None:
     tenants = [new_tenant().tenant_id for _ in range(3)]
     results = run_in_own_loop(lambda: _interleaved(platform.settings, tenants, rounds=60))
@@ -122,7 +111,6 @@ def test_v28_concurrent_requests_in_one_handler_have_no_context_bleed(platform: 
         assert seen == {"before": caller, "after": caller, "profile": caller}
 
 
-@pytest.mark.usefixtures("probe_allowed")
 def test_v29_concurrent_requests_log_under_their_own_tenant(
     platform: LocalPlatform, new_tenant: Any, tenantry_logs: Any
 ) -> None:

@@ -15,7 +15,7 @@ from tenantry.errors import ConflictError, NotFoundError, StorageQuotaError, aws
 from tenantry.isolation.clients import TenantClients
 from tenantry.tenancy.context import TenantContext
 
-__all__ = ["Customer", "CustomerPage", "CustomerStore", "Membership", "StorageQuotaError"]
+__all__ = ["CustomerRecord", "CustomerStore", "Membership", "RecordPage", "StorageQuotaError"]
 
 Membership = Literal["none", "drop_in", "class_pack", "monthly", "annual"]
 
@@ -24,7 +24,9 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class Customer(BaseModel):
+class CustomerRecord(BaseModel):
+    """A customer as stored (tools show logic.customers.Customer, which may hold less)."""
+
     customer_id: str
     name: str
     email: str | None = None
@@ -36,8 +38,8 @@ class Customer(BaseModel):
     version: int = Field(default=1, description="Increases by one on every update.")
 
 
-class CustomerPage(BaseModel):
-    customers: list[Customer]
+class RecordPage(BaseModel):
+    records: list[CustomerRecord]
     next_cursor: str | None = Field(default=None, description="Pass back to get the next page; absent on the last.")
 
 
@@ -52,10 +54,10 @@ class CustomerStore:
         # Clients come per tenant, on the tenant's own credentials, behind the guard.
         self._clients = clients
 
-    def create(self, tenant: TenantContext, customer_id: str, fields: dict[str, Any]) -> Customer:
+    def create(self, tenant: TenantContext, customer_id: str, fields: dict[str, Any]) -> CustomerRecord:
         """Insert a customer and count it against the storage quota, atomically."""
         now = _now()
-        customer = Customer(customer_id=customer_id, created_at=now, updated_at=now, version=1, **fields)
+        customer = CustomerRecord(customer_id=customer_id, created_at=now, updated_at=now, version=1, **fields)
         item = {**customer_key(tenant, customer_id), **customer.model_dump()}
         limit = tenant.config.max_customers
         try:
@@ -87,13 +89,13 @@ class CustomerStore:
                 raise ConflictError(f"A customer with id '{customer_id}' already exists.") from None
             if reasons[1:2] == ["ConditionalCheckFailed"]:
                 raise StorageQuotaError(
-                    f"Customer limit reached: {limit:,} customers on the {tenant.plan} plan. Delete customers "
+                    f"CustomerRecord limit reached: {limit:,} customers on the {tenant.plan} plan. Delete customers "
                     "you no longer need, or ask your administrator to upgrade the plan or raise the limit."
                 ) from None
             raise
         return customer
 
-    def get(self, tenant: TenantContext, customer_id: str) -> Customer:
+    def get(self, tenant: TenantContext, customer_id: str) -> CustomerRecord:
         item = (
             self._clients.dynamodb(tenant)
             .get_item(TableName=tenant.data_table, Key=to_attrs(customer_key(tenant, customer_id)), ConsistentRead=True)
@@ -103,7 +105,7 @@ class CustomerStore:
             raise NotFoundError(f"No customer with id '{customer_id}'.")
         return self._to_customer(item)
 
-    def list(self, tenant: TenantContext, limit: int, cursor: str | None) -> CustomerPage:
+    def list(self, tenant: TenantContext, limit: int, cursor: str | None) -> RecordPage:
         partition, prefix = customer_prefix(tenant)
         request: dict[str, Any] = {
             "TableName": tenant.data_table,
@@ -118,11 +120,11 @@ class CustomerStore:
         customers = [self._to_customer(item) for item in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         next_cursor = encode_cursor(tenant, from_attrs(last)) if last else None
-        return CustomerPage(customers=customers, next_cursor=next_cursor)
+        return RecordPage(records=customers, next_cursor=next_cursor)
 
     def update(
         self, tenant: TenantContext, customer_id: str, changes: dict[str, Any], expected_version: int | None
-    ) -> Customer:
+    ) -> CustomerRecord:
         names = {"#pk": PK, "#updated_at": "updated_at", "#version": "version"}
         values: dict[str, Any] = {":now": _now(), ":one": 1}
         sets = ["#updated_at = :now"]
@@ -158,12 +160,12 @@ class CustomerStore:
             if not exc.response.get("Item"):
                 raise NotFoundError(f"No customer with id '{customer_id}'.") from None
             raise ConflictError(
-                f"Customer '{customer_id}' was changed by someone else (expected version {expected_version}). "
+                f"CustomerRecord '{customer_id}' was changed by someone else (expected version {expected_version}). "
                 "Fetch it again and retry."
             ) from None
         return self._to_customer(response["Attributes"])
 
-    def delete(self, tenant: TenantContext, customer_id: str) -> Customer:
+    def delete(self, tenant: TenantContext, customer_id: str) -> CustomerRecord:
         """Remove a customer and give its storage quota back, atomically."""
         existing = self.get(tenant, customer_id)
         try:
@@ -203,21 +205,21 @@ class CustomerStore:
         )
         return int(from_attrs(item).get("n", 0)) if item else 0
 
-    def all(self, tenant: TenantContext, limit: int) -> tuple[builtins.list[Customer], bool]:
+    def all(self, tenant: TenantContext, limit: int) -> tuple[builtins.list[CustomerRecord], bool]:
         """Up to `limit` customers in id order, and whether there were more."""
-        customers: builtins.list[Customer] = []
+        customers: builtins.list[CustomerRecord] = []
         cursor: str | None = None
         while len(customers) < limit:
             page = self.list(tenant, min(100, limit - len(customers)), cursor)
-            customers += page.customers
+            customers += page.records
             cursor = page.next_cursor
             if not cursor:
                 return customers, False
         return customers, True
 
     @staticmethod
-    def _to_customer(item: dict[str, Any]) -> Customer:
+    def _to_customer(item: dict[str, Any]) -> CustomerRecord:
         values = from_attrs(item)
         values.pop(PK, None)
         values.pop(SK, None)
-        return Customer.model_validate(values)
+        return CustomerRecord.model_validate(values)

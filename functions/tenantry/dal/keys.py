@@ -1,6 +1,6 @@
-"""The one place that builds keys for tenant data.
+"""The one place that builds DynamoDB keys, for every table.
 
-The partition key of every tenant item is exactly the tenant id: that is what
+Tenant data, usage and audit items: the partition key is exactly the tenant id; that is what
 IAM's `dynamodb:LeadingKeys` condition compares against the `tenant_id`
 principal tag, so an item under any other partition is out of reach of the
 tenant's credentials. Sort keys carry the entity type and the entity id.
@@ -21,14 +21,19 @@ __all__ = [
     "ENTITY_ID_PATTERN",
     "PK",
     "SK",
+    "audit_key",
     "counter_key",
     "customer_key",
     "customer_prefix",
     "decode_cursor",
     "encode_cursor",
+    "is_slug_reservation",
+    "registry_key",
     "secret_key",
     "secret_prefix",
+    "slug_reservation_key",
     "tenant_partition",
+    "usage_month_key",
     "validate_entity_id",
 ]
 
@@ -77,6 +82,34 @@ def customer_prefix(tenant: TenantContext) -> tuple[str, str]:
 def tenant_partition(tenant: TenantContext) -> str:
     """The partition holding every item of a tenant (offboarding sweeps it whole)."""
     return tenant.tenant_id
+
+
+# -- the registry: one item per tenant, plus one per reserved slug ---------------------------------
+# Slug reservations share the registry table under a key no tenant id can take ('@' is not allowed in one).
+_SLUG_PREFIX = "@slug:"
+
+
+def registry_key(tenant_id: str) -> dict[str, str]:
+    return {"tenant_id": tenant_id}
+
+
+def slug_reservation_key(slug: str) -> dict[str, str]:
+    return {"tenant_id": _SLUG_PREFIX + slug}
+
+
+def is_slug_reservation(item_key: str) -> bool:
+    return item_key.startswith(_SLUG_PREFIX)
+
+
+# -- usage and audit: partitioned by tenant id like tenant data ------------------------------------
+def usage_month_key(tenant_id: str, month: str) -> dict[str, str]:
+    """The tenant's usage item of one month (YYYY-MM): counters, limits' state, outcomes."""
+    return {PK: tenant_id, SK: f"MONTH#{month}"}
+
+
+def audit_key(tenant_id: str, at: str, unique: str) -> dict[str, str]:
+    """An audit record: sorted by time (ISO 8601) within the tenant's partition."""
+    return {PK: tenant_id, SK: f"{at}#{unique}"}
 
 
 def _tenant_tag(tenant: TenantContext) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.config import Config
 
@@ -12,9 +12,14 @@ from tenantry.audit import AuditEvent, AuditLog
 from tenantry.errors import NoTenantContextError
 from tenantry.isolation.cache import tenant_cache_key
 from tenantry.isolation.credentials import ScopedSession, TenantCredentials
-from tenantry.isolation.guard import install_guard, install_s3_guard
+from tenantry.isolation.guard import Refusal, install_guard, install_s3_guard
 from tenantry.observability import emit_metric
 from tenantry.tenancy.context import TenantContext, current_tenant
+
+if TYPE_CHECKING:  # boto3-stubs: types for mypy only, nothing imported at run time
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
 
 __all__ = ["TenantClients"]
 
@@ -30,14 +35,14 @@ class TenantClients:
         self._cache: OrderedDict[tuple[Any, ...], tuple[ScopedSession, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def dynamodb(self, tenant: TenantContext) -> Any:
-        return self._client(tenant, "dynamodb", tenant.data_table)
+    def dynamodb(self, tenant: TenantContext) -> DynamoDBClient:
+        return cast("DynamoDBClient", self._client(tenant, "dynamodb", tenant.data_table))
 
-    def kms(self, tenant: TenantContext) -> Any:
-        return self._client(tenant, "kms", "")
+    def kms(self, tenant: TenantContext) -> KMSClient:
+        return cast("KMSClient", self._client(tenant, "kms", ""))
 
-    def s3(self, tenant: TenantContext, bucket: str) -> Any:
-        return self._client(tenant, "s3", bucket)
+    def s3(self, tenant: TenantContext, bucket: str) -> S3Client:
+        return cast("S3Client", self._client(tenant, "s3", bucket))
 
     def _client(self, tenant: TenantContext, service: str, table: str) -> Any:
         scoped = self._credentials.session_for(tenant.tenant_id)
@@ -58,7 +63,7 @@ class TenantClients:
                 self._cache.popitem(last=False)
         return client
 
-    def _refusal_recorder(self, tenant: TenantContext) -> Any:
+    def _refusal_recorder(self, tenant: TenantContext) -> Refusal:
         def record(operation: str, table: str, reason: str) -> None:
             emit_metric("CrossTenantDenied")
             if self._audit is None:

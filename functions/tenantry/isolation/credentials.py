@@ -13,9 +13,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
+
+if TYPE_CHECKING:  # boto3-stubs: types for mypy only, nothing imported at run time
+    from botocore.config import Config
+    from mypy_boto3_sts import STSClient
 
 __all__ = ["ScopedSession", "TenantCredentials"]
 
@@ -33,7 +37,7 @@ class ScopedSession:
     expires_at: float
     base: boto3.Session
 
-    def client(self, service: str, config: Any = None) -> Any:
+    def client(self, service: str, config: Config | None = None) -> Any:
         return self.base.client(  # type: ignore[call-overload]
             service,
             config=config,
@@ -56,7 +60,7 @@ class ScopedSession:
 class TenantCredentials:
     def __init__(
         self,
-        sts: Any,
+        sts: STSClient,
         role_arn: str,
         *,
         duration_seconds: int = 900,

@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tenantry.errors import CrossTenantAccessError
+
+if TYPE_CHECKING:  # boto3-stubs: types for mypy only, nothing imported at run time
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
 
 __all__ = ["PARTITION_KEY", "CrossTenantAccessError", "install_guard"]
 
@@ -166,13 +170,15 @@ class _S3Guard:
             raise CrossTenantAccessError("Access denied: that data is outside your organisation.")
 
 
-def install_s3_guard(client: Any, tenant_id: str, bucket: str, on_refusal: Refusal | None = None) -> Any:
+def install_s3_guard(client: S3Client, tenant_id: str, bucket: str, on_refusal: Refusal | None = None) -> S3Client:
     """Attach the prefix guard to an S3 client built for one tenant; returns the client."""
     client.meta.events.register("before-parameter-build.s3", _S3Guard(tenant_id, bucket, on_refusal))
     return client
 
 
-def install_guard(client: Any, tenant_id: str, tables: Iterable[str], on_refusal: Refusal | None = None) -> Any:
+def install_guard(
+    client: DynamoDBClient, tenant_id: str, tables: Iterable[str], on_refusal: Refusal | None = None
+) -> DynamoDBClient:
     """Attach the guard to a DynamoDB client built for one tenant; returns the client."""
     client.meta.events.register("before-parameter-build.dynamodb", _Guard(tenant_id, frozenset(tables), on_refusal))
     return client

@@ -10,18 +10,20 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenantry.dal.customers import Customer, CustomerPage, CustomerStore, Membership
+from tenantry.dal.customers import CustomerRecord, CustomerStore, Membership
 from tenantry.dal.keys import validate_entity_id
 from tenantry.errors import InvalidInputError
 from tenantry.tenancy.context import current_tenant
 
 __all__ = [
     "EMAIL_PATTERN",
+    "Customer",
     "CustomerAnalytics",
     "CustomerChanges",
     "CustomerExport",
     "CustomerFields",
     "CustomerInsights",
+    "CustomerPage",
     "CustomerService",
     "DeletedCustomer",
     "Email",
@@ -38,6 +40,29 @@ Name = Annotated[str, Field(min_length=1, max_length=200, description="Full name
 Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254, description="E-mail address.")]
 Phone = Annotated[str, Field(pattern=r"^[0-9+()\-. ]{3,32}$", description="Phone number.")]
 Notes = Annotated[str, Field(max_length=2000, description="Free-text notes for staff.")]
+
+
+class Customer(BaseModel):
+    """A customer as tools show it (the public schema); built from the stored record."""
+
+    customer_id: str
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    membership: Membership = "none"
+    notes: str | None = None
+    created_at: str
+    updated_at: str
+    version: int = Field(default=1, description="Increases by one on every update.")
+
+    @classmethod
+    def of(cls, record: CustomerRecord) -> Customer:
+        return cls.model_validate(record.model_dump(include=set(cls.model_fields)))
+
+
+class CustomerPage(BaseModel):
+    customers: list[Customer]
+    next_cursor: str | None = Field(default=None, description="Pass back to get the next page; absent on the last.")
 
 
 class CustomerFields(BaseModel):
@@ -83,21 +108,22 @@ class CustomerService:
     def create(self, fields: CustomerFields, customer_id: str | None = None) -> Customer:
         tenant = current_tenant()
         new_id = validate_entity_id("customer", customer_id) if customer_id else "cus_" + secrets.token_hex(6)
-        return self._store.create(tenant, new_id, fields.model_dump())
+        return Customer.of(self._store.create(tenant, new_id, fields.model_dump()))
 
     def get(self, customer_id: str) -> Customer:
-        return self._store.get(current_tenant(), customer_id)
+        return Customer.of(self._store.get(current_tenant(), customer_id))
 
     def list(self, limit: int = 20, cursor: str | None = None) -> CustomerPage:
         if not 1 <= limit <= self._page_size_max:
             raise InvalidInputError(f"limit must be between 1 and {self._page_size_max}.")
-        return self._store.list(current_tenant(), limit, cursor or None)
+        page = self._store.list(current_tenant(), limit, cursor or None)
+        return CustomerPage(customers=[Customer.of(r) for r in page.records], next_cursor=page.next_cursor)
 
     def update(self, customer_id: str, changes: CustomerChanges, expected_version: int | None = None) -> Customer:
         values = changes.as_changes()
         if not values:
             raise InvalidInputError("Nothing to update: give at least one field to change.")
-        return self._store.update(current_tenant(), customer_id, values, expected_version)
+        return Customer.of(self._store.update(current_tenant(), customer_id, values, expected_version))
 
     def delete(self, customer_id: str) -> DeletedCustomer:
         removed = self._store.delete(current_tenant(), customer_id)

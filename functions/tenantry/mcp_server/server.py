@@ -9,7 +9,8 @@ tools/call), admission against the monthly quota and the per-minute rate
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.context import Context
@@ -22,12 +23,19 @@ from tenantry.errors import LimitExceededError, QuotaExceededError
 from tenantry.metering.meter import UsageMeter
 from tenantry.observability import emit_metric, get_logger, log_context, traced
 from tenantry.tenancy.context import current_tenant
-from tenantry.tenancy.plans import TOOL_FEATURES, cheapest_plan_with
+from tenantry.tenancy.plans import FEATURES, EffectiveConfig, Feature, cheapest_plan_with
 
 if TYPE_CHECKING:
     from tenantry.mcp_server.services import Services
 
-__all__ = ["TenantMCPServer", "build_server"]
+__all__ = ["TenantMCPServer", "ToolFeatureError", "build_server"]
+
+_Fn = TypeVar("_Fn", bound=Callable[..., Any])
+
+
+class ToolFeatureError(TypeError):
+    """A tool registered without a (known) plan feature: a programming error, caught at build time."""
+
 
 INSTRUCTIONS = (
     "Tools for one fitness studio's customer records. Every call acts for the studio of the signed-in "
@@ -41,11 +49,40 @@ class TenantMCPServer(MCPServer):
         self._usage = usage
         self._audit = audit
         self._tracing = tracing
+        # The plan feature of every tool, declared where the tool is registered (see `tool`).
+        self.tool_features: dict[str, Feature] = {}
         self._registered: frozenset[str] | None = None  # tools are fixed once the server is built
+
+    def tool(  # type: ignore[override]
+        self, name: str | None = None, *, feature: Feature, **options: Any
+    ) -> Callable[[_Fn], _Fn]:
+        """Register a tool, and the plan feature it belongs to (required: no tool outside every plan)."""
+        if feature not in FEATURES:
+            raise ToolFeatureError(f"tool {name or '?'}: unknown plan feature {feature!r}; one of {FEATURES}")
+        register = super().tool(name, **options)
+
+        def decorator(fn: _Fn) -> _Fn:
+            self.tool_features[name or fn.__name__] = feature
+            return register(fn)
+
+        return decorator
+
+    def check_tool_features(self) -> None:
+        """Fail the build if a tool was added without a plan feature (it would be hidden from every plan)."""
+        unmapped = sorted(tool.name for tool in self._tool_manager.list_tools() if tool.name not in self.tool_features)
+        if unmapped:
+            raise ToolFeatureError(
+                f"tools registered without a plan feature: {', '.join(unmapped)}; register them with "
+                "server.tool(feature=...) (docs/extending.md)"
+            )
+
+    def allows(self, config: EffectiveConfig, tool: str) -> bool:
+        feature = self.tool_features.get(tool)
+        return feature is not None and feature in config.features
 
     async def list_tools(self) -> list[MCPTool]:
         config = current_tenant().config
-        return [tool for tool in await super().list_tools() if config.allows_tool(tool.name)]
+        return [tool for tool in await super().list_tools() if self.allows(config, tool.name)]
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
@@ -55,8 +92,8 @@ class TenantMCPServer(MCPServer):
             self._registered = frozenset(tool.name for tool in await super().list_tools())
         if name not in self._registered:
             return await super().call_tool(name, arguments, context)  # the SDK's "Unknown tool" answer
-        if not tenant.config.allows_tool(name):
-            feature = TOOL_FEATURES.get(name)
+        if not self.allows(tenant.config, name):
+            feature = self.tool_features.get(name)
             plan = cheapest_plan_with(feature) if feature else None
             emit_metric("FeatureDenied")
             where = f"the {plan} plan and above" if plan else "no plan"
@@ -102,7 +139,7 @@ class TenantMCPServer(MCPServer):
                 )
 
 
-def build_server(services: Services) -> MCPServer:
+def build_server(services: Services) -> TenantMCPServer:
     from tenantry.mcp_server.tools import customers as customer_tools
     from tenantry.mcp_server.tools import integrations as integration_tools
     from tenantry.mcp_server.tools import profile as profile_tools
@@ -122,4 +159,5 @@ def build_server(services: Services) -> MCPServer:
     customer_tools.register_insights(server, services.insights)
     profile_tools.register(server, services.profile, services.usage_report)
     integration_tools.register(server, services.notifications, services.secrets)
+    server.check_tool_features()
     return server

@@ -16,16 +16,20 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from tenantry.dal.items import from_attrs, to_attrs
+from tenantry.dal.keys import usage_month_key
 from tenantry.errors import LimitExceededError, QuotaExceededError, RateLimitedError, aws_error_code
 from tenantry.isolation.cache import tenant_cache_key
 from tenantry.tenancy.context import TenantContext
 from tenantry.tenancy.plans import PLAN_ORDER, PLANS
+
+if TYPE_CHECKING:  # boto3-stubs: types for mypy only, nothing imported at run time
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = [
     "LATENCY_BUCKETS_MS",
@@ -95,7 +99,7 @@ class _Pending:
 
 
 class UsageMeter:
-    def __init__(self, client: Any, table_name: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, clock: Callable[[], float] = time.time) -> None:
         self._client = client
         self._table = table_name
         self._clock = clock
@@ -167,7 +171,7 @@ class UsageMeter:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=to_attrs({"pk": tenant.tenant_id, "sk": f"MONTH#{month}"}),
+                Key=to_attrs(usage_month_key(tenant.tenant_id, month)),
                 UpdateExpression="SET " + ", ".join(sets) + " ADD " + ", ".join(adds),
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
@@ -197,7 +201,7 @@ class UsageMeter:
     def _count_refusal(self, tenant_id: str, month: str, attribute: str) -> None:
         self._client.update_item(
             TableName=self._table,
-            Key=to_attrs({"pk": tenant_id, "sk": f"MONTH#{month}"}),
+            Key=to_attrs(usage_month_key(tenant_id, month)),
             UpdateExpression="ADD #a :one",
             ExpressionAttributeNames={"#a": attribute},
             ExpressionAttributeValues=to_attrs({":one": 1}),
@@ -277,7 +281,7 @@ class UsageMeter:
                 continue
             self._client.update_item(
                 TableName=self._table,
-                Key=to_attrs({"pk": str(key[0]), "sk": f"MONTH#{pending.month}"}),
+                Key=to_attrs(usage_month_key(str(key[0]), pending.month)),
                 UpdateExpression="ADD " + ", ".join(adds),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=to_attrs(values),
@@ -286,7 +290,7 @@ class UsageMeter:
     # -- reading -------------------------------------------------------------------------------
     def month(self, tenant_id: str, month: str) -> MonthUsage:
         item = self._client.get_item(
-            TableName=self._table, Key=to_attrs({"pk": tenant_id, "sk": f"MONTH#{month}"}), ConsistentRead=True
+            TableName=self._table, Key=to_attrs(usage_month_key(tenant_id, month)), ConsistentRead=True
         ).get("Item")
         values = from_attrs(item) if item else {}
         usage = MonthUsage(

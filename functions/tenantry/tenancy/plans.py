@@ -12,7 +12,6 @@ __all__ = [
     "FEATURES",
     "PLANS",
     "PLAN_ORDER",
-    "TOOL_FEATURES",
     "EffectiveConfig",
     "Feature",
     "Plan",
@@ -25,21 +24,6 @@ __all__ = [
 Feature = Literal["customers", "profile", "integrations", "export", "analytics", "usage"]
 FEATURES: tuple[Feature, ...] = ("customers", "profile", "integrations", "export", "analytics", "usage")
 PLAN_ORDER: tuple[Plan, ...] = ("free", "starter", "professional", "business")
-
-# Which feature each tool needs. A tool not listed here is refused (fail closed).
-TOOL_FEATURES: dict[str, Feature] = {
-    "create_customer": "customers",
-    "get_customer": "customers",
-    "list_customers": "customers",
-    "update_customer": "customers",
-    "delete_customer": "customers",
-    "get_tenant_profile": "profile",
-    "get_usage": "usage",
-    "list_integration_secrets": "integrations",
-    "send_booking_notification": "integrations",
-    "export_customers": "export",
-    "customer_analytics": "analytics",
-}
 
 
 class PlanDefaults(BaseModel):
@@ -91,10 +75,6 @@ class EffectiveConfig(BaseModel):
     monthly_tool_calls: int
     calls_per_minute: int
     max_customers: int
-
-    def allows_tool(self, tool: str) -> bool:
-        feature = TOOL_FEATURES.get(tool)
-        return feature is not None and feature in self.features
 
 
 def effective_config(plan: Plan, feature_overrides: dict[str, bool], quotas: QuotaOverrides) -> EffectiveConfig:

@@ -5,17 +5,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.dal.items import from_attrs, to_attrs
+from tenantry.dal.keys import is_slug_reservation, registry_key, slug_reservation_key
 from tenantry.errors import ConflictError, aws_error_code
 from tenantry.isolation.cache import tenant_cache_key
 from tenantry.tenancy.context import Plan, TenantContext
 from tenantry.tenancy.placement import Placement
 from tenantry.tenancy.plans import EffectiveConfig, QuotaOverrides, effective_config
+
+if TYPE_CHECKING:  # boto3-stubs: types for mypy only, nothing imported at run time
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["Branding", "TenantRecord", "TenantRegistry", "TenantStatus"]
 
@@ -79,7 +83,7 @@ class TenantRegistry:
 
     def __init__(
         self,
-        client: Any,
+        client: DynamoDBClient,
         table_name: str,
         ttl_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
@@ -108,7 +112,7 @@ class TenantRegistry:
     def load(self, tenant_id: str) -> TenantRecord | None:
         """The record as stored now (admin paths), bypassing the cache."""
         item = self._client.get_item(
-            TableName=self._table, Key=to_attrs({"tenant_id": tenant_id}), ConsistentRead=True
+            TableName=self._table, Key=to_attrs(registry_key(tenant_id)), ConsistentRead=True
         ).get("Item")
         return TenantRecord.model_validate(from_attrs(item)) if item else None
 
@@ -132,7 +136,7 @@ class TenantRegistry:
                     {
                         "Put": {
                             "TableName": self._table,
-                            "Item": to_attrs({"tenant_id": _slug_key(record.slug), "owner": record.tenant_id}),
+                            "Item": to_attrs({**slug_reservation_key(record.slug), "owner": record.tenant_id}),
                             "ConditionExpression": "attribute_not_exists(tenant_id)",
                         }
                     },
@@ -175,7 +179,7 @@ class TenantRegistry:
         for page in self._client.get_paginator("scan").paginate(TableName=self._table):
             for item in page.get("Items", []):
                 values = from_attrs(item)
-                if not str(values.get("tenant_id", "")).startswith(_SLUG_PREFIX):
+                if not is_slug_reservation(str(values.get("tenant_id", ""))):
                     records.append(TenantRecord.model_validate(values))
         return sorted(records, key=lambda r: r.tenant_id)
 
@@ -184,11 +188,3 @@ class TenantRegistry:
             self._cache.clear()
         else:
             self._cache.pop(tenant_cache_key(tenant_id, "registry"), None)
-
-
-# Slug reservations share the registry table under a key no tenant id can take.
-_SLUG_PREFIX = "@slug:"
-
-
-def _slug_key(slug: str) -> str:
-    return _SLUG_PREFIX + slug

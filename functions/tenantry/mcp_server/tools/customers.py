@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from tenantry.dal.customers import Customer, CustomerPage, Membership
+from tenantry.dal.customers import Membership
 from tenantry.dal.keys import ENTITY_ID_PATTERN
 from tenantry.logic.customers import (
+    Customer,
     CustomerAnalytics,
     CustomerChanges,
     CustomerExport,
     CustomerFields,
     CustomerInsights,
+    CustomerPage,
     CustomerService,
     DeletedCustomer,
     Email,
@@ -24,6 +25,9 @@ from tenantry.logic.customers import (
     Phone,
 )
 from tenantry.mcp_server.tools import user_errors
+
+if TYPE_CHECKING:
+    from tenantry.mcp_server.server import TenantMCPServer
 
 __all__ = ["register"]
 
@@ -37,8 +41,9 @@ CustomerId = Annotated[
 ]
 
 
-def register(server: MCPServer, customers: CustomerService) -> None:
+def register(server: TenantMCPServer, customers: CustomerService) -> None:
     @server.tool(
+        feature="customers",
         title="Create customer",
         annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False),
     )
@@ -57,13 +62,13 @@ def register(server: MCPServer, customers: CustomerService) -> None:
         fields = CustomerFields(name=name, email=email, phone=phone, membership=membership, notes=notes)
         return customers.create(fields, customer_id)
 
-    @server.tool(title="Get customer", annotations=ToolAnnotations(readOnlyHint=True))
+    @server.tool(feature="customers", title="Get customer", annotations=ToolAnnotations(readOnlyHint=True))
     @user_errors
     async def get_customer(customer_id: CustomerId) -> Customer:
         """Look up one of your studio's customers by id."""
         return customers.get(customer_id)
 
-    @server.tool(title="List customers", annotations=ToolAnnotations(readOnlyHint=True))
+    @server.tool(feature="customers", title="List customers", annotations=ToolAnnotations(readOnlyHint=True))
     @user_errors
     async def list_customers(
         limit: Annotated[int, Field(ge=1, le=100, description="Page size, 1-100.")] = 20,
@@ -75,6 +80,7 @@ def register(server: MCPServer, customers: CustomerService) -> None:
         return customers.list(limit, cursor)
 
     @server.tool(
+        feature="customers",
         title="Update customer",
         annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True),
     )
@@ -96,6 +102,7 @@ def register(server: MCPServer, customers: CustomerService) -> None:
         return customers.update(customer_id, changes, expected_version)
 
     @server.tool(
+        feature="customers",
         title="Delete customer",
         annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=False),
     )
@@ -105,14 +112,14 @@ def register(server: MCPServer, customers: CustomerService) -> None:
         return customers.delete(customer_id)
 
 
-def register_insights(server: MCPServer, insights: CustomerInsights) -> None:
-    @server.tool(title="Export customers", annotations=ToolAnnotations(readOnlyHint=True))
+def register_insights(server: TenantMCPServer, insights: CustomerInsights) -> None:
+    @server.tool(feature="export", title="Export customers", annotations=ToolAnnotations(readOnlyHint=True))
     @user_errors
     async def export_customers() -> CustomerExport:
         """All your customers as CSV (up to 5,000 rows; `truncated` says if there were more)."""
         return insights.export()
 
-    @server.tool(title="Customer analytics", annotations=ToolAnnotations(readOnlyHint=True))
+    @server.tool(feature="analytics", title="Customer analytics", annotations=ToolAnnotations(readOnlyHint=True))
     @user_errors
     async def customer_analytics() -> CustomerAnalytics:
         """Your customers by membership type and by month joined."""

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
@@ -13,11 +12,15 @@ from tenantry.logic.secrets import SecretList, SecretService
 from tenantry.mcp_server.tools import user_errors
 from tenantry.mcp_server.tools.customers import CustomerId
 
+if TYPE_CHECKING:
+    from tenantry.mcp_server.server import TenantMCPServer
+
 __all__ = ["register"]
 
 
-def register(server: MCPServer, notifications: NotificationService, secrets: SecretService) -> None:
+def register(server: TenantMCPServer, notifications: NotificationService, secrets: SecretService) -> None:
     @server.tool(
+        feature="integrations",
         title="Send booking notification",
         annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=True),
     )
@@ -30,7 +33,9 @@ def register(server: MCPServer, notifications: NotificationService, secrets: Sec
         """Tell the studio's booking system (its webhook) that a customer booked a class."""
         return notifications.booking(customer_id, class_name, starts_at)
 
-    @server.tool(title="List integration secrets", annotations=ToolAnnotations(readOnlyHint=True))
+    @server.tool(
+        feature="integrations", title="List integration secrets", annotations=ToolAnnotations(readOnlyHint=True)
+    )
     @user_errors
     async def list_integration_secrets() -> SecretList:
         """Names and fingerprints of the studio's stored integration secrets (never their values)."""

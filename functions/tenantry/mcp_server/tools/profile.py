@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from mcp.server.mcpserver import MCPServer
+from typing import TYPE_CHECKING
+
 from mcp.types import ToolAnnotations
 
 from tenantry.logic.profile import ProfileService, TenantProfile
 from tenantry.logic.usage import UsageReport, UsageService
 from tenantry.mcp_server.tools import user_errors
 
+if TYPE_CHECKING:
+    from tenantry.mcp_server.server import TenantMCPServer
+
 __all__ = ["register"]
 
 
-def register(server: MCPServer, profile: ProfileService, usage: UsageService) -> None:
-    @server.tool(title="Studio profile", annotations=ToolAnnotations(readOnlyHint=True))
+def register(server: TenantMCPServer, profile: ProfileService, usage: UsageService) -> None:
+    @server.tool(feature="profile", title="Studio profile", annotations=ToolAnnotations(readOnlyHint=True))
     @user_errors
     async def get_tenant_profile() -> TenantProfile:
         """Your organisation's name, plan, status and branding."""
         return profile.get()
 
-    @server.tool(title="Usage this month", annotations=ToolAnnotations(readOnlyHint=True))
+    @server.tool(feature="usage", title="Usage this month", annotations=ToolAnnotations(readOnlyHint=True))
     @user_errors
     async def get_usage() -> UsageReport:
         """Tool calls used this month against your plan's limit, per tool, and your customer count."""
