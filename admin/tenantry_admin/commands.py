@@ -21,7 +21,6 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tenantry.errors import InvalidInputError, TenantryError
-from tenantry.mcp_server.services import Services
 from tenantry.metering.meter import MonthUsage
 from tenantry.tenancy.registry import TenantRecord
 from tenantry_admin.offboarding import Offboarder
@@ -35,6 +34,7 @@ from tenantry_admin.reports import (
 )
 from tenantry_admin.target import AdminTarget, TargetError, connect
 from tenantry_admin.tenants import TenantAdmin, TenantChanges
+from tenantry_admin.wiring import OperatorServices
 
 __all__ = ["register", "run"]
 
@@ -45,7 +45,7 @@ STATUSES = ("active", "suspended", "offboarding", "offboarded")
 
 @dataclass
 class Ops:
-    services: Services
+    services: OperatorServices
     admin: TenantAdmin
     out: TextIO
     err: TextIO
@@ -513,10 +513,10 @@ def run(args: argparse.Namespace) -> int:
         return _fail("Interrupted; re-run the command to continue where it stopped.", 130)
 
 
-_services: dict[tuple[str, str], Services] = {}
+_services: dict[tuple[str, str], OperatorServices] = {}
 
 
-def _services_for(target: AdminTarget) -> Services:
+def _services_for(target: AdminTarget) -> OperatorServices:
     """One set of clients per target and process: a boto3 session costs ~0.3 s to build.
 
     Safe to reuse because admin paths read the registry uncached (load/all); it
@@ -524,7 +524,7 @@ def _services_for(target: AdminTarget) -> Services:
     """
     key = (target.where, target.settings.model_dump_json())
     if key not in _services:
-        _services[key] = Services.create(target.settings, session=target.session)
+        _services[key] = OperatorServices.create(target.settings, target.session)
     return _services[key]
 
 
