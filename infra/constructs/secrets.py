@@ -1,8 +1,10 @@
 """The KMS key for tenant integration secrets.
 
-Its policy lets account administrators manage the key but not use it; only the
-tenant access role may encrypt or decrypt, and only under an encryption context
-whose tenant_id equals the session's tenant tag (tenant_access.py adds that statement).
+Its policy lets account administrators manage the key but not use it. tenant_access.py adds the
+tenant access role's statements: its use is handed to IAM (where the role's identity policy
+requires the session's own encryption context), and the key policy itself denies the role any
+use under another tenant's context, without a context, or without a tenant tag. Either layer
+alone keeps tenants apart (tests/infra/test_policy_evaluation.py removes each in turn).
 """
 
 from __future__ import annotations

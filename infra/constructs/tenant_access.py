@@ -20,7 +20,7 @@ from infra.constructs.branding import tenant_prefix_pattern
 from infra.constructs.data import TenantData
 from infra.nag import acknowledge
 
-__all__ = ["TENANT_TAG", "ExecutionRole", "TenantAccessRole"]
+__all__ = ["TENANT_TAG", "ExecutionRole", "TenantAccessRole", "tenant_key_policy"]
 
 TENANT_TAG = "${aws:PrincipalTag/tenant_id}"
 # Only what the dal does with tenant rows. Never Scan: a request without a key has no
@@ -33,6 +33,18 @@ TENANT_DATA_ACTIONS = [
     "dynamodb:Query",
 ]
 TENANT_KMS_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]
+# Every KMS action that uses key material or lets another principal use it: the key policy's
+# Deny statements cover all of them, not only the ones granted, so a later grant cannot slip past.
+KMS_USE_ACTIONS = [
+    *TENANT_KMS_ACTIONS,
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GenerateDataKeyPair",
+    "kms:GenerateDataKeyPairWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:CreateGrant",
+]
+ENCRYPTION_CONTEXT_KEY = "kms:EncryptionContext:tenant_id"
 
 
 class ExecutionRole(Construct):
@@ -139,25 +151,23 @@ class TenantAccessRole(Construct):
             )
         )
 
-        encryption_context = {"StringEquals": {"kms:EncryptionContext:tenant_id": TENANT_TAG}}
+        # Two independent layers for the secrets key, so that either alone keeps tenants apart:
+        # 1. IAM: the role's identity policy allows the key only under the session's own context.
+        # 2. The key policy denies the role any use under another tenant's context, without a
+        #    context, or from a session without a tenant tag.
+        # The key policy's allow must go to the account (handing the decision to IAM), not to the
+        # role: a key-policy statement that names the role allows on its own, and the identity
+        # policy, with its condition, would never be consulted.
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="TenantSecretsOnly",
                 actions=TENANT_KMS_ACTIONS,
                 resources=[secrets_key.key_arn],
-                conditions=encryption_context,
+                conditions={"StringEquals": {ENCRYPTION_CONTEXT_KEY: TENANT_TAG}},
             )
         )
-        secrets_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="TenantSessionsUseTheirOwnContext",
-                principals=[iam.ArnPrincipal(self.role.role_arn)],
-                actions=TENANT_KMS_ACTIONS,
-                # In a key policy "*" means this key.
-                resources=["*"],
-                conditions=encryption_context,
-            )
-        )
+        for statement in tenant_key_policy(self.role.role_arn):
+            secrets_key.add_to_resource_policy(statement)
 
         prefix = tenant_prefix_pattern()
         self.role.add_to_policy(
@@ -183,3 +193,33 @@ class TenantAccessRole(Construct):
             f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{shown_prefix}*]",
             "Objects under the session's own tenants/<tenant_id>/ prefix only; names are chosen at upload.",
         )
+
+
+def tenant_key_policy(tenant_role_arn: str) -> list[iam.PolicyStatement]:
+    """The secrets key's statements about the tenant role: hand its use to IAM, and deny on their own."""
+    on_role = {"ArnEquals": {"aws:PrincipalArn": tenant_role_arn}}
+
+    def deny(sid: str, condition: dict[str, dict[str, str]]) -> iam.PolicyStatement:
+        return iam.PolicyStatement(
+            sid=sid,
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=KMS_USE_ACTIONS,
+            resources=["*"],  # in a key policy "*" means this key
+            conditions={**on_role, **condition},
+        )
+
+    return [
+        iam.PolicyStatement(
+            sid="TenantRoleUseIsDecidedByIam",
+            principals=[iam.AccountRootPrincipal()],
+            actions=TENANT_KMS_ACTIONS,
+            resources=["*"],
+            conditions=on_role,
+        ),
+        deny("DenyOtherTenantsContext", {"StringNotEquals": {ENCRYPTION_CONTEXT_KEY: TENANT_TAG}}),
+        # A Deny whose policy variable cannot be resolved does not apply, and one whose context key
+        # is absent compares nothing: both gaps get a statement of their own.
+        deny("DenyWithoutTenantTag", {"Null": {"aws:PrincipalTag/tenant_id": "true"}}),
+        deny("DenyWithoutTenantContext", {"Null": {ENCRYPTION_CONTEXT_KEY: "true"}}),
+    ]

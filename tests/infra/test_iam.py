@@ -65,23 +65,30 @@ def test_tenant_rows_are_pinned_to_the_session_tag_on_every_data_table(synth: Sy
     assert len(tenant_table_ids(custom)) == 3
 
 
-def test_tenant_secrets_need_the_sessions_own_encryption_context(synth: Synth) -> None:
-    expected = {"StringEquals": {"kms:EncryptionContext:tenant_id": TAG}}
+def test_tenant_secrets_have_two_layers_an_identity_condition_and_key_policy_denies(synth: Synth) -> None:
+    # The decisions themselves are in test_policy_evaluation.py; this pins the shape that makes the
+    # layers independent: the key policy never allows the role by name (that would bypass IAM).
     key_id = synth.logical_id("Secrets/Key")
+    role_arn = {"Fn::GetAtt": [synth.logical_id("TenantAccess/Role"), "Arn"]}
     (iam_statement,) = [
         s
         for s in statements_of_role(synth, "TenantAccess/Role")
         if any(a.startswith("kms:") for a in _list(s["Action"]))
     ]
-    assert iam_statement["Condition"] == expected
+    assert iam_statement["Condition"] == {"StringEquals": {"kms:EncryptionContext:tenant_id": TAG}}
     assert iam_statement["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]}
     key_policy = synth.raw["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
     crypto = {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo"}
-    users = [s for s in key_policy if crypto & set(_list(s["Action"])) or "kms:*" in _list(s["Action"])]
-    # Nobody but tenant sessions may use the key, and they only under their own tenant_id.
-    assert len(users) == 1
-    assert users[0]["Principal"] == {"AWS": {"Fn::GetAtt": [synth.logical_id("TenantAccess/Role"), "Arn"]}}
-    assert users[0]["Condition"] == expected
+    allows = [s for s in key_policy if s["Effect"] == "Allow" and crypto & set(_list(s["Action"]))]
+    (delegation,) = allows
+    assert delegation["Principal"]["AWS"]["Fn::Join"][1][-1] == ":root"
+    assert delegation["Condition"] == {"ArnEquals": {"aws:PrincipalArn": role_arn}}
+    denies = {s["Sid"]: s for s in key_policy if s["Effect"] == "Deny"}
+    assert set(denies) == {"DenyOtherTenantsContext", "DenyWithoutTenantTag", "DenyWithoutTenantContext"}
+    for deny in denies.values():
+        assert crypto <= set(deny["Action"])
+        assert deny["Condition"]["ArnEquals"] == {"aws:PrincipalArn": role_arn}
+    assert "role" not in json.dumps([s["Principal"] for s in key_policy])
 
 
 def test_tenant_branding_is_limited_to_the_sessions_prefix(synth: Synth) -> None:
