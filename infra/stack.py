@@ -119,7 +119,14 @@ class TenantryStack(Stack):
                 reserved_concurrency=config.premium_reserved_concurrency,
             )
             api.route_premium(premium.function)
-        observability = Observability(self, "Observability", config=config, function=mcp.function, api=api.api)
+        observability = Observability(
+            self,
+            "Observability",
+            config=config,
+            function=mcp.function,
+            api=api.api,
+            premium=premium.function if premium is not None else None,
+        )
 
         outputs = {
             "McpUrl": (api.mcp_url, "The MCP endpoint to give to clients (also the token audience)"),

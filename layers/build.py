@@ -57,9 +57,19 @@ class BuiltAsset:
     bytecode: bool  # whether .pyc files for LAMBDA_PYTHON are included
 
 
-def build_layer(repo: Path = REPO, bytecode_python: str | None = None) -> BuiltAsset:
-    """The dependency layer directory (with `python/` inside), built once per lockfile."""
-    python = bytecode_python or find_bytecode_python()
+def build_layer(repo: Path = REPO, bytecode_python: str | None = None, *, for_host: bool = False) -> BuiltAsset:
+    """The dependency layer directory (with `python/` inside), built once per lockfile.
+
+    for_host=True builds the same layer for the interpreter running this code (its platform and
+    version, no bytecode) under layers/build/hostlayer-<key>, so a test can import it here.
+    """
+    python = None if for_host else (bytecode_python or find_bytecode_python())
+    if for_host:
+        target_args = ["--python", sys.executable]
+        target_name = f"host:{sys.implementation.cache_tag}:{sys.platform}:{os.uname().machine}"
+    else:
+        target_args = ["--python-platform", LAMBDA_PLATFORM, "--python-version", LAMBDA_PYTHON]
+        target_name = f"{LAMBDA_PYTHON}|{LAMBDA_PLATFORM}"
     # The exported pins (with hashes) are the layer's whole input: a lockfile change that does not
     # touch runtime dependencies, or an edit elsewhere in pyproject.toml, reuses the cached layer.
     exported = subprocess.run(  # noqa: S603 - fixed argv, no shell
@@ -73,9 +83,9 @@ def build_layer(repo: Path = REPO, bytecode_python: str | None = None) -> BuiltA
     if exported.returncode != 0:
         raise LayerBuildError(_explain("exporting uv.lock", exported.stderr))
     digest = hashlib.sha256(exported.stdout.encode())
-    digest.update(f"{_RECIPE}|{LAMBDA_PYTHON}|{LAMBDA_PLATFORM}|{bool(python)}".encode())
+    digest.update(f"{_RECIPE}|{target_name}|{bool(python)}".encode())
     key = digest.hexdigest()[:16]
-    target = BUILD_ROOT / f"layer-{key}"
+    target = BUILD_ROOT / f"{'hostlayer' if for_host else 'layer'}-{key}"
     if target.is_dir():
         return BuiltAsset(target, key, bool(python))
 
@@ -92,10 +102,7 @@ def build_layer(repo: Path = REPO, bytecode_python: str | None = None) -> BuiltA
                 "--quiet",
                 "--target",
                 str(site),
-                "--python-platform",
-                LAMBDA_PLATFORM,
-                "--python-version",
-                LAMBDA_PYTHON,
+                *target_args,
                 "--only-binary",
                 ":all:",
                 # The export pins every package with hashes: install exactly that set, verified.

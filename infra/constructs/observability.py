@@ -56,7 +56,7 @@ TENANT_RULES: dict[str, tuple[str, list[dict[str, object]], str, str | None]] = 
 
 NAMESPACE = "Tenantry"
 DIMENSIONS = {"service": "tenantry"}
-APP_METRICS = ("ToolCalls", "ToolErrors", "QuotaDenied", "RateLimited", "CrossTenantDenied")
+APP_METRICS = ("ToolCalls", "ToolErrors", "QuotaDenied", "RateLimited", "CrossTenantDenied", "FeatureDenied")
 PERIOD = Duration.minutes(5)
 
 
@@ -75,6 +75,7 @@ class Observability(Construct):
         config: DeployConfig,
         function: lambda_.Function,
         api: apigw.HttpApi,
+        premium: lambda_.Function | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.topic = sns.Topic(self, "Alarms", display_name="Tenantry alarms", enforce_ssl=True)
@@ -88,51 +89,60 @@ class Observability(Construct):
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         notify = cw_actions.SnsAction(self.topic)
 
-        invocations = function.metric_invocations(period=PERIOD, statistic="Sum")
-        errors = function.metric_errors(period=PERIOD, statistic="Sum")
-        error_rate = cw.MathExpression(
-            expression="IF(invocations > 0, 100 * errors / invocations, 0)",
-            using_metrics={"invocations": invocations, "errors": errors},
-            label="Function error rate (%)",
-            period=PERIOD,
-        )
-        p50 = function.metric_duration(period=PERIOD, statistic="p50")
-        p99 = function.metric_duration(period=PERIOD, statistic="p99")
-        throttles = function.metric_throttles(period=PERIOD, statistic="Sum")
-        cross_tenant = app_metric("CrossTenantDenied", period=Duration.minutes(1))
-
-        self.alarms = {
-            "ErrorRate": error_rate.create_alarm(
+        # Each function gets the same alarms and graphs; the premium one's ids and titles say so.
+        functions = {"": function, **({"Premium": premium} if premium is not None else {})}
+        rates, durations, throttles = [], [], []
+        self.alarms: dict[str, cw.Alarm] = {}
+        for prefix, fn in functions.items():
+            label = f"{prefix} function" if prefix else "Function"
+            invocations = fn.metric_invocations(period=PERIOD, statistic="Sum")
+            errors = fn.metric_errors(period=PERIOD, statistic="Sum")
+            # Ids must differ between functions: the graph holds both expressions.
+            calls, failed = f"{prefix.lower()}invocations", f"{prefix.lower()}errors"
+            error_rate = cw.MathExpression(
+                expression=f"IF({calls} > 0, 100 * {failed} / {calls}, 0)",
+                using_metrics={calls: invocations, failed: errors},
+                label=f"{label} error rate (%)",
+                period=PERIOD,
+            )
+            p50 = fn.metric_duration(period=PERIOD, statistic="p50")
+            p99 = fn.metric_duration(period=PERIOD, statistic="p99")
+            rates.append(error_rate)
+            # Labels on the graph only: a labelled metric makes its alarm a metric-math alarm.
+            durations += [p50.with_(label=f"{label} p50"), p99.with_(label=f"{label} p99")]
+            throttles.append(fn.metric_throttles(period=PERIOD, statistic="Sum", label=f"{label} throttles"))
+            what = f"{prefix.lower()} MCP calls" if prefix else "MCP calls"
+            self.alarms[f"{prefix}ErrorRate"] = error_rate.create_alarm(
                 self,
-                "ErrorRate",
-                alarm_description=f"More than {config.alarm_error_rate_percent:g}% of MCP calls failed",
+                f"{prefix}ErrorRate",
+                alarm_description=f"More than {config.alarm_error_rate_percent:g}% of {what} failed",
                 threshold=config.alarm_error_rate_percent,
                 comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=3,
                 datapoints_to_alarm=2,
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            ),
-            "P99Duration": p99.create_alarm(
+            )
+            self.alarms[f"{prefix}P99Duration"] = p99.create_alarm(
                 self,
-                "P99Duration",
-                alarm_description=f"p99 function duration above {config.alarm_p99_ms} ms",
+                f"{prefix}P99Duration",
+                alarm_description=f"p99 {label.lower()} duration above {config.alarm_p99_ms} ms",
                 threshold=config.alarm_p99_ms,
                 comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=3,
                 datapoints_to_alarm=3,
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            ),
-            # One refused cross-tenant attempt is worth a look: a bug or a probe.
-            "CrossTenantDenied": cross_tenant.create_alarm(
-                self,
-                "CrossTenantDenied",
-                alarm_description="A request tried to reach another tenant's data (see the audit table)",
-                threshold=0,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            ),
-        }
+            )
+        # One refused cross-tenant attempt is worth a look: a bug or a probe. Both functions emit
+        # the app metrics under the same service dimension, so one alarm covers both.
+        self.alarms["CrossTenantDenied"] = app_metric("CrossTenantDenied", period=Duration.minutes(1)).create_alarm(
+            self,
+            "CrossTenantDenied",
+            alarm_description="A request tried to reach another tenant's data (see the audit table)",
+            threshold=0,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
         for alarm in self.alarms.values():
             alarm.add_alarm_action(notify)
 
@@ -141,27 +151,28 @@ class Observability(Construct):
             cw.GraphWidget(
                 title="Tool calls and errors",
                 left=[app_metric("ToolCalls"), app_metric("ToolErrors")],
-                right=[error_rate],
+                right=rates,
                 width=12,
             ),
-            cw.GraphWidget(title="Function duration (ms)", left=[p50, p99], width=12),
+            cw.GraphWidget(title="Function duration (ms)", left=durations, width=12),
         )
         self.dashboard.add_widgets(
             cw.GraphWidget(
                 title="Throttles",
-                left=[throttles, api.metric_client_error(period=PERIOD), api.metric_server_error(period=PERIOD)],
+                left=[*throttles, api.metric_client_error(period=PERIOD), api.metric_server_error(period=PERIOD)],
                 width=8,
             ),
             cw.GraphWidget(
-                title="Quota and rate-limit denials",
-                left=[app_metric("QuotaDenied"), app_metric("RateLimited")],
+                title="Quota, rate-limit and plan-feature denials",
+                left=[app_metric("QuotaDenied"), app_metric("RateLimited"), app_metric("FeatureDenied")],
                 width=8,
             ),
             cw.GraphWidget(title="Cross-tenant denials", left=[app_metric("CrossTenantDenied")], width=8),
         )
-        self._tenant_views(config, function.log_group)
+        # Premium tenants' lines are in the premium function's log group: the per-tenant views read both.
+        self._tenant_views(config, [fn.log_group.log_group_name for fn in functions.values()])
 
-    def _tenant_views(self, config: DeployConfig, log_group: logs.ILogGroup) -> None:
+    def _tenant_views(self, config: DeployConfig, log_group_names: list[str]) -> None:
         # L1 on purpose: the L2 QueryDefinition only builds queries from parts, these are plain text.
         self.queries = [
             logs.CfnQueryDefinition(
@@ -169,7 +180,7 @@ class Observability(Construct):
                 f"Query-{name}",
                 name=f"{config.name_prefix}/{name}",
                 query_string=query,
-                log_group_names=[log_group.log_group_name],
+                log_group_names=log_group_names,
             )
             for name, query in TENANT_QUERIES.items()
         ]
@@ -180,7 +191,7 @@ class Observability(Construct):
                 contribution["ValueOf"] = value
             body = {
                 "Schema": {"Name": "CloudWatchLogRule", "Version": 1},
-                "LogGroupNames": [log_group.log_group_name],
+                "LogGroupNames": log_group_names,
                 "LogFormat": "JSON",
                 "Contribution": contribution,
                 "AggregateOn": aggregate,
@@ -197,7 +208,7 @@ class Observability(Construct):
         self.dashboard.add_widgets(
             cw.LogQueryWidget(
                 title="Per-tenant health (calls, errors, p50/p99 ms) - top 100 by calls",
-                log_group_names=[log_group.log_group_name],
+                log_group_names=log_group_names,
                 query_string=TENANT_QUERIES["tenant-health"],
                 view=cw.LogQueryVisualizationType.TABLE,
                 width=24,

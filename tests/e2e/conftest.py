@@ -6,7 +6,10 @@ Run with `./dev e2e`. Needs:
 - two access tokens from your identity provider for two different tenants, in
   TENANTRY_E2E_TOKEN_A and TENANTRY_E2E_TOKEN_B (each with the tenant claim and the MCP URL as `aud`).
 The direct IAM test also needs the stack deployed with `-c e2e_principal_arn=<the ARN you run as>`.
-Without these the tests skip and say which is missing; they never pass without talking to AWS.
+Without credentials the tests skip and say so; they never pass without talking to AWS. With
+credentials, in an e2e run (`-m e2e`, as `./dev e2e` does), a failed AWS call or AssumeRole fails
+the test instead (a broken trust policy looks exactly like that), and a run that passed no e2e
+test exits non-zero.
 """
 
 from __future__ import annotations
@@ -57,8 +60,34 @@ def _has_credential_source() -> bool:
     )
 
 
+def strict(config: pytest.Config) -> bool:
+    """Credentials are present and e2e tests were asked for: nothing may quietly skip."""
+    return _has_credential_source() and "e2e" in (config.getoption("markexpr", "") or "")
+
+
+def give_up(config: pytest.Config, reason: str) -> None:
+    """Skip without credentials; fail with them, where a skip would hide a broken deployment."""
+    if strict(config):
+        pytest.fail(reason.replace("e2e: ", "e2e (credentials present, so this fails): ", 1))
+    pytest.skip(reason)
+
+
+_passed: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed and "e2e" in report.keywords:
+        _passed.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if strict(session.config) and not _passed and exitstatus == 0:
+        print("\ne2e: credentials are present but no e2e test passed; failing the run", flush=True)
+        session.exitstatus = 1
+
+
 @pytest.fixture(scope="session")
-def deployed() -> Deployed:
+def deployed(request: pytest.FixtureRequest) -> Deployed:
     if not _has_credential_source():
         pytest.skip("e2e: no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID...); nothing was tested")
     if os.environ.get("AWS_ENDPOINT_URL") or _STARTED_WITH["AWS_ENDPOINT_URL"]:
@@ -69,11 +98,13 @@ def deployed() -> Deployed:
 
     session = boto3.Session()
     if session.get_credentials() is None:
-        pytest.skip("e2e: no AWS credentials could be loaded; nothing was tested")
+        give_up(request.config, "e2e: no AWS credentials could be loaded; nothing was tested")
     try:
         (stack,) = session.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"]
     except (ClientError, BotoCoreError) as error:
-        pytest.skip(f"e2e: stack {STACK} not found or not readable ({error}); deploy it first (docs/deploy.md)")
+        give_up(
+            request.config, f"e2e: stack {STACK} not found or not readable ({error}); deploy it first (docs/deploy.md)"
+        )
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     return Deployed(outputs, session)
 

@@ -45,7 +45,16 @@ def test_email_subscription_only_when_asked(synth: Synth, custom: Synth) -> None
 def test_dashboard_shows_the_platform_metrics_without_tenant_dimensions(synth: Synth) -> None:
     (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
-    for metric in ("ToolCalls", "ToolErrors", "QuotaDenied", "RateLimited", "CrossTenantDenied", "Throttles", "p99"):
+    for metric in (
+        "ToolCalls",
+        "ToolErrors",
+        "QuotaDenied",
+        "RateLimited",
+        "CrossTenantDenied",
+        "FeatureDenied",
+        "Throttles",
+        "p99",
+    ):
         assert metric in body, metric
     from infra.constructs.observability import TENANT_QUERIES
 
@@ -70,3 +79,30 @@ def test_per_tenant_views_come_from_logs_not_metric_dimensions(synth: Synth) -> 
         assert rule["Properties"]["RuleState"] == "ENABLED"
     dashboard = json.dumps(next(iter(synth.resources("AWS::CloudWatch::Dashboard").values())))
     assert "Per-tenant health" in dashboard and "event = 'tool_call'" in dashboard
+
+
+def test_the_premium_function_gets_its_own_alarms_and_graphs(synth: Synth, custom: Synth) -> None:
+    premium = {"Ref": custom.logical_id("Premium/Function")}
+    shared = {"Ref": custom.logical_id("Mcp/Function")}
+    alarms = alarms_by_name(custom)
+    assert len(alarms) == 5
+    (topic_id,) = custom.resources("AWS::SNS::Topic")
+
+    def watches(props: dict, function: dict) -> bool:  # type: ignore[type-arg]
+        text = json.dumps(props)
+        return json.dumps({"Name": "FunctionName", "Value": function}) in text
+
+    for function in (shared, premium):
+        mine = [p for p in alarms.values() if watches(p, function)]
+        assert len(mine) == 2, function  # error rate and p99 duration
+        assert {"Metrics" in p for p in mine} == {True, False}
+        assert all(p["AlarmActions"] == [{"Ref": topic_id}] for p in mine)
+    (dashboard,) = custom.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert custom.logical_id("Premium/Function") in body
+    assert "Premium function p99" in body and "Premium function throttles" in body
+    # The per-tenant views read both functions' log groups.
+    for query in custom.resources("AWS::Logs::QueryDefinition").values():
+        assert len(query["Properties"]["LogGroupNames"]) == 2
+    # Without a premium function nothing premium appears.
+    assert "Premium" not in json.dumps(synth.resources("AWS::CloudWatch::Alarm"))
