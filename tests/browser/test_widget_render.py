@@ -74,9 +74,9 @@ def _render(tmp: Path, result: Any, next_page: Any, name: str) -> dict[str, Any]
     (tmp / f"{name}.json").write_text(json.dumps(result))
     (tmp / f"{name}-next.json").write_text(json.dumps(next_page))
     host = tmp / f"{name}.html"
+    inputs = [str(WIDGET), str(tmp / f"{name}.json"), str(host), str(tmp / f"{name}-next.json")]
     subprocess.run(
-        [node, "widgets/harness/build_host.mjs", str(WIDGET), str(tmp / f"{name}.json"), str(host)]
-        + [str(tmp / f"{name}-next.json")],
+        [node, "widgets/harness/build_host.mjs", *inputs],
         cwd=ROOT,
         check=True,
         timeout=120,
