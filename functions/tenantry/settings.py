@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 __all__ = ["Settings", "SettingsError", "get_settings"]
 
 _PREFIX = "TENANTRY_"
+_HTTPS_ORIGIN = re.compile(r"https://[A-Za-z0-9.-]+(:\d{1,5})?")
 
 
 class SettingsError(Exception):
@@ -62,6 +64,17 @@ class Settings(BaseModel):
     registry_cache_max: int = Field(default=10_000, ge=1, le=1_000_000)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0, le=10 * 1024 * 1024)
     page_size_max: int = Field(default=100, gt=0, le=1000)
+    # Origins the customer widget may load tenant logos from (its MCP Apps CSP resourceDomains);
+    # empty means no external images at all, and widgets show a monogram (docs/chatgpt.md).
+    widget_image_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("widget_image_origins")
+    @classmethod
+    def _origins_only(cls, origins: list[str]) -> list[str]:
+        bad = [origin for origin in origins if not _HTTPS_ORIGIN.fullmatch(origin)]
+        if bad:
+            raise ValueError(f"each entry must be an https origin such as https://cdn.example.com, not {bad[0]!r}")
+        return origins
 
     def cells(self) -> list[str]:
         return self.cell_tables or [self.data_table]

@@ -17,6 +17,8 @@ TOOLS = {  # a starter tenant's tools
     "update_customer",
     "delete_customer",
     "get_tenant_profile",
+    "search",
+    "fetch",
 }
 
 

@@ -23,6 +23,7 @@ from tenantry.mcp_server.app import LambdaApp
 from tenantry.mcp_server.gateway import Gateway
 from tenantry.mcp_server.server import build_server
 from tenantry.mcp_server.services import Services
+from tenantry.mcp_server.tools.customers import READ_ONLY
 from tenantry.observability import get_logger
 from tenantry.settings import Settings
 from tenantry.tenancy.context import current_tenant, tenant_scope
@@ -215,7 +216,7 @@ def probe_gateway(settings: Settings) -> tuple[Gateway, asyncio.Event, list[str]
     release = asyncio.Event()
     entered: list[str] = []
 
-    @server.tool(feature="profile")
+    @server.tool(feature="profile", annotations=READ_ONLY)
     async def probe(hold: bool = True) -> dict[str, Any]:
         before = current_tenant().tenant_id
         entered.append(before)

@@ -7,6 +7,7 @@ from typing import Any, cast
 import pytest
 
 from tenantry.mcp_server.server import TenantMCPServer, ToolFeatureError
+from tenantry.mcp_server.tools.customers import READ_ONLY
 
 
 def _server() -> TenantMCPServer:
@@ -26,7 +27,7 @@ def test_an_unknown_feature_is_refused_at_registration() -> None:
 def test_a_tool_added_around_the_decorator_fails_the_build_check() -> None:
     server = _server()
 
-    @server.tool(feature="customers")
+    @server.tool(feature="customers", annotations=READ_ONLY)
     async def listed() -> str:
         return "ok"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import BaseModel
 
 from tenantry.dal.branding import BrandingAssets
@@ -9,7 +11,7 @@ from tenantry.errors import NotFoundError
 from tenantry.tenancy.context import current_tenant
 from tenantry.tenancy.registry import Branding, TenantRegistry
 
-__all__ = ["ProfileService", "TenantProfile"]
+__all__ = ["ProfileService", "TenantProfile", "WidgetBranding"]
 
 
 class TenantProfile(BaseModel):
@@ -21,10 +23,21 @@ class TenantProfile(BaseModel):
     branding: Branding
 
 
+class WidgetBranding(BaseModel):
+    """What the customer widget shows: only the signed-in tenant's own look, never another's."""
+
+    name: str
+    color: str | None = None
+    logo_url: str | None = None
+
+
 class ProfileService:
-    def __init__(self, registry: TenantRegistry, assets: BrandingAssets | None = None) -> None:
+    def __init__(
+        self, registry: TenantRegistry, assets: BrandingAssets | None = None, image_origins: tuple[str, ...] = ()
+    ) -> None:
         self._registry = registry
         self._assets = assets
+        self._image_origins = frozenset(image_origins)
 
     def get(self) -> TenantProfile:
         tenant = current_tenant()
@@ -46,3 +59,27 @@ class ProfileService:
             return branding
         url = self._assets.presigned_logo_url(current_tenant())
         return branding.model_copy(update={"logo_url": url}) if url else branding
+
+    def widget_branding(self) -> dict[str, object]:
+        """The current tenant's name, colour and logo for its widget results.
+
+        The logo is sent only from an origin the widget's CSP names (Settings.widget_image_origins):
+        a host blocks any other, so the widget shows a monogram instead of a broken image.
+        """
+        tenant = current_tenant()
+        record = self._registry.get(tenant.tenant_id)
+        if record is None:
+            raise NotFoundError("Your organisation's profile could not be found. Sign in again.")
+        branding = record.branding
+        logo = None
+        if self._image_origins:
+            logo = self._branding(branding).logo_url
+            if logo and _origin(logo) not in self._image_origins:
+                logo = None
+        name = branding.company_name or record.display_name
+        return WidgetBranding(name=name, color=branding.primary_color, logo_url=logo).model_dump(exclude_none=True)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

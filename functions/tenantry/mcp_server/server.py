@@ -4,6 +4,9 @@
 feature gate (tools the plan lacks are hidden from tools/list and refused on
 tools/call), admission against the monthly quota and the per-minute rate
 (one atomic write), metering of the outcome, metrics and the audit of refusals.
+It also holds every tool to the ChatGPT app-review bar at build time (explicit
+read-only, destructive and open-world hints, a structured output schema), and
+hands widget tools the tenant's branding in the result's `_meta` (docs/chatgpt.md).
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mcp.server.apps import Apps, ResourceCsp
+from mcp.server.caching import CACHEABLE_METHODS, CacheHint
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, InputRequiredResult
+from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from mcp.types import Tool as MCPTool
 
 from tenantry.audit import AuditEvent, AuditLog
 from tenantry.errors import LimitExceededError, QuotaExceededError
+from tenantry.mcp_server.widgets import BRANDING_META_KEY, CUSTOMERS_WIDGET, customers_widget_html
 from tenantry.metering.meter import UsageMeter
 from tenantry.observability import emit_metric, get_logger, log_context, traced
 from tenantry.tenancy.context import current_tenant
@@ -28,13 +34,31 @@ from tenantry.tenancy.plans import FEATURES, EffectiveConfig, Feature, cheapest_
 if TYPE_CHECKING:
     from tenantry.mcp_server.services import Services
 
-__all__ = ["TenantMCPServer", "ToolFeatureError", "build_server"]
+__all__ = ["PRIVATE_LISTS", "TenantMCPServer", "ToolFeatureError", "ToolMetadataError", "build_server"]
 
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])
 
 
 class ToolFeatureError(TypeError):
     """A tool registered without a (known) plan feature: a programming error, caught at build time."""
+
+
+class ToolMetadataError(TypeError):
+    """A tool without the hints or output schema app review needs: a programming error, caught at build time."""
+
+
+# ChatGPT's app review wants every tool to state these three; leaving one unset lets a host assume the worst.
+REQUIRED_HINTS = {
+    "readOnlyHint": "read_only_hint",
+    "destructiveHint": "destructive_hint",
+    "openWorldHint": "open_world_hint",
+}
+
+# tools/list and resources/list differ per tenant plan, so no cacheable result may be shared between
+# authorization contexts (2026-07-28 `cacheScope`); ttl 0 because a plan change must show at once.
+PRIVATE_LISTS: dict[Any, CacheHint] = {method: CacheHint(ttl_ms=0, scope="private") for method in CACHEABLE_METHODS}
+
+BrandingProvider = Callable[[], dict[str, Any]]
 
 
 INSTRUCTIONS = (
@@ -44,13 +68,23 @@ INSTRUCTIONS = (
 
 
 class TenantMCPServer(MCPServer):
-    def __init__(self, usage: UsageMeter, audit: AuditLog, tracing: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        usage: UsageMeter,
+        audit: AuditLog,
+        tracing: bool = False,
+        branding: BrandingProvider | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._usage = usage
         self._audit = audit
         self._tracing = tracing
+        self._branding = branding
         # The plan feature of every tool, declared where the tool is registered (see `tool`).
         self.tool_features: dict[str, Feature] = {}
+        # Tools whose result a widget renders (their `_meta.ui.resourceUri`): they get the tenant's branding.
+        self.widget_tools: set[str] = set()
         self._registered: frozenset[str] | None = None  # tools are fixed once the server is built
 
     def tool(  # type: ignore[override]
@@ -60,9 +94,14 @@ class TenantMCPServer(MCPServer):
         if feature not in FEATURES:
             raise ToolFeatureError(f"tool {name or '?'}: unknown plan feature {feature!r}; one of {FEATURES}")
         register = super().tool(name, **options)
+        widget = ((options.get("meta") or {}).get("ui") or {}).get("resourceUri")
 
         def decorator(fn: _Fn) -> _Fn:
-            self.tool_features[name or fn.__name__] = feature
+            tool_name = name or fn.__name__
+            _require_hints(tool_name, options.get("annotations"))
+            self.tool_features[tool_name] = feature
+            if widget:
+                self.widget_tools.add(tool_name)
             return register(fn)
 
         return decorator
@@ -75,6 +114,12 @@ class TenantMCPServer(MCPServer):
                 f"tools registered without a plan feature: {', '.join(unmapped)}; register them with "
                 "server.tool(feature=...) (docs/extending.md)"
             )
+        for tool in self._tool_manager.list_tools():
+            _require_hints(tool.name, tool.annotations)
+            if tool.output_schema is None:
+                raise ToolMetadataError(
+                    f"tool {tool.name} has no output schema; return a pydantic model (docs/chatgpt.md)"
+                )
 
     def allows(self, config: EffectiveConfig, tool: str) -> bool:
         feature = self.tool_features.get(tool)
@@ -127,6 +172,8 @@ class TenantMCPServer(MCPServer):
             try:
                 result = await super().call_tool(name, arguments, context)
                 failed = isinstance(result, CallToolResult) and bool(result.is_error)
+                if not failed and name in self.widget_tools and isinstance(result, CallToolResult):
+                    result = self._with_branding(result)
                 return result
             finally:
                 elapsed_ms = (time.perf_counter() - started) * 1000
@@ -138,17 +185,50 @@ class TenantMCPServer(MCPServer):
                     "tool call", extra={"event": "tool_call", "duration_ms": round(elapsed_ms, 2), "error": int(failed)}
                 )
 
+    def _with_branding(self, result: CallToolResult) -> CallToolResult:
+        """The widget is one template for every tenant; the tenant's look travels with each result."""
+        if self._branding is None:
+            return result
+        meta = {**(result.meta or {}), BRANDING_META_KEY: self._branding()}
+        return result.model_copy(update={"meta": meta})
+
+
+def _require_hints(tool: str, annotations: ToolAnnotations | None) -> None:
+    missing = [
+        hint for hint, field in REQUIRED_HINTS.items() if annotations is None or getattr(annotations, field) is None
+    ]
+    if missing:
+        raise ToolMetadataError(
+            f"tool {tool} must declare {', '.join(missing)} explicitly in its ToolAnnotations (docs/chatgpt.md)"
+        )
+
 
 def build_server(services: Services) -> TenantMCPServer:
     from tenantry.mcp_server.tools import customers as customer_tools
     from tenantry.mcp_server.tools import integrations as integration_tools
     from tenantry.mcp_server.tools import profile as profile_tools
+    from tenantry.mcp_server.tools import search as search_tools
 
+    # One widget template for every tenant (MCP Apps, io.modelcontextprotocol/ui); it loads nothing
+    # but, when an operator allows logo origins, the tenants' logos (docs/chatgpt.md).
+    apps = Apps()
+    apps.add_html_resource(
+        CUSTOMERS_WIDGET,
+        customers_widget_html(),
+        name="customers-widget",
+        title="Customers",
+        description="Shows a customer card or a customer list in your studio's colours.",
+        csp=ResourceCsp(resource_domains=list(services.settings.widget_image_origins)),
+        prefers_border=True,
+    )
     # WARNING: the SDK configures the root logger; INFO would log every request twice.
     server = TenantMCPServer(
         services.usage,
         services.audit,
         tracing=services.settings.tracing,
+        branding=services.profile.widget_branding,
+        extensions=[apps],
+        cache_hints=PRIVATE_LISTS,
         name="tenantry",
         title="Tenantry",
         instructions=INSTRUCTIONS,
@@ -157,6 +237,7 @@ def build_server(services: Services) -> TenantMCPServer:
     )
     customer_tools.register(server, services.customers)
     customer_tools.register_insights(server, services.insights)
+    search_tools.register(server, services.search)
     profile_tools.register(server, services.profile, services.usage_report)
     integration_tools.register(server, services.notifications, services.secrets)
     server.check_tool_features()

@@ -17,6 +17,7 @@ from tenantry.isolation.credentials import TenantCredentials
 from tenantry.logic.customers import CustomerInsights, CustomerService
 from tenantry.logic.notifications import NotificationService, UrllibWebhookSender, WebhookSender
 from tenantry.logic.profile import ProfileService
+from tenantry.logic.search import SearchService
 from tenantry.logic.secrets import SecretService
 from tenantry.logic.usage import UsageService
 from tenantry.metering.meter import UsageMeter
@@ -50,6 +51,7 @@ class Services:
     usage_report: UsageService
     insights: CustomerInsights
     branding: BrandingAssets
+    search: SearchService
 
     @classmethod
     def create(
@@ -89,7 +91,7 @@ class Services:
             customer_store=customer_store,
             secret_store=secret_store,
             customers=CustomerService(customer_store, settings.page_size_max),
-            profile=ProfileService(registry, branding),
+            profile=ProfileService(registry, branding, tuple(settings.widget_image_origins)),
             secrets=SecretService(secret_store),
             notifications=NotificationService(
                 customer_store,
@@ -102,4 +104,5 @@ class Services:
             usage_report=UsageService(usage, customer_store),
             insights=CustomerInsights(customer_store),
             branding=branding,
+            search=SearchService(customer_store),
         )

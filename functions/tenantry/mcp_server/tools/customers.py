@@ -25,11 +25,15 @@ from tenantry.logic.customers import (
     Phone,
 )
 from tenantry.mcp_server.tools import user_errors
+from tenantry.mcp_server.widgets import CUSTOMERS_WIDGET, widget_meta
 
 if TYPE_CHECKING:
     from tenantry.mcp_server.server import TenantMCPServer
 
-__all__ = ["register"]
+__all__ = ["READ_ONLY", "register"]
+
+# Every tool states all three review hints (docs/chatgpt.md). No customer tool reaches outside Tenantry.
+READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
 
 CustomerId = Annotated[
     str,
@@ -45,7 +49,10 @@ def register(server: TenantMCPServer, customers: CustomerService) -> None:
     @server.tool(
         feature="customers",
         title="Create customer",
-        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False),
+        annotations=ToolAnnotations(
+            readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False
+        ),
+        meta=widget_meta(CUSTOMERS_WIDGET),
     )
     @user_errors
     async def create_customer(
@@ -62,13 +69,13 @@ def register(server: TenantMCPServer, customers: CustomerService) -> None:
         fields = CustomerFields(name=name, email=email, phone=phone, membership=membership, notes=notes)
         return customers.create(fields, customer_id)
 
-    @server.tool(feature="customers", title="Get customer", annotations=ToolAnnotations(readOnlyHint=True))
+    @server.tool(feature="customers", title="Get customer", annotations=READ_ONLY, meta=widget_meta(CUSTOMERS_WIDGET))
     @user_errors
     async def get_customer(customer_id: CustomerId) -> Customer:
         """Look up one of your studio's customers by id."""
         return customers.get(customer_id)
 
-    @server.tool(feature="customers", title="List customers", annotations=ToolAnnotations(readOnlyHint=True))
+    @server.tool(feature="customers", title="List customers", annotations=READ_ONLY, meta=widget_meta(CUSTOMERS_WIDGET))
     @user_errors
     async def list_customers(
         limit: Annotated[int, Field(ge=1, le=100, description="Page size, 1-100.")] = 20,
@@ -82,7 +89,10 @@ def register(server: TenantMCPServer, customers: CustomerService) -> None:
     @server.tool(
         feature="customers",
         title="Update customer",
-        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True),
+        annotations=ToolAnnotations(
+            readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False
+        ),
+        meta=widget_meta(CUSTOMERS_WIDGET),
     )
     @user_errors
     async def update_customer(
@@ -104,7 +114,9 @@ def register(server: TenantMCPServer, customers: CustomerService) -> None:
     @server.tool(
         feature="customers",
         title="Delete customer",
-        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=False),
+        annotations=ToolAnnotations(
+            readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=False
+        ),
     )
     @user_errors
     async def delete_customer(customer_id: CustomerId) -> DeletedCustomer:
@@ -113,13 +125,13 @@ def register(server: TenantMCPServer, customers: CustomerService) -> None:
 
 
 def register_insights(server: TenantMCPServer, insights: CustomerInsights) -> None:
-    @server.tool(feature="export", title="Export customers", annotations=ToolAnnotations(readOnlyHint=True))
+    @server.tool(feature="export", title="Export customers", annotations=READ_ONLY)
     @user_errors
     async def export_customers() -> CustomerExport:
         """All your customers as CSV (up to 5,000 rows; `truncated` says if there were more)."""
         return insights.export()
 
-    @server.tool(feature="analytics", title="Customer analytics", annotations=ToolAnnotations(readOnlyHint=True))
+    @server.tool(feature="analytics", title="Customer analytics", annotations=READ_ONLY)
     @user_errors
     async def customer_analytics() -> CustomerAnalytics:
         """Your customers by membership type and by month joined."""

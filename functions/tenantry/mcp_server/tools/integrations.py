@@ -10,7 +10,7 @@ from pydantic import Field
 from tenantry.logic.notifications import NotificationResult, NotificationService
 from tenantry.logic.secrets import SecretList, SecretService
 from tenantry.mcp_server.tools import user_errors
-from tenantry.mcp_server.tools.customers import CustomerId
+from tenantry.mcp_server.tools.customers import READ_ONLY, CustomerId
 
 if TYPE_CHECKING:
     from tenantry.mcp_server.server import TenantMCPServer
@@ -22,7 +22,10 @@ def register(server: TenantMCPServer, notifications: NotificationService, secret
     @server.tool(
         feature="integrations",
         title="Send booking notification",
-        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=True),
+        # Calls the studio's own webhook, outside Tenantry: open world; a repeat sends a second notice.
+        annotations=ToolAnnotations(
+            readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True
+        ),
     )
     @user_errors
     async def send_booking_notification(
@@ -33,9 +36,7 @@ def register(server: TenantMCPServer, notifications: NotificationService, secret
         """Tell the studio's booking system (its webhook) that a customer booked a class."""
         return notifications.booking(customer_id, class_name, starts_at)
 
-    @server.tool(
-        feature="integrations", title="List integration secrets", annotations=ToolAnnotations(readOnlyHint=True)
-    )
+    @server.tool(feature="integrations", title="List integration secrets", annotations=READ_ONLY)
     @user_errors
     async def list_integration_secrets() -> SecretList:
         """Names and fingerprints of the studio's stored integration secrets (never their values)."""

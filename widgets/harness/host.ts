@@ -1,0 +1,40 @@
+// A minimal MCP Apps host for tests (never shipped): renders the widget in an iframe,
+// hands it one tool result through the official AppBridge, and answers list_customers
+// calls from the widget with the next page. When the widget says it rendered, the host
+// copies what a user would see (text, computed colours) into #report for --dump-dom.
+import { AppBridge, PostMessageTransport } from "@modelcontextprotocol/ext-apps/app-bridge";
+
+declare const WIDGET_HTML: string;
+declare const TOOL_RESULT: Record<string, unknown>;
+declare const NEXT_PAGE: Record<string, unknown> | null;
+
+const frame = document.getElementById("widget") as HTMLIFrameElement;
+const bridge = new AppBridge(null, { name: "tenantry-test-host", version: "1.0.0" }, { serverTools: {} });
+bridge.oncalltool = async () => (NEXT_PAGE ?? { content: [], isError: true }) as never;
+bridge.oninitialized = () => void bridge.sendToolResult(TOOL_RESULT as never);
+
+// Listen before the widget loads: its ui/initialize goes out as soon as its script runs.
+// (The iframe's WindowProxy stays the same object across the srcdoc navigation.)
+const target = frame.contentWindow as Window;
+void bridge.connect(new PostMessageTransport(target, target)).then(() => {
+  frame.srcdoc = WIDGET_HTML;
+});
+
+function report(): void {
+  const doc = frame.contentDocument;
+  if (!doc || doc.body?.dataset.state !== "rendered") {
+    setTimeout(report, 20);
+    return;
+  }
+  const brand = doc.getElementById("brand") as HTMLElement;
+  const out = {
+    company: doc.querySelector(".company")?.textContent ?? null,
+    header_background: getComputedStyle(brand).backgroundColor,
+    header_color_attr: brand.dataset.color ?? null,
+    names: Array.from(doc.querySelectorAll(".name, .card-name")).map((n) => n.textContent),
+    more_button: Boolean(doc.querySelector("button.more")),
+    text: doc.body.innerText,
+  };
+  (document.getElementById("report") as HTMLElement).textContent = JSON.stringify(out);
+}
+report();
