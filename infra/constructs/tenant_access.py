@@ -97,6 +97,10 @@ class TenantAccessRole(Construct):
         tagged = {
             # A non-empty tenant_id tag is required, and it is the only tag the caller may set.
             "StringLike": {"aws:RequestTag/tenant_id": "?*"},
+            # The tag is substituted into resource ARNs and conditions (${aws:PrincipalTag/tenant_id});
+            # refuse wildcard and variable characters in it, so no session tag can stand for many tenants.
+            # ${*}, ${?} and ${$} are IAM's spellings of a literal '*', '?' and '$' in a StringLike pattern.
+            "StringNotLike": {"aws:RequestTag/tenant_id": ["*${*}*", "*${?}*", "*${$}*"]},
             "ForAllValues:StringEquals": {"aws:TagKeys": ["tenant_id"]},
         }
         self.role = iam.Role(

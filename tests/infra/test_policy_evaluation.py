@@ -186,6 +186,11 @@ def _trust_without(key: str) -> Callable[[Template, Layout], None]:
     return change
 
 
+def _trust_allows_wildcard_tags(t: Template, lay: Layout) -> None:
+    for statement in _trust_statements(t, lay):
+        del statement["Condition"]["StringNotLike"]
+
+
 def _function_reads_tenant_rows(t: Template, lay: Layout) -> None:
     statement = _statement(_policy_of_role(t, lay.execution_role), "MeterUsage")
     statement["Resource"] = [statement["Resource"], {"Fn::GetAtt": [lay.pooled_tables[0], "Arn"]}]
@@ -299,6 +304,15 @@ MUTATIONS = [
             _is("sts", "function")(c, lay)
             and not c.context.get("aws:RequestTag/tenant_id")
             and c.context.get("aws:TagKeys", ["tenant_id"]) == ["tenant_id"]
+        ),
+    ),
+    Mutation(
+        "sts: trust accepts wildcard characters in the tenant_id tag",
+        _trust_allows_wildcard_tags,
+        opens=lambda c, lay: (
+            _is("sts", "function")(c, lay)
+            and any(ch in str(c.context.get("aws:RequestTag/tenant_id", "")) for ch in "*?$")
+            and c.context.get("aws:TagKeys") == ["tenant_id"]
         ),
     ),
     Mutation(

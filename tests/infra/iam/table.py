@@ -197,6 +197,8 @@ def cases(layout: Layout, other_roles: tuple[str, ...]) -> list[Case]:
             add("sts", who, action, role, "allow", False, **tags)
             add("sts", who, action, role, "deny", True)  # untagged
             add("sts", who, action, role, "deny", True, **{**tags, "aws:RequestTag/tenant_id": ""})
+            for wildcard in ("*", f"{OWN[:3]}*", "?", "${aws:username}"):  # a tag that could match many
+                add("sts", who, action, role, "deny", True, **{**tags, "aws:RequestTag/tenant_id": wildcard})
             add("sts", who, action, role, "deny", True, **{**tags, "aws:TagKeys": ["tenant_id", "plan"]})
             add("sts", who, action, role, "deny", True, **{"aws:RequestTag/plan": OWN, "aws:TagKeys": ["plan"]})
     for who in [*others, me, untagged]:
