@@ -185,9 +185,9 @@ class _Doctor:
 
     # -- the walk -------------------------------------------------------------------------------
     def run(self) -> None:
-        reachable = self.step_challenge()
-        if not reachable:
-            self.skip_steps(range(2, 7), "not run: the MCP URL gave no HTTP answer (step 1)")
+        blocked = self.step_challenge()
+        if blocked:
+            self.skip_steps(range(2, 7), f"not run: {blocked} (step 1)")
             return
         if self.step_resource():
             if self.step_authorization_server():
@@ -200,7 +200,8 @@ class _Doctor:
         self.step_with_token()
 
     # -- 1. the unauthenticated call ------------------------------------------------------------
-    def step_challenge(self) -> bool:
+    def step_challenge(self) -> str | None:
+        """Why the walk cannot go on, or None when it can."""
         if not _secure(self.url):
             self.add(
                 1,
@@ -223,7 +224,7 @@ class _Doctor:
                 else "check the URL's host and port; for ./dev local, start it first"
             )
             self.add(1, title, "FAIL", str(exc), expected="an HTTP answer: 401", fix=fix)
-            return False
+            return "the MCP URL gave no HTTP answer"
         expected = "401 with a WWW-Authenticate challenge"
         if reply.status == 401:
             self.add(1, title, "PASS", "401 Unauthorized", ms=reply.ms)
@@ -272,7 +273,9 @@ class _Doctor:
                     "Bearer without resource_metadata (API Gateway's JWT authorizer cannot add it); "
                     "clients fall back to the well-known paths, checked next",
                 )
-        return True
+        if reply.status not in (200, 401):
+            return "the URL does not answer as an MCP endpoint"
+        return None
 
     def _init_params(self) -> dict[str, Any]:
         return {
@@ -322,15 +325,17 @@ class _Doctor:
             return False
         # The document a client reads first: the pointer's, then the path-suffixed one, then the root's.
         self.prm = found[0][1]
-        resource = self.prm.get("resource")
-        if resource == self.url:
+        # Every copy must agree: a client that falls back to another path reads that one.
+        wrong = [(url, doc.get("resource")) for url, doc in found if doc.get("resource") != self.url]
+        if not wrong:
             self.add(2, "resource", "PASS", f"equals the MCP URL {self.url}")
         else:
+            url, resource = wrong[0]
             self.add(
                 2,
                 "resource",
                 "FAIL",
-                _resource_mismatch(self.url, str(resource)),
+                f"{_resource_mismatch(self.url, str(resource))} (in {urlsplit(url).path})",
                 expected=self.url,
                 got=str(resource),
                 fix="set the resource URL (TENANTRY_RESOURCE_URL, the stack's McpUrl) to exactly the URL clients "
@@ -781,8 +786,10 @@ class _Doctor:
         client_id, redirect_uri = self.clients[kind]
         verifier, challenge = _pkce()
         state = secrets.token_urlsafe(16)
-        url = self.meta["authorization_endpoint"] + "?" + urlencode(
-            self._authorize_params(client_id, redirect_uri, challenge, state)
+        url = (
+            self.meta["authorization_endpoint"]
+            + "?"
+            + urlencode(self._authorize_params(client_id, redirect_uri, challenge, state))
         )
         started = time.perf_counter()
         self.browser(url)
@@ -1019,7 +1026,8 @@ class _Doctor:
         if reply.status != 200 or not isinstance(result, dict) or result.get("isError"):
             self._refused("get_tenant_profile", reply, payload, source)
             return
-        profile = result.get("structuredContent") if isinstance(result.get("structuredContent"), dict) else {}
+        structured = result.get("structuredContent")
+        profile: dict[str, Any] = structured if isinstance(structured, dict) else {}
         tenant = str(profile.get("tenant_id", "?"))
         claimed = self._token_tenant(token)
         if claimed is not None and tenant != claimed:
