@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from html import unescape
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from tenantry.tenancy.registry import TenantRecord
 from tenantry_admin.doctor import Check, DoctorOptions, DoctorReport, diagnose
 from tenantry_local.platform import LocalPlatform
 from tests.cli.conftest import Run
@@ -83,17 +85,27 @@ def page_browser(user: str = "owner@ironworks", tenant: str = "ironworks-gym") -
 
 
 def run(
-    platform: LocalPlatform, proxy: Proxy | None = None, sign_in: bool = False, token: str | None = "demo", **kw: Any
+    platform: LocalPlatform, proxy: Proxy | None = None, sign_in: bool = False, token: str | None = "fresh", **kw: Any
 ) -> DoctorReport:
     options = DoctorOptions(
         url=kw.pop("url", platform.mcp_url),
-        token=platform.token("ironworks-gym") if token == "demo" else token,
+        token=fresh_token(platform) if token == "fresh" else token,
         sign_in=sign_in,
         sign_in_timeout=20,
         timeout=15,
         **kw,
     )
     return diagnose(options, browser=page_browser(), transport=proxy)
+
+
+def fresh_token(platform: LocalPlatform, **kwargs: Any) -> str:
+    """A token for a tenant of its own: the doctor's tool calls must not spend the demo tenants' rate limit."""
+    tenant_id = f"doc-{uuid.uuid4().hex[:10]}"
+    record = TenantRecord.model_validate(
+        {"tenant_id": tenant_id, "slug": tenant_id, "display_name": "Doctor", "plan": "starter", "status": "active"}
+    )
+    platform.services.registry.put(record)
+    return platform.token(tenant_id, **kwargs)
 
 
 def first_failure(report: DoctorReport) -> Check:
@@ -117,7 +129,7 @@ def proxy_seen() -> Iterator[list[Proxy]]:
 
 # -- healthy ----------------------------------------------------------------------------------------
 def test_local_server_passes_every_step_through_the_cli(tenantry: Callable[..., Run]) -> None:
-    result = tenantry("doctor")
+    result = tenantry("doctor")  # the URL and a demo token from the local server's state
     assert result.code == 0, result.out + result.err
     assert "Traceback" not in result.out + result.err
     lines = [line.strip() for line in result.out.splitlines() if line.startswith("  ")]
@@ -129,8 +141,8 @@ def test_local_server_passes_every_step_through_the_cli(tenantry: Callable[..., 
     assert result.out.rstrip().endswith("ready for ChatGPT")
 
 
-def test_json_output_is_the_documented_shape(tenantry: Callable[..., Run]) -> None:
-    result = tenantry("doctor", "--json")
+def test_json_output_is_the_documented_shape(tenantry: Callable[..., Run], platform: LocalPlatform) -> None:
+    result = tenantry("doctor", "--json", "--token", fresh_token(platform))
     assert result.code == 0, result.err
     report = result.json()
     assert set(report) == {"url", "ok", "checks", "first_call_ms", "total_ms"}
@@ -200,9 +212,7 @@ def test_wrong_audience_is_named_at_sign_in_and_refused_at_step_6(platform: Loca
     def edit(request: httpx2.Request, response: httpx2.Response) -> httpx2.Response:
         if request.url.path == "/token" and response.status_code == 200:
             # The authorization server ignored `resource`: a token for another audience, validly signed.
-            return with_json(
-                response, response.json() | {"access_token": platform.token("ironworks-gym", extra={"aud": wrong})}
-            )
+            return with_json(response, response.json() | {"access_token": fresh_token(platform, extra={"aud": wrong})})
         return response
 
     report = run(platform, Proxy(edit), sign_in=True, token=None)
@@ -210,7 +220,7 @@ def test_wrong_audience_is_named_at_sign_in_and_refused_at_step_6(platform: Loca
     assert (failure.step, failure.title) == (5, "token aud")
     assert failure.got == wrong and failure.fix and "resource" in failure.fix
     # Handed to the API anyway (--token), the authorizer refuses it and the doctor says why.
-    report = run(platform, token=platform.token("ironworks-gym", extra={"aud": wrong}))
+    report = run(platform, token=fresh_token(platform, extra={"aud": wrong}))
     failure = first_failure(report)
     assert (failure.step, failure.title) == (6, "initialize")
     assert failure.got and failure.got.startswith("401") and "audience" in failure.got
