@@ -1,5 +1,6 @@
 """`tenantry`: the operator's and developer's command line.
 
+`doctor` checks a deployment's discovery and sign-in chain from the outside.
 Operator commands (`tenants`, `secrets`) run against the running local server or
 a deployed stack (`--stack`); `local` and `token` belong to the laptop platform
 and are imported only when used.
@@ -15,6 +16,7 @@ __all__ = ["main"]
 
 def build_parser() -> argparse.ArgumentParser:
     from tenantry_admin.commands import register as register_admin_commands
+    from tenantry_admin.doctor import register as register_doctor
 
     parser = argparse.ArgumentParser(
         prog="tenantry",
@@ -29,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         register_local_commands(sub)
     register_admin_commands(sub)
+    register_doctor(sub)
     return parser
 
 
