@@ -18,7 +18,7 @@ import uvicorn
 from tenantry.dal.members import MembershipStore
 from tenantry.mcp_server.app import LambdaApp
 from tenantry.mcp_server.services import Services
-from tenantry.oauth.app import OAuthLambdaApp
+from tenantry.oauth.app import OAuthLambdaApp, RateLimits
 from tenantry.oauth.server import AuthorizationServer
 from tenantry.oauth.services import build_server
 from tenantry.settings import OAuthSettings, Settings
@@ -192,7 +192,8 @@ def running_platform(
         services = apps[0].services
         seed(services.registry, services.customer_store, services.resolver.table_of)
         sign_in = DevIdentityProvider(base_url)
-        oauth_app = OAuthLambdaApp(build_server(oauth_settings, upstream=sign_in))
+        limits = RateLimits(oauth_settings.register_per_minute, oauth_settings.token_per_minute)
+        oauth_app = OAuthLambdaApp(build_server(oauth_settings, upstream=sign_in), limits)
         oauth = oauth_app.server
         members = MembershipStore(services.dynamodb, oauth_settings.members_table)
         for user in DEMO_USERS:

@@ -170,3 +170,15 @@ def flow(http: httpx.Client, platform: LocalPlatform, browser: Browser) -> Flow:
     started = Flow(http, platform, browser)
     started.register()
     return started
+
+
+def registered_clients(platform: LocalPlatform) -> int:
+    """How many DCR clients the authorization server's table holds."""
+    assert platform.oauth_settings is not None
+    pages = platform.services.dynamodb.get_paginator("scan").paginate(
+        TableName=platform.oauth_settings.oauth_table,
+        FilterExpression="begins_with(pk, :c)",
+        ExpressionAttributeValues={":c": {"S": "CLIENT#"}},
+        Select="COUNT",
+    )
+    return sum(page["Count"] for page in pages)

@@ -390,10 +390,10 @@ class AuthorizationServer:
             raise OAuthError("unsupported_grant_type", f"grant_type '{grant_type[:40]}' is not supported")
         client_id = form.get("client_id")
         if not client_id:
-            raise OAuthError("invalid_client", "client_id is missing (public clients identify themselves with it)", 401)
+            raise OAuthError("invalid_client", "client_id is missing (public clients identify themselves with it)")
         client = await self.clients.get(client_id)
         if client is None:
-            raise OAuthError("invalid_client", f"unknown client_id '{client_id[:80]}'", 401)
+            raise OAuthError("invalid_client", f"unknown client_id '{client_id[:80]}'")
         if grant_type not in client.grant_types:
             raise OAuthError("unauthorized_client", f"this client is not registered for the {grant_type} grant")
         resource = form.get("resource")
