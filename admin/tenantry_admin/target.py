@@ -92,7 +92,9 @@ def _stack_settings(session: boto3.Session, stack: str) -> tuple[Settings, tuple
         ) from None
     outputs = stacks[0].get("Outputs", [])
     values = {str(o.get("OutputKey")): str(o.get("OutputValue")) for o in outputs}
-    oauth = (values["MembersTable"], values["OAuthTable"]) if "MembersTable" in values and "OAuthTable" in values else None
+    oauth = (
+        (values["MembersTable"], values["OAuthTable"]) if "MembersTable" in values and "OAuthTable" in values else None
+    )
     return settings_from_outputs(outputs, stack), oauth
 
 

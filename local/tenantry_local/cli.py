@@ -40,7 +40,9 @@ def _cmd_local(args: argparse.Namespace) -> int:
         print(f"Issuer: {info['issuer']}   (JWKS at {platform.base_url}/.well-known/jwks.json)")
         if platform.oauth is not None:
             hosts = ", ".join(sorted(platform.oauth.clients.policy.allowed_hosts)) or "none"
-            print(f"OAuth (the deployed authorization server): {platform.base_url}/.well-known/oauth-authorization-server")
+            print(
+                f"OAuth (the deployed authorization server): {platform.base_url}/.well-known/oauth-authorization-server"
+            )
             print(f"  authorize {platform.base_url}/authorize   token {platform.base_url}/token")
             print(f"  register  {platform.base_url}/register   (redirect hosts: {hosts}, plus loopback)")
             print("  sign-in: the dev sign-in page (demo users); tenants from `tenantry members list`.")
@@ -131,7 +133,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     token = sub.add_parser(
         "token",
         help="mint a dev bearer token for a tenant of the running local server",
-        description="Mint a bearer token signed by the running local server's signing key (KMS in moto). The tenant must exist in the running "
+        description="Mint a bearer token signed by the running local server's signing key (KMS in moto). "
+        "The tenant must exist in the running "
         "local server's registry (demo tenants and any created with `tenantry tenants create`).",
     )
     token.add_argument("--tenant", required=True, help="tenant id, e.g. ironworks-gym")

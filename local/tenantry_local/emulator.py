@@ -21,7 +21,7 @@ from tenantry.mcp_server.app import LambdaApp
 from tenantry_local.apigw import build_event, parse_response
 from tenantry_local.authorizer import JwtAuthorizer, Unauthorized, stringify_claims
 
-__all__ = ["GATEWAY_MAX_BODY", "OAUTH_ROUTES", "ROUTES", "ROUTE_SCOPES", "Container", "Emulator"]
+__all__ = ["GATEWAY_MAX_BODY", "OAUTH_ROUTES", "ROUTES", "ROUTE_SCOPES", "Container", "Emulator", "FunctionContainer"]
 
 # (method, path) -> whether the route has the JWT authorizer. Mirrors infra/.
 ROUTES: dict[tuple[str, str], bool] = {
@@ -73,10 +73,23 @@ def _own_event_loop() -> None:
 
 
 @dataclass
+class FunctionContainer:
+    """A warm container of another function (the authorization server): any Lambda-style callable."""
+
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]]
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, initializer=_own_event_loop)
+    )
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        return self.handler(event, _FakeLambdaContext(aws_request_id=str(uuid.uuid4())))
+
+
+@dataclass
 class Container:
     """One warm Lambda container: its app and the single thread it runs on."""
 
-    app: LambdaApp | Callable[[dict[str, Any], Any], dict[str, Any]]
+    app: LambdaApp
     # Like a Lambda runtime, the container's thread owns one event loop for its life.
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, initializer=_own_event_loop)
@@ -95,7 +108,7 @@ class Emulator:
         extra_routes: dict[str, Callable[[], Any]] | None = None,
         on_refusal: Callable[[str], None] | None = None,
         local_apps: dict[str, ASGIApp] | None = None,
-        oauth: Container | None = None,
+        oauth: FunctionContainer | None = None,
     ) -> None:
         self.authorizer = authorizer
         self.containers = containers
@@ -187,7 +200,7 @@ class Emulator:
         finally:
             self._free.put_nowait(container)
 
-    async def _invoke_on(self, container: Container, event: dict[str, Any]) -> dict[str, Any] | None:
+    async def _invoke_on(self, container: FunctionContainer, event: dict[str, Any]) -> dict[str, Any] | None:
         try:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(container.executor, container.invoke, event)

@@ -88,4 +88,3 @@ class DevIssuer:
             claims[tenant_claim] = tenant_id
         claims.update(extra or {})
         return str(self.signer.sign(claims))
-

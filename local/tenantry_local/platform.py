@@ -24,7 +24,7 @@ from tenantry.oauth.services import build_server
 from tenantry.settings import OAuthSettings, Settings
 from tenantry_local.authorizer import JwtAuthorizer
 from tenantry_local.aws import create_bucket, create_secrets_key, create_signing_key, create_tables, embedded_aws
-from tenantry_local.emulator import Container, Emulator
+from tenantry_local.emulator import Container, Emulator, FunctionContainer
 from tenantry_local.issuer import DevIssuer
 from tenantry_local.seed import DEMO_TENANTS, seed
 from tenantry_local.signin import DEMO_USERS, SIGN_IN_PATH, DevIdentityProvider
@@ -208,7 +208,7 @@ def running_platform(
             resource_metadata_url=base_url + "/.well-known/oauth-protected-resource/mcp",
             on_refusal=on_refusal,
             local_apps={SIGN_IN_PATH: sign_in.app()},
-            oauth=Container(oauth_app),
+            oauth=FunctionContainer(oauth_app),
         )
         platform = LocalPlatform(
             base_url,
@@ -235,6 +235,8 @@ def running_platform(
         finally:
             server.should_exit = True
             thread.join(timeout=10)
-            for container in [*emulator.containers, *([emulator.oauth] if emulator.oauth else [])]:
+            for container in emulator.containers:
                 container.executor.shutdown(wait=False, cancel_futures=True)
+            if emulator.oauth is not None:
+                emulator.oauth.executor.shutdown(wait=False, cancel_futures=True)
             sock.close()

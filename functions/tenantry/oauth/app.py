@@ -30,7 +30,9 @@ _NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 _PAGE_HEADERS = {
     "cache-control": "no-store",
     "x-frame-options": "DENY",
-    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    "content-security-policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+    ),
     "referrer-policy": "no-referrer",
 }
 _MAX_FORM_BYTES = 64 * 1024
@@ -126,7 +128,9 @@ def oauth_app(server: AuthorizationServer, limits: RateLimits | None = None) -> 
 
     async def callback(request: Request) -> Response:
         try:
-            session = await server.callback(request.cookies.get(SESSION_COOKIE), list(request.query_params.multi_items()))
+            session = await server.callback(
+                request.cookies.get(SESSION_COOKIE), list(request.query_params.multi_items())
+            )
         except OAuthError as exc:
             return _redirect_or_page(exc)
         return HTMLResponse(consent_page(session, server.tenant_names(session.tenants)), headers=_PAGE_HEADERS)

@@ -32,7 +32,7 @@ def consent_page(session: SessionRecord, tenant_names: dict[str, str]) -> str:
     if len(session.tenants) == 1:
         only = session.tenants[0]
         choice = (
-            f'<p>It will act for <b>{escape(tenant_names.get(only, only))}</b> (<code>{escape(only)}</code>).</p>'
+            f"<p>It will act for <b>{escape(tenant_names.get(only, only))}</b> (<code>{escape(only)}</code>).</p>"
             f'<input type="hidden" name="tenant" value="{escape(only)}">'
         )
     else:

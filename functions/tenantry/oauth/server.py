@@ -308,7 +308,12 @@ class AuthorizationServer:
                 session, "access_denied", f"{user.user} is not a member of any tenant; ask your administrator"
             )
         session = session.model_copy(
-            update={"subject": user.user, "subject_name": user.display, "tenants": tenants, "csrf": secrets.token_urlsafe(24)}
+            update={
+                "subject": user.user,
+                "subject_name": user.display,
+                "tenants": tenants,
+                "csrf": secrets.token_urlsafe(24),
+            }
         )
         self.store.put_session(session_id, session)
         return session
@@ -427,7 +432,9 @@ class AuthorizationServer:
             # The real client presented it before: someone else holds a copy. End that sign-in.
             self.store.revoke_grant(record.tenant_id, record.grant_id, "authorization code reused")
             self.audit("token", "denied", "authorization code reused; grant revoked", record.tenant_id, record.subject)
-            raise OAuthError("invalid_grant", "the authorization code was already used; tokens issued from it are revoked")
+            raise OAuthError(
+                "invalid_grant", "the authorization code was already used; tokens issued from it are revoked"
+            )
         now = self._now()
         grant = GrantRecord(
             grant_id=record.grant_id,

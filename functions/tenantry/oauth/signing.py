@@ -57,6 +57,10 @@ def jwk_of(public: rsa.RSAPublicKey) -> dict[str, str]:
     }
 
 
+def _compact(value: dict[str, Any]) -> str:
+    return b64url(json.dumps(value, separators=(",", ":")).encode())
+
+
 class Signer(Protocol):
     def sign(self, claims: Mapping[str, Any], typ: str = "at+jwt") -> str: ...
 
@@ -105,8 +109,7 @@ class KmsSigner:
 
     def sign_jws(self, header: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
         """Sign any header and claims with the active key (the tests forge headers with it)."""
-        compact = lambda value: b64url(json.dumps(value, separators=(",", ":")).encode())  # noqa: E731
-        signing_input = f"{compact(dict(header))}.{compact(dict(claims))}".encode("ascii")
+        signing_input = f"{_compact(dict(header))}.{_compact(dict(claims))}".encode("ascii")
         if len(signing_input) > _MAX_RAW_MESSAGE:
             raise ValueError("the token is too large for kms:Sign with MessageType RAW")
         response = self._kms.sign(
