@@ -81,7 +81,7 @@ def settings_from_outputs(outputs: list[Mapping[str, Any]], stack: str) -> Setti
         raise TargetError(f"Stack {stack}: {exc}") from None
 
 
-def _stack_settings(session: boto3.Session, stack: str) -> tuple[Settings, tuple[str, str] | None]:
+def _stack_outputs(session: boto3.Session, stack: str) -> list[Mapping[str, Any]]:
     cloudformation = session.client("cloudformation")
     try:
         stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
@@ -90,12 +90,19 @@ def _stack_settings(session: boto3.Session, stack: str) -> tuple[Settings, tuple
         raise TargetError(
             f"Cannot read stack {stack} in {session.region_name or 'the default region'}: {message}"
         ) from None
-    outputs = stacks[0].get("Outputs", [])
+    return list(stacks[0].get("Outputs", []))
+
+
+def _stack_settings(session: boto3.Session, stack: str) -> Settings:
+    return settings_from_outputs(_stack_outputs(session, stack), stack)
+
+
+def oauth_tables_from_outputs(outputs: list[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """(members table, OAuth table) of a stack that deploys the authorization server, else None."""
     values = {str(o.get("OutputKey")): str(o.get("OutputValue")) for o in outputs}
-    oauth = (
-        (values["MembersTable"], values["OAuthTable"]) if "MembersTable" in values and "OAuthTable" in values else None
-    )
-    return settings_from_outputs(outputs, stack), oauth
+    if "MembersTable" in values and "OAuthTable" in values:
+        return values["MembersTable"], values["OAuthTable"]
+    return None
 
 
 def _local_operator() -> str:
@@ -119,7 +126,9 @@ def connect(state_dir: Path, stack: str | None = None, region: str | None = None
     """The target for this command; locally, boto3 points at the emulator's moto while it runs."""
     if stack:
         session = boto3.Session(region_name=region)
-        settings, oauth_tables = _stack_settings(session, stack)
+        outputs = _stack_outputs(session, stack)
+        settings = settings_from_outputs(outputs, stack)
+        oauth_tables = oauth_tables_from_outputs(outputs)
         principal = str(session.client("sts").get_caller_identity()["Arn"])
         yield AdminTarget(settings, session, principal, f"stack {stack} ({session.region_name})", oauth_tables)
         return

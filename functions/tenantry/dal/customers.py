@@ -89,7 +89,7 @@ class CustomerStore:
                 raise ConflictError(f"A customer with id '{customer_id}' already exists.") from None
             if reasons[1:2] == ["ConditionalCheckFailed"]:
                 raise StorageQuotaError(
-                    f"CustomerRecord limit reached: {limit:,} customers on the {tenant.plan} plan. Delete customers "
+                    f"Customer limit reached: {limit:,} customers on the {tenant.plan} plan. Delete customers "
                     "you no longer need, or ask your administrator to upgrade the plan or raise the limit."
                 ) from None
             raise
