@@ -20,6 +20,9 @@ from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tenantry.audit import AuditEvent
+from tenantry.dal.members import MembershipStore
+from tenantry.dal.oauth import OAuthStore
 from tenantry.errors import InvalidInputError, TenantryError
 from tenantry.metering.meter import MonthUsage
 from tenantry.tenancy.registry import TenantRecord
@@ -51,6 +54,17 @@ class Ops:
     err: TextIO
     # Parallel deletes when offboarding: DynamoDB takes many; moto's in-process server is not thread-safe.
     delete_workers: int = 8
+    # The authorization server's stores, when the target has them (memberships, sign-ins).
+    members: MembershipStore | None = None
+    oauth: OAuthStore | None = None
+
+    def oauth_stores(self) -> tuple[MembershipStore, OAuthStore]:
+        if self.members is None or self.oauth is None:
+            raise InvalidInputError(
+                "This target has no authorization server tables (MembersTable/OAuthTable outputs, or a "
+                "local.json from an older `tenantry local`); deploy or restart the current version."
+            )
+        return self.members, self.oauth
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out)
@@ -241,6 +255,94 @@ def _update(args: argparse.Namespace, ops: Ops) -> int:
 
 def _suspend(args: argparse.Namespace, ops: Ops) -> int:
     ops.say(ops.admin.suspend(args.tenant_id).message)
+    if ops.oauth is not None:
+        # Its sign-ins end too: refresh tokens stop working now, access tokens within 15 minutes
+        # (the function already refuses a suspended tenant's calls).
+        revoked = ops.oauth.revoke_grants(args.tenant_id, "tenant suspended")
+        _audit_revocations(ops, args.tenant_id, len(revoked), "tenant suspended")
+        ops.say(f"Revoked {len(revoked)} sign-in(s) of {args.tenant_id}.")
+    return 0
+
+
+def _audit_revocations(ops: Ops, tenant_id: str, count: int, why: str) -> None:
+    ops.services.audit.record(
+        AuditEvent(
+            tenant_id=tenant_id,
+            principal=ops.admin.principal,
+            action="oauth:revoke",
+            resource=tenant_id,
+            outcome="allowed",
+            reason=f"{why}: {count} sign-in(s) revoked",
+        )
+    )
+
+
+# -- memberships -------------------------------------------------------------------------------
+def _member_user(value: str) -> str:
+    user = value.strip()
+    if not user or len(user) > 320 or any(c.isspace() for c in user):
+        raise InvalidInputError(f"'{value[:60]}' is not a user: give the email address (or subject) they sign in with.")
+    # Emails are compared lower-cased, as the authorization server reads them from the identity provider.
+    return user.lower() if "@" in user else user
+
+
+def _members_add(args: argparse.Namespace, ops: Ops) -> int:
+    members, _ = ops.oauth_stores()
+    user = _member_user(args.user)
+    record = ops.admin.get(args.tenant)  # the tenant must exist
+    added = members.add(user, record.tenant_id, added_by=ops.admin.principal)
+    ops.services.audit.record(
+        AuditEvent(
+            tenant_id=record.tenant_id,
+            principal=ops.admin.principal,
+            action="members:add",
+            resource=user,
+            outcome="allowed",
+            reason="" if added else "already a member",
+        )
+    )
+    ops.say(f"{user} {'is now' if added else 'was already'} a member of {record.tenant_id}.")
+    return 0
+
+
+def _members_remove(args: argparse.Namespace, ops: Ops) -> int:
+    members, oauth = ops.oauth_stores()
+    user = _member_user(args.user)
+    removed = members.remove(user, args.tenant)
+    revoked = oauth.revoke_grants(args.tenant, "membership removed", subject=user)
+    ops.services.audit.record(
+        AuditEvent(
+            tenant_id=args.tenant,
+            principal=ops.admin.principal,
+            action="members:remove",
+            resource=user,
+            outcome="allowed",
+            reason=f"{len(revoked)} sign-in(s) revoked" + ("" if removed else "; was not a member"),
+        )
+    )
+    if not removed:
+        ops.say(f"{user} was not a member of {args.tenant}; revoked {len(revoked)} sign-in(s) anyway.")
+    else:
+        ops.say(f"Removed {user} from {args.tenant}; revoked {len(revoked)} sign-in(s).")
+    return 0
+
+
+def _members_list(args: argparse.Namespace, ops: Ops) -> int:
+    members, _ = ops.oauth_stores()
+    if args.user:
+        tenants = members.tenants_of(_member_user(args.user))
+        if args.json:
+            ops.json({"user": _member_user(args.user), "tenants": tenants})
+        else:
+            ops.say("\n".join(tenants) if tenants else "(member of no tenant)")
+        return 0
+    if not args.tenant:
+        raise InvalidInputError("Pass --tenant ID (its members) or --user EMAIL (their tenants).")
+    users = members.members_of(args.tenant)
+    if args.json:
+        ops.json({"tenant_id": args.tenant, "members": users})
+    else:
+        ops.say("\n".join(users) if users else f"(no members in {args.tenant})")
     return 0
 
 
@@ -392,7 +494,7 @@ def _secret_list(args: argparse.Namespace, ops: Ops) -> int:
 
 # -- wiring ------------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `tenants` and `secrets` to the `tenantry` parser."""
+    """Add `tenants`, `secrets` and `members` to the `tenantry` parser."""
     target = argparse.ArgumentParser(add_help=False)
     target.add_argument("--stack", help="a deployed stack's name (default: the running local server)")
     target.add_argument("--region", help="the stack's region (default: your AWS configuration's)")
@@ -464,6 +566,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = command(ssub, "list", _secret_list, "names and fingerprints, never values", read=True)
     p.add_argument("--tenant", required=True)
 
+    members = sub.add_parser("members", help="who may sign in for which tenant")
+    msub = members.add_subparsers(dest="members_command", required=True, metavar="COMMAND")
+    p = command(msub, "add", _members_add, "let a user sign in for a tenant")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--user", required=True, help="the email address they sign in with")
+    p = command(msub, "remove", _members_remove, "remove a membership and revoke its sign-ins")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--user", required=True)
+    p = command(msub, "list", _members_list, "a tenant's members, or a user's tenants", read=True)
+    p.add_argument("--tenant")
+    p.add_argument("--user")
+
 
 @contextmanager
 def _quiet_logs() -> Iterator[None]:
@@ -501,7 +615,11 @@ def run(args: argparse.Namespace) -> int:
                 silo_plans=frozenset(target.settings.silo_plans),
             )
             workers = 8 if args.stack else 1
-            return func(args, Ops(services, admin, sys.stdout, sys.stderr, workers))
+            ops = Ops(services, admin, sys.stdout, sys.stderr, workers)
+            if target.oauth_tables is not None:
+                ops.members = MembershipStore(services.dynamodb, target.oauth_tables[0])
+                ops.oauth = OAuthStore(services.dynamodb, target.oauth_tables[1])
+            return func(args, ops)
     except (TenantryError, TargetError) as exc:
         return _fail(str(exc), EXIT_BAD_INPUT)
     except ClientError as exc:

@@ -63,6 +63,8 @@ class AdminTarget:
     session: boto3.Session
     principal: str
     where: str
+    # The authorization server's (members table, OAuth table), when the target has them.
+    oauth_tables: tuple[str, str] | None = None
 
 
 def settings_from_outputs(outputs: list[Mapping[str, Any]], stack: str) -> Settings:
@@ -79,7 +81,7 @@ def settings_from_outputs(outputs: list[Mapping[str, Any]], stack: str) -> Setti
         raise TargetError(f"Stack {stack}: {exc}") from None
 
 
-def _stack_settings(session: boto3.Session, stack: str) -> Settings:
+def _stack_outputs(session: boto3.Session, stack: str) -> list[Mapping[str, Any]]:
     cloudformation = session.client("cloudformation")
     try:
         stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
@@ -88,7 +90,19 @@ def _stack_settings(session: boto3.Session, stack: str) -> Settings:
         raise TargetError(
             f"Cannot read stack {stack} in {session.region_name or 'the default region'}: {message}"
         ) from None
-    return settings_from_outputs(stacks[0].get("Outputs", []), stack)
+    return list(stacks[0].get("Outputs", []))
+
+
+def _stack_settings(session: boto3.Session, stack: str) -> Settings:
+    return settings_from_outputs(_stack_outputs(session, stack), stack)
+
+
+def oauth_tables_from_outputs(outputs: list[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """(members table, OAuth table) of a stack that deploys the authorization server, else None."""
+    values = {str(o.get("OutputKey")): str(o.get("OutputValue")) for o in outputs}
+    if "MembersTable" in values and "OAuthTable" in values:
+        return values["MembersTable"], values["OAuthTable"]
+    return None
 
 
 def _local_operator() -> str:
@@ -112,9 +126,11 @@ def connect(state_dir: Path, stack: str | None = None, region: str | None = None
     """The target for this command; locally, boto3 points at the emulator's moto while it runs."""
     if stack:
         session = boto3.Session(region_name=region)
-        settings = _stack_settings(session, stack)
+        outputs = _stack_outputs(session, stack)
+        settings = settings_from_outputs(outputs, stack)
+        oauth_tables = oauth_tables_from_outputs(outputs)
         principal = str(session.client("sts").get_caller_identity()["Arn"])
-        yield AdminTarget(settings, session, principal, f"stack {stack} ({session.region_name})")
+        yield AdminTarget(settings, session, principal, f"stack {stack} ({session.region_name})", oauth_tables)
         return
     described = state_dir / "local.json"
     if not described.exists():
@@ -135,4 +151,10 @@ def connect(state_dir: Path, stack: str | None = None, region: str | None = None
         except SettingsError as exc:
             raise TargetError(f"{described}: {exc}") from None
         session = boto3.Session(region_name=LOCAL_ENV["AWS_REGION"])
-        yield AdminTarget(settings, session, _local_operator(), f"local ({endpoint})")
+        oauth_env = info.get("oauth_environment") or {}
+        oauth = (
+            (str(oauth_env["TENANTRY_MEMBERS_TABLE"]), str(oauth_env["TENANTRY_OAUTH_TABLE"]))
+            if "TENANTRY_MEMBERS_TABLE" in oauth_env and "TENANTRY_OAUTH_TABLE" in oauth_env
+            else None
+        )
+        yield AdminTarget(settings, session, _local_operator(), f"local ({endpoint})", oauth)

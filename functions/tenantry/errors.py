@@ -16,6 +16,7 @@ __all__ = [
     "LimitExceededError",
     "NoTenantContextError",
     "NotFoundError",
+    "OAuthError",
     "QuotaExceededError",
     "RateLimitedError",
     "SecretUnavailableError",
@@ -113,6 +114,33 @@ class StorageQuotaError(TenantryError):
 class WebhookError(TenantryError):
     http_status = 502
     code = "webhook_failed"
+
+
+class OAuthError(Exception):
+    """An OAuth refusal, named as the RFCs name it (RFC 6749 4.1.2.1 and 5.2, RFC 7591 3.2.2, RFC 8707 2).
+
+    Answered as `{"error", "error_description"}`, an error page, or a redirect. `redirect_uri`
+    is set only once the client and its redirect URI were validated: errors go back to the
+    client then, and are shown on a page otherwise (never redirect to an unvalidated URI).
+    """
+
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        status: int = 400,
+        redirect_uri: str | None = None,
+        state: str | None = None,
+    ) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status = status
+        self.redirect_uri = redirect_uri
+        self.state = state
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
 
 
 def aws_error_code(exc: ClientError) -> str:

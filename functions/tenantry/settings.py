@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import re
 from functools import lru_cache
+from typing import Self
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-__all__ = ["Settings", "SettingsError", "get_settings"]
+__all__ = ["OAuthSettings", "Settings", "SettingsError", "get_settings"]
 
 _PREFIX = "TENANTRY_"
 _HTTPS_ORIGIN = re.compile(r"https://[A-Za-z0-9.-]+(:\d{1,5})?")
@@ -18,7 +19,31 @@ class SettingsError(Exception):
     """The environment does not describe a runnable deployment."""
 
 
-class Settings(BaseModel):
+class _FromEnv(BaseModel):
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Self:
+        env = os.environ if environ is None else environ
+        raw: dict[str, object] = {}
+        for name, field in cls.model_fields.items():
+            value = env.get(_PREFIX + name.upper())
+            if value is None:
+                continue
+            if field.annotation == list[str]:
+                raw[name] = [part.strip() for part in value.split(",") if part.strip()]
+            else:
+                raw[name] = value
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{_PREFIX}{str(err['loc'][0]).upper()}: "
+                + ("required, not set" if err["type"] == "missing" else err["msg"])
+                for err in exc.errors()
+            )
+            raise SettingsError(f"invalid settings: {problems}") from exc
+
+
+class Settings(_FromEnv):
     """What the function needs to know about its deployment.
 
     Every field maps to an environment variable `TENANTRY_<FIELD>` (upper case).
@@ -79,27 +104,35 @@ class Settings(BaseModel):
     def cells(self) -> list[str]:
         return self.cell_tables or [self.data_table]
 
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        raw: dict[str, object] = {}
-        for name, field in cls.model_fields.items():
-            value = env.get(_PREFIX + name.upper())
-            if value is None:
-                continue
-            if field.annotation == list[str]:
-                raw[name] = [part.strip() for part in value.split(",") if part.strip()]
-            else:
-                raw[name] = value
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{_PREFIX}{str(err['loc'][0]).upper()}: "
-                + ("required, not set" if err["type"] == "missing" else err["msg"])
-                for err in exc.errors()
-            )
-            raise SettingsError(f"invalid settings: {problems}") from exc
+
+class OAuthSettings(_FromEnv):
+    """What the authorization server function needs (TENANTRY_* like Settings)."""
+
+    # Deploy-critical: the issuer (this server's origin), its tables and signing key(s).
+    issuer_url: str = Field(pattern=r"^https?://[^/?#]+$")
+    # The MCP URL first; the premium URL, when deployed, is a second resource with its own audience.
+    oauth_resources: list[str] = Field(min_length=1)
+    oauth_table: str
+    members_table: str
+    registry_table: str
+    audit_table: str
+    # KMS key ids or ARNs (RSA, SIGN_VERIFY); the first signs, all are published (rotation).
+    signing_key_ids: list[str] = Field(min_length=1)
+    tenant_claim: str = "tenant_id"
+    scopes_supported: list[str] = Field(default_factory=lambda: ["mcp:tools"])
+    dcr_redirect_hosts: list[str] = Field(default_factory=lambda: ["chatgpt.com"])
+    dcr_unused_days: int = Field(default=30, ge=1, le=365)
+    dcr_per_host_per_day: int = Field(default=500, ge=1, le=100_000)
+    register_per_minute: int = Field(default=10, ge=1, le=10_000)
+    token_per_minute: int = Field(default=60, ge=1, le=100_000)
+    # Only `./dev local` sets this: client metadata documents over http from loopback.
+    allow_loopback_documents: bool = False
+    audit_retention_days: int = Field(default=400, ge=1, le=3650)
+    # The upstream OpenID Connect provider users sign in with (Cognito by default, deployed).
+    oidc_issuer: str | None = Field(default=None, pattern=r"^https://")
+    oidc_client_id: str | None = None
+    oidc_client_secret_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:secretsmanager:")
+    oidc_user_claim: str = "email"
 
 
 @lru_cache(maxsize=1)

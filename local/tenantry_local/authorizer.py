@@ -10,7 +10,7 @@ signature (RSA algorithms), `iss`, `aud` against the configured audiences (or
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,8 @@ class Unauthorized(Exception):
 class JwtAuthorizer:
     issuer: str
     audiences: tuple[str, ...]
-    jwks: dict[str, Any]
+    # The issuer's JWKS, or how to read it now (API Gateway re-reads it as keys rotate).
+    jwks: dict[str, Any] | Callable[[], dict[str, Any]]
 
     def verify(self, authorization: str | None) -> dict[str, Any]:
         if not authorization:
@@ -58,7 +59,8 @@ class JwtAuthorizer:
         return claims
 
     def _key(self, kid: Any) -> PyJWK:
-        for jwk in self.jwks.get("keys", []):
+        jwks = self.jwks() if callable(self.jwks) else self.jwks
+        for jwk in jwks.get("keys", []):
             if jwk.get("kid") == kid:
                 return PyJWK(jwk)
         raise Unauthorized(f"no signing key with kid {kid!r}")

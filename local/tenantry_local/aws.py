@@ -16,6 +16,7 @@ __all__ = [
     "TABLES",
     "create_bucket",
     "create_secrets_key",
+    "create_signing_key",
     "create_tables",
     "embedded_aws",
     "environment",
@@ -50,6 +51,15 @@ TABLES: dict[str, dict[str, Any]] = {
     # usage and audit age out through the TTL attribute `expires_at`.
     "usage": _TENANT_PARTITIONED,
     "audit": _TENANT_PARTITIONED,
+    # The authorization server's clients, codes, refresh tokens, grants and sessions (TTL `expires_at`).
+    "oauth": _TENANT_PARTITIONED,
+    "members": {
+        "KeySchema": [{"AttributeName": "user", "KeyType": "HASH"}, {"AttributeName": "tenant_id", "KeyType": "RANGE"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "user", "AttributeType": "S"},
+            {"AttributeName": "tenant_id", "AttributeType": "S"},
+        ],
+    },
 }
 
 
@@ -146,5 +156,18 @@ def create_secrets_key(alias: str) -> str:
         if entry["AliasName"] == alias and "TargetKeyId" in entry:
             return str(kms.describe_key(KeyId=entry["TargetKeyId"])["KeyMetadata"]["Arn"])
     key = kms.create_key(Description="tenantry tenant secrets (local)")["KeyMetadata"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    return str(key["Arn"])
+
+
+def create_signing_key(alias: str) -> str:
+    """The authorization server's token signing key (RSA_2048, SIGN_VERIFY, as deployed); returns its ARN."""
+    kms = local_client("kms")
+    for entry in kms.list_aliases()["Aliases"]:
+        if entry["AliasName"] == alias and "TargetKeyId" in entry:
+            return str(kms.describe_key(KeyId=entry["TargetKeyId"])["KeyMetadata"]["Arn"])
+    key = kms.create_key(
+        Description="tenantry OAuth token signing (local)", KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY"
+    )["KeyMetadata"]
     kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
     return str(key["Arn"])

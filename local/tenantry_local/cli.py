@@ -40,11 +40,13 @@ def _cmd_local(args: argparse.Namespace) -> int:
         print(f"Issuer: {info['issuer']}   (JWKS at {platform.base_url}/.well-known/jwks.json)")
         if platform.oauth is not None:
             hosts = ", ".join(sorted(platform.oauth.clients.policy.allowed_hosts)) or "none"
-            print(f"OAuth (dev authorization server): {platform.base_url}/.well-known/oauth-authorization-server")
+            print(
+                f"OAuth (the deployed authorization server): {platform.base_url}/.well-known/oauth-authorization-server"
+            )
             print(f"  authorize {platform.base_url}/authorize   token {platform.base_url}/token")
             print(f"  register  {platform.base_url}/register   (redirect hosts: {hosts}, plus loopback)")
-            print("  demo users: owner@ironworks, owner@lotus, owner@summit, accountant@books (3 tenants),")
-            print("  visitor@nowhere (no tenant). Subdomains: http://<slug>.localhost:<port>/mcp")
+            print("  sign-in: the dev sign-in page (demo users); tenants from `tenantry members list`.")
+            print("  Subdomains: http://<slug>.localhost:<port>/mcp")
         print("Demo tenants and bearer tokens (valid 12 h; `tenantry token --tenant ID` for more):")
         for tenant_id, tenant in info["tenants"].items():
             print(f"\n  {tenant_id}  ({tenant['display_name']}, plan {tenant['plan']})")
@@ -64,24 +66,25 @@ def _cmd_local(args: argparse.Namespace) -> int:
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
+    from tenantry.oauth.signing import KmsSigner
+    from tenantry_local.aws import local_client
     from tenantry_local.issuer import DevIssuer
-    from tenantry_local.platform import DEFAULT_PORT, base_url_for
 
-    state_dir = Path(args.state_dir)
-    described = state_dir / "local.json"
-    if described.exists():
-        info = json.loads(described.read_text())
-        mcp_url, issuer_url = info["url"], info["issuer"]
-    else:
-        info = {}
-        issuer_url = base_url_for("127.0.0.1", DEFAULT_PORT)
-        mcp_url = issuer_url + "/mcp"
+    described = Path(args.state_dir) / "local.json"
+    info: dict[str, Any] = json.loads(described.read_text()) if described.exists() else {}
+    oauth = info.get("oauth_environment") or {}
+    key_ids = [k for k in str(oauth.get("TENANTRY_SIGNING_KEY_IDS", "")).split(",") if k]
+    if not info.get("aws_endpoint") or not key_ids:
+        # Tokens are signed by the running server's KMS key (moto, in memory): no server, no key.
+        print("tenantry token: no running local server found; start `./dev local` first", file=sys.stderr)
+        return 2
     if not args.any_tenant:
         problem = _unknown_tenant(info, args.tenant)
         if problem:
             print(f"tenantry token: {problem}", file=sys.stderr)
             return 2
-    issuer = DevIssuer.load_or_create(state_dir, issuer_url, mcp_url)
+    signer = KmsSigner(local_client("kms", info["aws_endpoint"]), key_ids)
+    issuer = DevIssuer(info["issuer"], info["url"], signer)
     print(issuer.mint(args.tenant, subject=args.subject, ttl_seconds=args.ttl))
     return 0
 
@@ -130,7 +133,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     token = sub.add_parser(
         "token",
         help="mint a dev bearer token for a tenant of the running local server",
-        description="Mint a bearer token signed by the local dev issuer. The tenant must exist in the running "
+        description="Mint a bearer token signed by the running local server's signing key (KMS in moto). "
+        "The tenant must exist in the running "
         "local server's registry (demo tenants and any created with `tenantry tenants create`).",
     )
     token.add_argument("--tenant", required=True, help="tenant id, e.g. ironworks-gym")

@@ -21,7 +21,7 @@ from tenantry.mcp_server.app import LambdaApp
 from tenantry_local.apigw import build_event, parse_response
 from tenantry_local.authorizer import JwtAuthorizer, Unauthorized, stringify_claims
 
-__all__ = ["GATEWAY_MAX_BODY", "ROUTES", "ROUTE_SCOPES", "Container", "Emulator"]
+__all__ = ["GATEWAY_MAX_BODY", "OAUTH_ROUTES", "ROUTES", "ROUTE_SCOPES", "Container", "Emulator", "FunctionContainer"]
 
 # (method, path) -> whether the route has the JWT authorizer. Mirrors infra/.
 ROUTES: dict[tuple[str, str], bool] = {
@@ -30,11 +30,21 @@ ROUTES: dict[tuple[str, str], bool] = {
     ("DELETE", "/mcp"): False,
     ("GET", "/.well-known/oauth-protected-resource"): False,
     ("GET", "/.well-known/oauth-protected-resource/mcp"): False,
-    # Deployed with Cognito: the OAuth front function (RFC 8414 metadata, client registration).
-    # Locally the dev authorization server answers on the same paths, before this table is read.
-    ("GET", "/.well-known/oauth-authorization-server"): False,
-    ("POST", "/register"): False,
 }
+# The authorization server function's routes, all public (they are how a client gets a token).
+OAUTH_ROUTES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/.well-known/oauth-authorization-server"),
+        ("GET", "/.well-known/openid-configuration"),
+        ("GET", "/.well-known/jwks.json"),
+        ("POST", "/register"),
+        ("GET", "/authorize"),
+        ("GET", "/callback"),
+        ("POST", "/consent"),
+        ("POST", "/token"),
+    }
+)
+ROUTES.update(dict.fromkeys(OAUTH_ROUTES, False))
 # Authorization scopes per authorized route (the route's AuthorizationScopes in infra/).
 # As deployed, a token passes when it carries at least one of them in `scope` or `scp`.
 ROUTE_SCOPES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -63,6 +73,19 @@ def _own_event_loop() -> None:
 
 
 @dataclass
+class FunctionContainer:
+    """A warm container of another function (the authorization server): any Lambda-style callable."""
+
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]]
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, initializer=_own_event_loop)
+    )
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        return self.handler(event, _FakeLambdaContext(aws_request_id=str(uuid.uuid4())))
+
+
+@dataclass
 class Container:
     """One warm Lambda container: its app and the single thread it runs on."""
 
@@ -85,6 +108,7 @@ class Emulator:
         extra_routes: dict[str, Callable[[], Any]] | None = None,
         on_refusal: Callable[[str], None] | None = None,
         local_apps: dict[str, ASGIApp] | None = None,
+        oauth: FunctionContainer | None = None,
     ) -> None:
         self.authorizer = authorizer
         self.containers = containers
@@ -94,6 +118,8 @@ class Emulator:
         self._on_refusal = on_refusal
         # Paths served by local-only ASGI apps on the same origin (the dev authorization server).
         self._local_apps = local_apps or {}
+        # The authorization server function's container (its own Lambda, as deployed).
+        self.oauth = oauth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -144,7 +170,13 @@ class Emulator:
             route_key=f"{method} {path}",
             claims=claims,
         )
-        result = await self._invoke(event)
+        if route in OAUTH_ROUTES:
+            if self.oauth is None:
+                await _respond(send, 404, [("content-type", "application/json")], '{"message":"Not Found"}')
+                return
+            result = await self._invoke_on(self.oauth, event)
+        else:
+            result = await self._invoke(event)
         if result is None:
             await _respond(send, 500, [("content-type", "application/json")], '{"message":"Internal Server Error"}')
             return
@@ -167,6 +199,16 @@ class Emulator:
             return None
         finally:
             self._free.put_nowait(container)
+
+    async def _invoke_on(self, container: FunctionContainer, event: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(container.executor, container.invoke, event)
+        except Exception:  # noqa: BLE001 - a crashed invocation is API Gateway's 500, as deployed
+            import traceback
+
+            traceback.print_exc()
+            return None
 
     async def _unauthorized(self, send: Send, reason: str) -> None:
         # The deployed authorizer's 401 body and header are fixed; locally the

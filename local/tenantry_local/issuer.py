@@ -1,62 +1,67 @@
-"""A local token issuer standing in for the deployed authorization server.
+"""Mint bearer tokens for the local server without a sign-in (`tenantry token`, tests).
 
-Its RSA key is kept in the state directory so tokens minted by `tenantry token`
-are accepted by a running `tenantry local`.
+They are signed by the same KMS key (moto's) as the authorization server's tokens, so the
+emulated JWT authorizer treats both alike. `ephemeral` makes an issuer with its own
+in-process key, for tests that need a token from a key the server never published.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
-__all__ = ["DEFAULT_SCOPE", "DevIssuer"]
+from tenantry.oauth.signing import jwk_of, thumbprint
+
+__all__ = ["DEFAULT_SCOPE", "DevIssuer", "LocalKeySigner"]
 
 DEFAULT_SCOPE = "mcp:tools"
 
 
+class LocalKeySigner:
+    """An RSA key in this process: for forged-token tests only, never trusted by the server."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def kid(self) -> str:
+        return thumbprint(self.key.public_key())
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [jwk_of(self.key.public_key())]}
+
+    def sign(self, claims: Mapping[str, Any], typ: str = "at+jwt") -> str:
+        return self.sign_jws({"alg": "RS256", "typ": typ, "kid": self.kid()}, claims)
+
+    def sign_jws(self, header: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
+        return jwt.encode(dict(claims), self.key, algorithm="RS256", headers=dict(header))
+
+
 class DevIssuer:
-    def __init__(self, issuer: str, audience: str, key: rsa.RSAPrivateKey, kid: str) -> None:
+    def __init__(self, issuer: str, audience: str, signer: Any) -> None:
         self.issuer = issuer
         self.audience = audience
-        self.key = key
-        self.kid = kid
-
-    @classmethod
-    def load_or_create(cls, state_dir: Path, issuer: str, audience: str) -> DevIssuer:
-        path = state_dir / "dev-issuer-key.pem"
-        if path.exists():
-            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-            if not isinstance(loaded, rsa.RSAPrivateKey):
-                raise ValueError(f"{path} does not hold an RSA key; delete it to make a new one")
-            key = loaded
-        else:
-            state_dir.mkdir(parents=True, exist_ok=True)
-            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            pem = key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-            path.touch(mode=0o600)
-            path.write_bytes(pem)
-        kid = _thumbprint(key)
-        return cls(issuer, audience, key, kid)
+        self.signer = signer
 
     @classmethod
     def ephemeral(cls, issuer: str, audience: str) -> DevIssuer:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        return cls(issuer, audience, key, _thumbprint(key))
+        return cls(issuer, audience, LocalKeySigner())
+
+    @property
+    def kid(self) -> str:
+        return str(self.signer.kid())
 
     def jwks(self) -> dict[str, Any]:
-        jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
-        jwk.update({"kid": self.kid, "use": "sig", "alg": "RS256"})
-        return {"keys": [jwk]}
+        result: dict[str, Any] = self.signer.jwks()
+        return result
+
+    def sign_jws(self, header: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
+        """Any header and claims, signed by this issuer's key (tests forge with it)."""
+        return str(self.signer.sign_jws(header, claims))
 
     def mint(
         self,
@@ -82,9 +87,4 @@ class DevIssuer:
         if tenant_id is not None:
             claims[tenant_claim] = tenant_id
         claims.update(extra or {})
-        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
-
-
-def _thumbprint(key: rsa.RSAPrivateKey) -> str:
-    numbers = key.public_key().public_numbers()
-    return f"dev-{numbers.n % (1 << 48):012x}"
+        return str(self.signer.sign(claims))

@@ -15,16 +15,19 @@ from typing import Any
 
 import uvicorn
 
+from tenantry.dal.members import MembershipStore
 from tenantry.mcp_server.app import LambdaApp
 from tenantry.mcp_server.services import Services
-from tenantry.settings import Settings
+from tenantry.oauth.app import OAuthLambdaApp, RateLimits
+from tenantry.oauth.server import AuthorizationServer
+from tenantry.oauth.services import build_server
+from tenantry.settings import OAuthSettings, Settings
 from tenantry_local.authorizer import JwtAuthorizer
-from tenantry_local.aws import create_bucket, create_secrets_key, create_tables, embedded_aws
-from tenantry_local.emulator import Container, Emulator
+from tenantry_local.aws import create_bucket, create_secrets_key, create_signing_key, create_tables, embedded_aws
+from tenantry_local.emulator import Container, Emulator, FunctionContainer
 from tenantry_local.issuer import DevIssuer
-from tenantry_local.oauth import AuthorizationServer
-from tenantry_local.oauth.wiring import demo_authorization_server
 from tenantry_local.seed import DEMO_TENANTS, seed
+from tenantry_local.signin import DEMO_USERS, SIGN_IN_PATH, DevIdentityProvider
 
 __all__ = ["DEFAULT_PORT", "DEFAULT_STATE_DIR", "LocalPlatform", "base_url_for", "running_platform"]
 
@@ -46,8 +49,9 @@ class LocalPlatform:
     services: Services
     # Where the embedded moto listens: `tenantry tenants ...` finds it in local.json.
     aws_endpoint: str = field(default="", kw_only=True)
-    # The dev OAuth authorization server on the same origin (docs/oauth.md).
+    # The authorization server (the deployed code, in its own emulated Lambda) and its settings.
     oauth: AuthorizationServer | None = None
+    oauth_settings: OAuthSettings | None = None
 
     @property
     def mcp_url(self) -> str:
@@ -58,15 +62,7 @@ class LocalPlatform:
 
     def environment(self) -> dict[str, str]:
         """The TENANTRY_* environment a deployed function would get for these settings."""
-        env = {}
-        for name, value in self.settings.model_dump(exclude_none=True).items():
-            # The spelling Settings.from_env parses back: lists comma-separated, booleans lower case.
-            if isinstance(value, list):
-                text = ",".join(str(item) for item in value)
-            else:
-                text = str(value).lower() if isinstance(value, bool) else str(value)
-            env["TENANTRY_" + name.upper()] = text
-        return env
+        return _environment_of(self.settings)
 
     def describe(self) -> dict[str, Any]:
         """The document written to .tenantry/local.json."""
@@ -75,6 +71,7 @@ class LocalPlatform:
             "issuer": self.issuer.issuer,
             "aws_endpoint": self.aws_endpoint,
             "environment": self.environment(),
+            "oauth_environment": _environment_of(self.oauth_settings) if self.oauth_settings else {},
             "tenants": {
                 demo.record.tenant_id: {
                     "token": self.token(demo.record.tenant_id, subject=f"owner@{demo.record.slug}"),
@@ -84,6 +81,37 @@ class LocalPlatform:
                 for demo in DEMO_TENANTS
             },
         }
+
+
+def _environment_of(settings: Settings | OAuthSettings) -> dict[str, str]:
+    env = {}
+    for name, value in settings.model_dump(exclude_none=True).items():
+        # The spelling from_env parses back: lists comma-separated, booleans lower case.
+        if isinstance(value, list):
+            text = ",".join(str(item) for item in value)
+        else:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+        env["TENANTRY_" + name.upper()] = text
+    return env
+
+
+def _oauth_settings_for(base_url: str, settings: Settings, signing_key_arn: str) -> OAuthSettings:
+    return OAuthSettings(
+        issuer_url=base_url,
+        oauth_resources=[settings.resource_url],
+        oauth_table="tenantry-oauth",
+        members_table="tenantry-members",
+        registry_table=settings.registry_table,
+        audit_table=settings.audit_table,
+        signing_key_ids=[signing_key_arn],
+        tenant_claim=settings.tenant_claim,
+        scopes_supported=settings.scopes_supported,
+        # Local MCP clients and tests serve their metadata documents on 127.0.0.1 over http.
+        allow_loopback_documents=True,
+        # Generous: the test suite signs in many times from one address.
+        register_per_minute=1000,
+        token_per_minute=1000,
+    )
 
 
 def _quiet_libraries() -> None:
@@ -137,8 +165,7 @@ def running_platform(
 ) -> Iterator[LocalPlatform]:
     """Start moto, tables, seed data, the emulator and an HTTP server; stop them on exit.
 
-    port=0 picks a free port. With state_dir=None nothing is written to disk and
-    the issuer key is ephemeral (tests).
+    port=0 picks a free port. With state_dir=None nothing is written to disk (tests).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -157,27 +184,41 @@ def running_platform(
         settings = _settings_for(base_url, create_secrets_key("alias/tenantry-secrets"))
         create_tables(_tables_for(settings))
         create_bucket(settings.branding_bucket)
-        if state_dir is None:
-            issuer = DevIssuer.ephemeral(base_url, settings.resource_url or "")
-        else:
-            issuer = DevIssuer.load_or_create(state_dir, base_url, settings.resource_url or "")
+        oauth_settings = _oauth_settings_for(base_url, settings, create_signing_key("alias/tenantry-oauth-signing"))
+        if redirect_hosts is not None:
+            oauth_settings.dcr_redirect_hosts = [h.lower() for h in redirect_hosts]
+        create_tables([("oauth", oauth_settings.oauth_table), ("members", oauth_settings.members_table)])
         apps = [LambdaApp(Services.create(settings)) for _ in range(max(1, containers))]
         services = apps[0].services
         seed(services.registry, services.customer_store, services.resolver.table_of)
-        authorizer = JwtAuthorizer(issuer=issuer.issuer, audiences=(issuer.audience,), jwks=issuer.jwks())
-        oauth, oauth_routes = demo_authorization_server(
-            issuer, settings.resource_url or "", settings.tenant_claim, redirect_hosts
-        )
+        sign_in = DevIdentityProvider(base_url)
+        limits = RateLimits(oauth_settings.register_per_minute, oauth_settings.token_per_minute)
+        oauth_app = OAuthLambdaApp(build_server(oauth_settings, upstream=sign_in), limits)
+        oauth = oauth_app.server
+        members = MembershipStore(services.dynamodb, oauth_settings.members_table)
+        for user in DEMO_USERS:
+            for tenant_id in user.tenants:
+                members.add(user.email, tenant_id, added_by="seed")
+        issuer = DevIssuer(base_url, settings.resource_url, oauth.signer)
+        # As deployed: issuer = this authorization server, audience = the MCP URL, keys from its JWKS.
+        authorizer = JwtAuthorizer(issuer=oauth.url, audiences=(settings.resource_url,), jwks=oauth.signer.jwks)
         emulator = Emulator(
             authorizer,
             [Container(app) for app in apps],
             resource_metadata_url=base_url + "/.well-known/oauth-protected-resource/mcp",
-            extra_routes={"/.well-known/jwks.json": issuer.jwks},
             on_refusal=on_refusal,
-            local_apps=oauth_routes,
+            local_apps={SIGN_IN_PATH: sign_in.app()},
+            oauth=FunctionContainer(oauth_app),
         )
         platform = LocalPlatform(
-            base_url, issuer, settings, emulator, apps[0].services, oauth=oauth, aws_endpoint=aws_endpoint
+            base_url,
+            issuer,
+            settings,
+            emulator,
+            services,
+            oauth=oauth,
+            oauth_settings=oauth_settings,
+            aws_endpoint=aws_endpoint,
         )
         if state_dir is not None:
             state_dir.mkdir(parents=True, exist_ok=True)
@@ -196,4 +237,6 @@ def running_platform(
             thread.join(timeout=10)
             for container in emulator.containers:
                 container.executor.shutdown(wait=False, cancel_futures=True)
+            if emulator.oauth is not None:
+                emulator.oauth.executor.shutdown(wait=False, cancel_futures=True)
             sock.close()

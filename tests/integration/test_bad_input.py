@@ -100,8 +100,9 @@ def test_body_over_one_mib_is_413_and_writes_nothing(platform: LocalPlatform, ne
 
 def _forged(platform: LocalPlatform) -> str:
     impostor = DevIssuer.ephemeral(platform.issuer.issuer, platform.issuer.audience)
-    impostor.kid = platform.issuer.kid  # same kid, different key: the signature must fail
-    return impostor.mint("ironworks-gym")
+    # Same kid, different key: the signature must fail.
+    claims = jwt.decode(platform.token("ironworks-gym"), options={"verify_signature": False})
+    return impostor.sign_jws({"alg": "RS256", "typ": "at+jwt", "kid": platform.issuer.kid}, claims)
 
 
 def _unsigned(platform: LocalPlatform) -> str:
@@ -142,7 +143,7 @@ def test_token_without_aud_falls_back_to_client_id(platform: LocalPlatform) -> N
     del claims["aud"]
     for client_id, status in ((platform.issuer.audience, 200), ("some-other-client", 401)):
         claims["client_id"] = client_id
-        token = jwt.encode(claims, platform.issuer.key, algorithm="RS256", headers={"kid": platform.issuer.kid})
+        token = platform.issuer.sign_jws({"alg": "RS256", "typ": "at+jwt", "kid": platform.issuer.kid}, claims)
         response = _post(platform, token, '{"jsonrpc":"2.0","id":1,"method":"tools/list"}')
         assert response.status_code == status
 

@@ -1,19 +1,21 @@
-"""Helpers for the OAuth tests: a browser stand-in, PKCE pairs, and the SDK's OAuth client."""
+"""Helpers for the OAuth tests: a browser that signs in through every page, PKCE pairs, a hand-driven client."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from html import unescape
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from tenantry_local.oauth import AuthorizationServer
+from tenantry.oauth.server import AuthorizationServer
 from tenantry_local.platform import LocalPlatform
 
 REDIRECT_URI = "http://127.0.0.1:33418/callback"
@@ -29,6 +31,61 @@ def query_of(location: str) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
 
 
+def hidden_fields(html: str) -> dict[str, str]:
+    return {
+        unescape(name): unescape(value)
+        for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', html)
+    }
+
+
+def tenant_options(html: str) -> list[str]:
+    return [unescape(v) for v in re.findall(r'<input type="radio" name="tenant" value="([^"]+)"', html)]
+
+
+@dataclass
+class Browser:
+    """A user's browser: follows the sign-in pages by hand, keeping cookies, as a person would click."""
+
+    platform: LocalPlatform
+    http: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.http = httpx.Client(base_url=self.platform.base_url, follow_redirects=False, timeout=15)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def start(self, authorize_url: str) -> httpx.Response:
+        return self.http.get(authorize_url)
+
+    def sign_in(self, authorize_url: str, user: str) -> httpx.Response:
+        """Through /authorize and the dev sign-in page; the answer is the consent page (or a redirect)."""
+        response = self.start(authorize_url)
+        if response.status_code != 302 or "/dev/sign-in" not in response.headers["location"]:
+            return response
+        page = self.http.get(response.headers["location"])
+        assert page.status_code == 200, page.text
+        back = self.http.post("/dev/sign-in", data=hidden_fields(page.text) | {"email": user})
+        assert back.status_code == 302, back.text
+        return self.http.get(back.headers["location"])
+
+    def consent(self, page: httpx.Response, tenant: str | None = None, decision: str = "allow") -> httpx.Response:
+        assert page.status_code == 200, page.text
+        form = hidden_fields(page.text) | {"decision": decision}
+        if tenant is not None:
+            form["tenant"] = tenant
+        elif tenant_options(page.text):
+            form["tenant"] = tenant_options(page.text)[0]
+        return self.http.post("/consent", data=form)
+
+    def approve(self, authorize_url: str, user: str, tenant: str | None = None) -> str:
+        """Sign in and allow; the redirect back to the client."""
+        page = self.sign_in(authorize_url, user)
+        response = self.consent(page, tenant)
+        assert response.status_code == 302, response.text
+        return response.headers["location"]
+
+
 @pytest.fixture
 def oauth(platform: LocalPlatform) -> AuthorizationServer:
     assert platform.oauth is not None
@@ -36,24 +93,25 @@ def oauth(platform: LocalPlatform) -> AuthorizationServer:
 
 
 @pytest.fixture
-def auto_approve(oauth: AuthorizationServer) -> Iterator[AuthorizationServer]:
-    """Non-interactive approval for this test only (see AuthorizationServer.auto_approval)."""
-    with oauth.auto_approval():
-        yield oauth
+def browser(platform: LocalPlatform) -> Iterator[Browser]:
+    opened = Browser(platform)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture
 def http(platform: LocalPlatform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.base_url, follow_redirects=False, timeout=10) as client:
+    with httpx.Client(base_url=platform.base_url, follow_redirects=False, timeout=15) as client:
         yield client
 
 
 @dataclass
 class Flow:
-    """A hand-driven client: register, authorize (auto-approved), redeem."""
+    """A hand-driven client: register, authorize (a browser signs in and allows), redeem."""
 
     http: httpx.Client
     platform: LocalPlatform
+    browser: Browser
     client_id: str = ""
     verifier: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -76,15 +134,16 @@ class Flow:
             "code_challenge_method": "S256",
             "scope": "mcp:tools",
             "resource": self.platform.mcp_url,
-            "login_hint": "owner@ironworks",
         }
         params.update(overrides)
         return {k: v for k, v in params.items() if v is not None}
 
-    def code(self, **overrides: Any) -> str:
-        response = self.http.get("/authorize", params=self.authorize_params(**overrides))
-        assert response.status_code == 302, response.text
-        query = query_of(response.headers["location"])
+    def authorize_url(self, **overrides: Any) -> str:
+        return str(httpx.URL("/authorize", params=self.authorize_params(**overrides)))
+
+    def code(self, user: str = "owner@ironworks.example", tenant: str | None = None, **overrides: Any) -> str:
+        location = self.browser.approve(self.authorize_url(**overrides), user, tenant)
+        query = query_of(location)
         assert "code" in query, query
         return query["code"]
 
@@ -100,13 +159,26 @@ class Flow:
         form.update(overrides)
         return self.http.post("/token", data={k: v for k, v in form.items() if v is not None})
 
+    def refresh(self, token: str, **overrides: Any) -> httpx.Response:
+        form = {"grant_type": "refresh_token", "refresh_token": token, "client_id": self.client_id}
+        form.update(overrides)
+        return self.http.post("/token", data={k: v for k, v in form.items() if v is not None})
+
 
 @pytest.fixture
-def flow(http: httpx.Client, platform: LocalPlatform, auto_approve: AuthorizationServer) -> Flow:
-    started = Flow(http, platform)
+def flow(http: httpx.Client, platform: LocalPlatform, browser: Browser) -> Flow:
+    started = Flow(http, platform, browser)
     started.register()
     return started
 
 
-def authorize_url(base: str, params: dict[str, Any]) -> str:
-    return f"{base}/authorize?{urlencode(params)}"
+def registered_clients(platform: LocalPlatform) -> int:
+    """How many DCR clients the authorization server's table holds."""
+    assert platform.oauth_settings is not None
+    pages = platform.services.dynamodb.get_paginator("scan").paginate(
+        TableName=platform.oauth_settings.oauth_table,
+        FilterExpression="begins_with(pk, :c)",
+        ExpressionAttributeValues={":c": {"S": "CLIENT#"}},
+        Select="COUNT",
+    )
+    return sum(page["Count"] for page in pages)

@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tenantry_local.oauth import AuthorizationServer, RedirectPolicy
+from tenantry.oauth.clients import RedirectPolicy
 from tenantry_local.platform import LocalPlatform
-from tests.oauth.conftest import REDIRECT_URI, Flow, query_of
+from tests.oauth.conftest import REDIRECT_URI, Flow, query_of, registered_clients
 
 # --- Registration (RFC 7591 3.2.2) ----------------------------------------------------------
 
@@ -30,9 +30,9 @@ BAD_REDIRECTS = {
 
 @pytest.mark.parametrize("kind", sorted(BAD_REDIRECTS))
 def test_registration_with_a_bad_redirect_uri_is_invalid_redirect_uri(
-    http: httpx.Client, oauth: AuthorizationServer, kind: str
+    http: httpx.Client, platform: LocalPlatform, kind: str
 ) -> None:
-    before = len(oauth.clients)
+    before = registered_clients(platform)
     body: dict[str, Any] = {"client_name": "bad"}
     if BAD_REDIRECTS[kind] is not None:
         body["redirect_uris"] = BAD_REDIRECTS[kind]
@@ -40,7 +40,7 @@ def test_registration_with_a_bad_redirect_uri_is_invalid_redirect_uri(
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_redirect_uri"
     assert response.json()["error_description"]
-    assert len(oauth.clients) == before
+    assert registered_clients(platform) == before
 
 
 @pytest.mark.parametrize(
@@ -54,20 +54,20 @@ def test_registration_with_a_bad_redirect_uri_is_invalid_redirect_uri(
     ],
 )
 def test_registration_with_bad_metadata_is_invalid_client_metadata(
-    http: httpx.Client, oauth: AuthorizationServer, metadata: dict[str, Any]
+    http: httpx.Client, platform: LocalPlatform, metadata: dict[str, Any]
 ) -> None:
-    before = len(oauth.clients)
+    before = registered_clients(platform)
     response = http.post("/register", json={"redirect_uris": [REDIRECT_URI], **metadata})
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_client_metadata"
-    assert len(oauth.clients) == before
+    assert registered_clients(platform) == before
 
 
-def test_registration_body_must_be_json(http: httpx.Client, oauth: AuthorizationServer) -> None:
-    before = len(oauth.clients)
+def test_registration_body_must_be_json(http: httpx.Client, platform: LocalPlatform) -> None:
+    before = registered_clients(platform)
     response = http.post("/register", content=b"redirect_uris=x", headers={"content-type": "text/plain"})
     assert response.status_code == 400 and response.json()["error"] == "invalid_client_metadata"
-    assert len(oauth.clients) == before
+    assert registered_clients(platform) == before
 
 
 def test_chatgpt_callback_registers_as_a_public_client(http: httpx.Client) -> None:
@@ -106,7 +106,7 @@ def test_the_redirect_host_allow_list_is_configurable() -> None:
         ({"response_type": None}, "invalid_request"),
         ({"resource": "https://other.example.com/mcp"}, "invalid_target"),
         ({"scope": "mcp:tools admin"}, "invalid_scope"),
-        ({"login_hint": "visitor@nowhere"}, "access_denied"),
+        ({"resource": None}, "invalid_target"),
     ],
 )
 def test_authorize_errors_go_back_to_a_valid_client_with_state_and_no_code(
@@ -152,14 +152,25 @@ def test_authorize_never_redirects_to_an_unvalidated_client_or_uri(
 # --- Token endpoint (RFC 6749 5.2, RFC 7636 4.6, RFC 8707 2) ------------------------------
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [{"redirect_uri": "http://127.0.0.1:33418/other"}, {"resource": "https://other.example.com/mcp"}],
+)
+def test_a_wrong_binding_is_refused_without_burning_the_code(flow: Flow, overrides: dict[str, str]) -> None:
+    code = flow.code()
+    assert flow.redeem(code, **overrides).status_code == 400
+    assert flow.redeem(code).status_code == 200
+
+
 def test_wrong_code_verifier_is_invalid_grant_and_issues_nothing(flow: Flow) -> None:
     code = flow.code()
     response = flow.redeem(code, code_verifier="x" * 64)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
     assert "access_token" not in response.json()
-    # The attempt used the code up: a stolen code cannot be brute-forced against the verifier.
-    assert flow.redeem(code).json()["error"] == "invalid_grant"
+    # The bad attempt burnt nothing: the real client's retry with the right verifier works.
+    # (A stolen code cannot be brute-forced either: the verifier has 256+ bits and the code lives 60 s.)
+    assert flow.redeem(code).status_code == 200
 
 
 def test_missing_code_verifier_is_invalid_request(flow: Flow) -> None:
@@ -201,10 +212,12 @@ def test_unknown_client_at_the_token_endpoint_is_invalid_client(flow: Flow, clie
 
 def test_code_redeemed_by_another_client_is_invalid_grant(flow: Flow, http: httpx.Client, platform: Any) -> None:
     code = flow.code()
-    other = Flow(http, platform)
+    other = Flow(http, platform, flow.browser)
     other.register()
     response = flow.redeem(code, client_id=other.client_id)
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    # ...and the other client's attempt did not burn the code for its real owner.
+    assert flow.redeem(code).status_code == 200
 
 
 @pytest.mark.parametrize(

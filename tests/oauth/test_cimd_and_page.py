@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,9 +12,10 @@ import httpx
 import jwt
 import pytest
 
-from tenantry_local.oauth import AuthorizationServer
+from tenantry.oauth.clients import cache_seconds
+from tenantry.oauth.server import AuthorizationServer
 from tenantry_local.platform import LocalPlatform
-from tests.oauth.conftest import REDIRECT_URI, Flow, query_of
+from tests.oauth.conftest import REDIRECT_URI, Browser, Flow, hidden_fields, query_of, tenant_options
 
 
 class DocumentServer:
@@ -31,6 +31,7 @@ class DocumentServer:
                 body = json.dumps(document).encode() if document is not None else b"{}"
                 self.send_response(200 if document is not None else 404)
                 self.send_header("content-type", "application/json")
+                self.send_header("cache-control", "no-store")
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -59,14 +60,27 @@ def documents() -> Iterator[DocumentServer]:
 def test_a_metadata_document_client_signs_in_without_registering(
     flow: Flow, documents: DocumentServer, oauth: AuthorizationServer
 ) -> None:
-    before = len(oauth.clients)
     flow.client_id = documents.publish("/clients/good.json")
-    code = flow.code(login_hint="owner@summit")
+    code = flow.code("owner@summit.example")
     tokens = flow.redeem(code).json()
     claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
     assert claims["client_id"] == flow.client_id
     assert claims["tenant_id"] == "summit-climbing"
-    assert len(oauth.clients) == before  # nothing registered
+    assert oauth.store.get_client(flow.client_id) is None  # nothing registered
+
+
+def test_a_metadata_document_with_bad_response_types_is_refused(flow: Flow, documents: DocumentServer) -> None:
+    flow.client_id = documents.publish("/clients/token-flow.json", response_types=["token"])
+    response = flow.http.get("/authorize", params=flow.authorize_params())
+    assert response.status_code == 400 and "response_types" in response.text
+
+
+def test_document_cache_follows_cache_control_within_bounds() -> None:
+    assert cache_seconds("max-age=600") == 600
+    assert cache_seconds("public, max-age=5") == 60  # at least a minute
+    assert cache_seconds("max-age=9999999") == 86400  # at most a day
+    assert cache_seconds("no-store") == 60
+    assert cache_seconds("") == 300
 
 
 @pytest.mark.parametrize(
@@ -100,62 +114,59 @@ def test_a_redirect_uri_the_document_does_not_list_gets_no_redirect(flow: Flow, 
     assert response.status_code == 400 and "location" not in response.headers
 
 
-# --- The page, as a person would use it --------------------------------------------------
+# --- The pages, as a person would use them ---------------------------------------------------
 
 
-def _page(http: httpx.Client, flow: Flow) -> tuple[dict[str, str], list[str]]:
-    response = http.get("/authorize", params=flow.authorize_params(login_hint=None))
-    assert response.status_code == 200, response.text
-    assert response.headers["x-frame-options"] == "DENY"
-    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', response.text))
-    choices = re.findall(r'<button name="decision" value="([^"]*)">', response.text)
-    return hidden, choices
+def test_the_consent_page_names_the_client_and_its_redirect_host(flow: Flow, browser: Browser) -> None:
+    page = browser.sign_in(flow.authorize_url(), "owner@ironworks.example")
+    assert page.status_code == 200 and page.headers["x-frame-options"] == "DENY"
+    assert "flow test" in page.text and "127.0.0.1" in page.text and "Ironworks Gym" in page.text
+    assert "csrf" in hidden_fields(page.text)
 
 
-def test_the_page_offers_each_membership_and_issues_a_code_for_the_one_picked(
-    http: httpx.Client, platform: LocalPlatform, oauth: AuthorizationServer
-) -> None:
-    flow = Flow(http, platform)
-    flow.register()
-    hidden, choices = _page(http, flow)
-    assert {"accountant@books|ironworks-gym", "accountant@books|lotus-yoga", "accountant@books|summit-climbing"} <= set(
-        choices
-    )
-    assert "visitor@nowhere|" in choices and "deny" in choices
-    picked = http.post("/authorize", data=hidden | {"decision": "accountant@books|lotus-yoga"})
-    assert picked.status_code == 302
-    query = query_of(picked.headers["location"])
-    assert query["state"] == hidden["state"] and query["iss"] == platform.base_url
+def test_a_user_of_several_tenants_picks_one_and_the_token_carries_it(flow: Flow, browser: Browser) -> None:
+    page = browser.sign_in(flow.authorize_url(), "accountant@books.example")
+    assert tenant_options(page.text) == ["ironworks-gym", "lotus-yoga", "summit-climbing"]
+    location = browser.consent(page, tenant="lotus-yoga").headers["location"]
+    query = query_of(location)
+    assert query["iss"] == flow.platform.base_url  # RFC 9207
     tokens = flow.redeem(query["code"]).json()
     assert jwt.decode(tokens["access_token"], options={"verify_signature": False})["tenant_id"] == "lotus-yoga"
 
 
-@pytest.mark.parametrize(
-    "decision", ["visitor@nowhere|", "deny", "owner@ironworks|lotus-yoga", "nobody@example.com|ironworks-gym"]
-)
-def test_no_membership_denial_or_a_forged_choice_is_access_denied(
-    http: httpx.Client, platform: LocalPlatform, decision: str
-) -> None:
-    flow = Flow(http, platform)
-    flow.register()
-    hidden, _ = _page(http, flow)
-    response = http.post("/authorize", data=hidden | {"decision": decision})
+def test_a_user_with_no_membership_is_access_denied_and_sees_no_consent(flow: Flow, browser: Browser) -> None:
+    response = browser.sign_in(flow.authorize_url(), "visitor@nowhere.example")
     assert response.status_code == 302
     query = query_of(response.headers["location"])
     assert query["error"] == "access_denied" and "code" not in query
 
 
-def test_a_tampered_form_is_validated_again(http: httpx.Client, platform: LocalPlatform) -> None:
-    flow = Flow(http, platform)
-    flow.register()
-    hidden, _ = _page(http, flow)
-    tampered = hidden | {"redirect_uri": "https://evil.example.com/steal", "decision": "owner@ironworks|ironworks-gym"}
-    response = http.post("/authorize", data=tampered)
+@pytest.mark.parametrize(("tenant", "decision"), [("lotus-yoga", "allow"), ("ironworks-gym", "deny")])
+def test_a_forged_tenant_choice_or_a_denial_is_access_denied(
+    flow: Flow, browser: Browser, tenant: str, decision: str
+) -> None:
+    page = browser.sign_in(flow.authorize_url(), "owner@ironworks.example")
+    response = browser.consent(page, tenant=tenant, decision=decision)
+    assert response.status_code == 302
+    query = query_of(response.headers["location"])
+    assert query["error"] == "access_denied" and "code" not in query
+
+
+def test_consent_without_the_csrf_token_or_from_another_browser_is_refused(
+    flow: Flow, browser: Browser, platform: LocalPlatform
+) -> None:
+    page = browser.sign_in(flow.authorize_url(), "owner@ironworks.example")
+    form = hidden_fields(page.text) | {"decision": "allow"}
+    # A cross-site form post: the right session cookie, but no CSRF token.
+    refused = browser.http.post("/consent", data={k: v for k, v in form.items() if k != "csrf"})
+    assert refused.status_code == 400 and "location" not in refused.headers
+    # Another browser (no session cookie) replaying the whole form.
+    with httpx.Client(base_url=platform.base_url, follow_redirects=False) as other:
+        assert other.post("/consent", data=form).status_code == 400
+
+
+def test_a_callback_with_the_wrong_state_is_refused_on_a_page(flow: Flow, browser: Browser) -> None:
+    started = browser.start(flow.authorize_url())
+    assert started.status_code == 302 and browser.http.cookies.get("tenantry_signin")
+    response = browser.http.get("/callback", params={"code": "anything", "state": "forged"})
     assert response.status_code == 400 and "location" not in response.headers
-
-
-def test_auto_approval_is_off_unless_a_test_turns_it_on(http: httpx.Client, platform: LocalPlatform) -> None:
-    flow = Flow(http, platform)
-    flow.register()
-    response = http.get("/authorize", params=flow.authorize_params(login_hint="owner@ironworks"))
-    assert response.status_code == 200 and "<form" in response.text

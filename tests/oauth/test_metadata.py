@@ -73,4 +73,7 @@ def test_issued_access_token_verifies_against_the_published_jwks(flow: Flow, pla
     )
     assert claims["tenant_id"] == "ironworks-gym"
     assert claims["client_id"] == flow.client_id
-    assert claims["sub"] == "owner@ironworks"
+    assert claims["sub"] == "owner@ironworks.example"
+    # The key id is the RFC 7638 thumbprint of the KMS public key; the header names the access-token type.
+    header = jwt.get_unverified_header(tokens["access_token"])
+    assert header["kid"] == key.key_id and header["typ"] == "at+jwt"

@@ -6,9 +6,10 @@ authorize (PKCE S256, resource) -> token -> the tool call carries the new token.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import httpx2
 import jwt
@@ -18,9 +19,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 from pydantic import AnyUrl
 
-from tenantry_local.oauth import AuthorizationServer
 from tenantry_local.platform import LocalPlatform
-from tests.oauth.conftest import REDIRECT_URI, query_of
+from tests.oauth.conftest import REDIRECT_URI, Browser, query_of
 
 
 class MemoryStorage:
@@ -42,21 +42,20 @@ class MemoryStorage:
 
 
 async def sign_in_and_call(
-    platform: LocalPlatform, login_hint: str, tenant_hint: str | None = None, deployed_401: bool = False
+    platform: LocalPlatform, user: str, tenant: str | None = None, deployed_401: bool = False
 ) -> tuple[dict[str, Any], MemoryStorage, list[tuple[str, str, int]]]:
     storage = MemoryStorage()
     pending: list[AuthorizationCodeResult] = []
     trace: list[tuple[str, str, int]] = []
 
     async def redirect_handler(authorization_url: str) -> None:
-        # The user's browser: the dev server approves because the test turned auto-approval on
-        # and says who signs in (and, for a multi-tenant user, which tenant).
-        hints = {"login_hint": login_hint} | ({"tenant_hint": tenant_hint} if tenant_hint else {})
-        async with httpx2.AsyncClient(follow_redirects=False) as browser:
-            response = await browser.get(f"{authorization_url}&{urlencode(hints)}")
-        assert response.status_code == 302, response.text
-        location = response.headers["location"]
-        assert location.startswith(REDIRECT_URI + "?")
+        # The user's browser: sign in on the dev page, pick the tenant, allow.
+        browser = Browser(platform)
+        try:
+            location = await asyncio.to_thread(browser.approve, authorization_url, user, tenant)
+        finally:
+            browser.close()
+        assert location.startswith(REDIRECT_URI + "?"), location
         query = query_of(location)
         pending.append(AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss")))
 
@@ -90,10 +89,8 @@ async def sign_in_and_call(
     return dict(result.structured_content), storage, trace
 
 
-async def test_sdk_discovers_registers_signs_in_and_calls_a_tool(
-    platform: LocalPlatform, auto_approve: AuthorizationServer
-) -> None:
-    profile, storage, trace = await sign_in_and_call(platform, "owner@ironworks")
+async def test_sdk_discovers_registers_signs_in_and_calls_a_tool(platform: LocalPlatform) -> None:
+    profile, storage, trace = await sign_in_and_call(platform, "owner@ironworks.example")
 
     assert profile["tenant_id"] == "ironworks-gym"
     # The discovery chain the spec describes, in order, starting from the gateway's 401.
@@ -110,31 +107,32 @@ async def test_sdk_discovers_registers_signs_in_and_calls_a_tool(
 
     assert storage.client_info is not None and storage.client_info.client_id.startswith("dcr-")
     assert storage.tokens is not None and storage.tokens.refresh_token
-    claims = jwt.decode(storage.tokens.access_token, options={"verify_signature": False})
+    token = storage.tokens.access_token
+    assert jwt.get_unverified_header(token)["typ"] == "at+jwt"  # RFC 9068
+    claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["aud"] == platform.mcp_url
     assert claims["iss"] == platform.base_url
     assert claims["tenant_id"] == "ironworks-gym"
-    assert claims["sub"] == "owner@ironworks"
+    assert claims["sub"] == "owner@ironworks.example"
     assert claims["scope"] == "mcp:tools"
     assert claims["client_id"] == storage.client_info.client_id
+    assert {"iat", "exp", "nbf", "jti"} <= claims.keys()
 
 
-async def test_a_user_of_three_tenants_gets_the_tenant_picked_at_sign_in(
-    platform: LocalPlatform, auto_approve: AuthorizationServer
-) -> None:
-    lotus, storage, _ = await sign_in_and_call(platform, "accountant@books", tenant_hint="lotus-yoga")
+async def test_a_user_of_three_tenants_gets_the_tenant_picked_on_the_consent_page(platform: LocalPlatform) -> None:
+    lotus, storage, _ = await sign_in_and_call(platform, "accountant@books.example", tenant="lotus-yoga")
     assert lotus["tenant_id"] == "lotus-yoga"
     assert storage.tokens is not None
     assert jwt.decode(storage.tokens.access_token, options={"verify_signature": False})["tenant_id"] == "lotus-yoga"
 
-    summit, _, _ = await sign_in_and_call(platform, "accountant@books", tenant_hint="summit-climbing")
+    summit, _, _ = await sign_in_and_call(platform, "accountant@books.example", tenant="summit-climbing")
     assert summit["tenant_id"] == "summit-climbing"
 
 
 async def test_without_resource_metadata_on_the_401_the_sdk_falls_back_to_the_well_known_path(
-    platform: LocalPlatform, auto_approve: AuthorizationServer
+    platform: LocalPlatform,
 ) -> None:
     # What a deployed stack looks like to a client: API Gateway's fixed 401, well-known routes.
-    profile, _, trace = await sign_in_and_call(platform, "owner@lotus", deployed_401=True)
+    profile, _, trace = await sign_in_and_call(platform, "owner@lotus.example", deployed_401=True)
     assert profile["tenant_id"] == "lotus-yoga"
     assert ("GET", "/.well-known/oauth-protected-resource/mcp", 200) in trace

@@ -74,7 +74,7 @@ def test_v03_hs256_signed_with_public_key_pem_is_rejected(
     platform: LocalPlatform, victim: Any, alg: str, digest: Any
 ) -> None:
     # Algorithm confusion: the verifier's public key, used as an HMAC secret.
-    public = platform.issuer.key.public_key()
+    public = jwt.PyJWK(platform.issuer.jwks()["keys"][0]).key
     secrets = [
         public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
         public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1),
@@ -96,7 +96,7 @@ def test_v04_unknown_kid_is_rejected(platform: LocalPlatform, victim: Any) -> No
     for kid in ("attacker-key-1", "", None):
         headers: dict[str, Any] = {} if kid is None else {"kid": kid}
         claims = _claims(platform, victim.tenant_id)
-        token = jwt.encode(claims, attacker_issuer.key, algorithm="RS256", headers=headers)
+        token = jwt.encode(claims, attacker_issuer.signer.key, algorithm="RS256", headers=headers)
         if kid is None:
             assert "kid" not in jwt.get_unverified_header(token)
         _assert_refused_and_nothing_written(platform, token, victim)
@@ -121,7 +121,7 @@ def test_v05_kid_header_injection_is_rejected(platform: LocalPlatform, victim: A
     )
     attacker = DevIssuer.ephemeral(platform.issuer.issuer, platform.issuer.audience)
     forged_with_rsa = jwt.encode(
-        _claims(platform, victim.tenant_id), attacker.key, algorithm="RS256", headers={"kid": kid}
+        _claims(platform, victim.tenant_id), attacker.signer.key, algorithm="RS256", headers={"kid": kid}
     )
     for token in (forged_with_hmac, forged_with_rsa):
         _assert_refused_and_nothing_written(platform, token, victim)
@@ -138,7 +138,7 @@ def test_v06_embedded_jwk_and_jku_headers_are_ignored(platform: LocalPlatform, v
         {"jwk": attacker_jwk, "kid": attacker.kid},
     ):
         headers = {"kid": attacker.kid, **extra}
-        token = jwt.encode(_claims(platform, victim.tenant_id), attacker.key, algorithm="RS256", headers=headers)
+        token = jwt.encode(_claims(platform, victim.tenant_id), attacker.signer.key, algorithm="RS256", headers=headers)
         _assert_refused_and_nothing_written(platform, token, victim)
 
 
@@ -148,7 +148,7 @@ def test_v07_expired_token_is_rejected(platform: LocalPlatform, victim: Any) -> 
     # No exp at all: the authorizer requires it.
     claims = _claims(platform, victim.tenant_id)
     del claims["exp"]
-    token = jwt.encode(claims, platform.issuer.key, algorithm="RS256", headers={"kid": platform.issuer.kid})
+    token = platform.issuer.sign_jws({"alg": "RS256", "typ": "JWT", "kid": platform.issuer.kid}, claims)
     _assert_refused_and_nothing_written(platform, token, victim)
 
 
@@ -181,7 +181,7 @@ def test_v10_wrong_issuer_is_rejected(platform: LocalPlatform, victim: Any, issu
         del claims["iss"]
     else:
         claims["iss"] = issuer.format(issuer=platform.issuer.issuer)
-    token = jwt.encode(claims, platform.issuer.key, algorithm="RS256", headers={"kid": platform.issuer.kid})
+    token = platform.issuer.sign_jws({"alg": "RS256", "typ": "JWT", "kid": platform.issuer.kid}, claims)
     _assert_refused_and_nothing_written(platform, token, victim)
 
 

@@ -28,6 +28,16 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "is_slug_reservation",
+    "member_key",
+    "member_partition",
+    "oauth_client_key",
+    "oauth_code_key",
+    "oauth_grant_key",
+    "oauth_grants_partition",
+    "oauth_rate_key",
+    "oauth_refresh_key",
+    "oauth_registration_key",
+    "oauth_session_key",
     "registry_key",
     "secret_key",
     "secret_prefix",
@@ -143,3 +153,53 @@ def decode_cursor(tenant: TenantContext, cursor: str, prefix: str) -> dict[str, 
     if not ENTITY_ID_PATTERN.fullmatch(sort_key[len(prefix) :]):
         raise invalid
     return {PK: tenant.tenant_id, SK: sort_key}
+
+
+# -- the authorization server's table: clients, codes, refresh tokens, grants, sign-in sessions ----
+# Secrets (codes, refresh tokens, session ids) are never keys themselves: their SHA-256 is, so a
+# read of the table yields nothing that can be presented. Grants sit under their tenant's
+# partition so suspending a tenant or removing a membership finds them with one Query.
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def oauth_client_key(client_id: str) -> dict[str, str]:
+    return {PK: "CLIENT#" + client_id, SK: "CLIENT"}
+
+
+def oauth_code_key(code: str) -> dict[str, str]:
+    return {PK: "CODE#" + _digest(code), SK: "CODE"}
+
+
+def oauth_refresh_key(token: str) -> dict[str, str]:
+    return {PK: "REFRESH#" + _digest(token), SK: "REFRESH"}
+
+
+def oauth_session_key(session_id: str) -> dict[str, str]:
+    return {PK: "SESSION#" + _digest(session_id), SK: "SESSION"}
+
+
+def oauth_grants_partition(tenant_id: str) -> str:
+    return "GRANTS#" + tenant_id
+
+
+def oauth_grant_key(tenant_id: str, grant_id: str) -> dict[str, str]:
+    return {PK: oauth_grants_partition(tenant_id), SK: "GRANT#" + grant_id}
+
+
+def oauth_registration_key(host: str, day: str) -> dict[str, str]:
+    """How many clients were registered for one redirect host on one day (DCR per-host cap)."""
+    return {PK: "DCRHOST#" + host, SK: day}
+
+
+def oauth_rate_key(endpoint: str, caller: str, minute: str) -> dict[str, str]:
+    return {PK: f"RATE#{endpoint}#{caller}", SK: minute}
+
+
+# -- memberships: which tenants a signed-in user may act for ---------------------------------------
+def member_partition(user: str) -> dict[str, str]:
+    return {"user": user}
+
+
+def member_key(user: str, tenant_id: str) -> dict[str, str]:
+    return {"user": user, "tenant_id": tenant_id}

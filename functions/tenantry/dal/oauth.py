@@ -1,0 +1,308 @@
+"""The authorization server's state in DynamoDB: clients, codes, refresh tokens, grants, sign-in sessions.
+
+Every item has `expires_at` (the table's TTL attribute), so nothing accumulates: codes and
+sessions go minutes after use, refresh tokens at their expiry, grants at their absolute end,
+unused DCR clients after `unused_days`. TTL deletion is lazy (up to a few days late), so every
+read also checks `expires_at` itself.
+
+Single use is a conditional write (`attribute_not_exists(used_at)`) made only after the
+caller checked client, redirect URI, resource and PKCE: a wrong guess burns nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from tenantry.dal.items import from_attrs, to_attrs
+from tenantry.dal.keys import (
+    PK,
+    SK,
+    oauth_client_key,
+    oauth_code_key,
+    oauth_grant_key,
+    oauth_grants_partition,
+    oauth_rate_key,
+    oauth_refresh_key,
+    oauth_registration_key,
+    oauth_session_key,
+)
+from tenantry.errors import aws_error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+__all__ = ["ClientRecord", "CodeRecord", "GrantRecord", "OAuthStore", "RefreshRecord", "SessionRecord"]
+
+
+class ClientRecord(BaseModel):
+    """A client registered with DCR (metadata-document clients are fetched, never stored)."""
+
+    client_id: str
+    redirect_uris: list[str]
+    grant_types: list[str]
+    scope: str | None = None
+    client_name: str | None = None
+    issued_at: int
+    last_used_at: int
+    expires_at: int
+
+
+class CodeRecord(BaseModel):
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    resource: str
+    scope: str
+    subject: str
+    tenant_id: str
+    grant_id: str
+    expires_at: int
+    used_at: int | None = None
+
+
+class RefreshRecord(BaseModel):
+    client_id: str
+    resource: str
+    scope: str
+    subject: str
+    tenant_id: str
+    grant_id: str
+    expires_at: int
+    used_at: int | None = None
+
+
+class GrantRecord(BaseModel):
+    """One sign-in: its code and every refresh token rotated from it (the token family)."""
+
+    grant_id: str
+    tenant_id: str
+    subject: str
+    client_id: str
+    # Absolute end of the sign-in: no rotation extends it.
+    expires_at: int
+    revoked: bool = False
+    revoked_reason: str = ""
+
+
+class SessionRecord(BaseModel):
+    """A sign-in in progress, bound to the browser by a cookie holding the session id."""
+
+    client_id: str
+    client_name: str | None = None
+    redirect_uri: str
+    state: str | None = None
+    code_challenge: str
+    resource: str
+    scope: str
+    # Sent to the upstream identity provider and checked on its callback.
+    upstream_state: str
+    nonce: str
+    upstream_verifier: str
+    # Set once the upstream sign-in completed.
+    subject: str | None = None
+    subject_name: str | None = None
+    tenants: list[str] = Field(default_factory=list)
+    # The consent form's anti-CSRF token (a second secret besides the cookie).
+    csrf: str = ""
+    expires_at: int
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return aws_error_code(exc) == "ConditionalCheckFailedException"
+
+
+class OAuthStore:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self._clock = clock
+
+    def now(self) -> int:
+        return int(self._clock())
+
+    # --- generic ---------------------------------------------------------------------------------
+
+    def _put(self, key: dict[str, str], record: BaseModel, new: bool = True) -> bool:
+        item = {**key, **record.model_dump()}
+        request: dict[str, Any] = {"TableName": self._table, "Item": to_attrs(item)}
+        if new:
+            request["ConditionExpression"] = "attribute_not_exists(pk)"
+        try:
+            self._client.put_item(**request)
+        except ClientError as exc:
+            if new and _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def _get(self, key: dict[str, str]) -> dict[str, Any] | None:
+        response = self._client.get_item(TableName=self._table, Key=to_attrs(key), ConsistentRead=True)
+        item = response.get("Item")
+        if item is None:
+            return None
+        values = from_attrs(item)
+        if int(values.get("expires_at", 0)) <= self.now():
+            return None  # expired, waiting for TTL
+        return {k: v for k, v in values.items() if k not in (PK, SK)}
+
+    def _consume(self, key: dict[str, str]) -> bool:
+        """Mark used once; False if it was already used (or is gone)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(key),
+                UpdateExpression="SET used_at = :now",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(used_at)",
+                ExpressionAttributeValues=to_attrs({":now": self.now()}),
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    # --- clients ---------------------------------------------------------------------------------
+
+    def put_client(self, record: ClientRecord) -> bool:
+        return self._put(oauth_client_key(record.client_id), record)
+
+    def get_client(self, client_id: str) -> ClientRecord | None:
+        values = self._get(oauth_client_key(client_id))
+        return ClientRecord.model_validate(values) if values else None
+
+    def touch_client(self, record: ClientRecord, unused_seconds: int) -> None:
+        """Push back the expiry of a client in use; at most one write a day per client."""
+        now = self.now()
+        if now - record.last_used_at < 86400:
+            return
+        self._client.update_item(
+            TableName=self._table,
+            Key=to_attrs(oauth_client_key(record.client_id)),
+            UpdateExpression="SET last_used_at = :now, expires_at = :exp",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=to_attrs({":now": now, ":exp": now + unused_seconds}),
+        )
+
+    def count_registration(self, host: str, day: str, cap: int) -> bool:
+        """Count one registration for `host` today; False (nothing counted) once `cap` is reached."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(oauth_registration_key(host, day)),
+                UpdateExpression="ADD n :one SET expires_at = :exp",
+                ConditionExpression="attribute_not_exists(n) OR n < :cap",
+                ExpressionAttributeValues=to_attrs({":one": 1, ":cap": cap, ":exp": self.now() + 2 * 86400}),
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def hit_rate(self, endpoint: str, caller: str, limit_per_minute: int) -> bool:
+        """Count one request from `caller` this minute; False once the minute's limit is reached."""
+        now = self.now()
+        minute = time.strftime("%Y%m%d%H%M", time.gmtime(now))
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(oauth_rate_key(endpoint, caller, minute)),
+                UpdateExpression="ADD n :one SET expires_at = :exp",
+                ConditionExpression="attribute_not_exists(n) OR n < :cap",
+                ExpressionAttributeValues=to_attrs({":one": 1, ":cap": limit_per_minute, ":exp": now + 120}),
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    # --- sign-in sessions ------------------------------------------------------------------------
+
+    def put_session(self, session_id: str, record: SessionRecord) -> None:
+        self._put(oauth_session_key(session_id), record, new=False)
+
+    def get_session(self, session_id: str) -> SessionRecord | None:
+        values = self._get(oauth_session_key(session_id))
+        return SessionRecord.model_validate(values) if values else None
+
+    def delete_session(self, session_id: str) -> None:
+        self._client.delete_item(TableName=self._table, Key=to_attrs(oauth_session_key(session_id)))
+
+    # --- codes -----------------------------------------------------------------------------------
+
+    def put_code(self, code: str, record: CodeRecord) -> None:
+        self._put(oauth_code_key(code), record)
+
+    def get_code(self, code: str) -> CodeRecord | None:
+        values = self._get(oauth_code_key(code))
+        return CodeRecord.model_validate(values) if values else None
+
+    def consume_code(self, code: str) -> bool:
+        return self._consume(oauth_code_key(code))
+
+    # --- refresh tokens --------------------------------------------------------------------------
+
+    def put_refresh(self, token: str, record: RefreshRecord) -> None:
+        self._put(oauth_refresh_key(token), record)
+
+    def get_refresh(self, token: str) -> RefreshRecord | None:
+        values = self._get(oauth_refresh_key(token))
+        return RefreshRecord.model_validate(values) if values else None
+
+    def consume_refresh(self, token: str) -> bool:
+        return self._consume(oauth_refresh_key(token))
+
+    # --- grants (token families) -----------------------------------------------------------------
+
+    def put_grant(self, record: GrantRecord) -> None:
+        self._put(oauth_grant_key(record.tenant_id, record.grant_id), record)
+
+    def get_grant(self, tenant_id: str, grant_id: str) -> GrantRecord | None:
+        values = self._get(oauth_grant_key(tenant_id, grant_id))
+        return GrantRecord.model_validate(values) if values else None
+
+    def revoke_grant(self, tenant_id: str, grant_id: str, reason: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=to_attrs(oauth_grant_key(tenant_id, grant_id)),
+                UpdateExpression="SET revoked = :yes, revoked_reason = :why",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=to_attrs({":yes": True, ":why": reason}),
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def revoke_grants(self, tenant_id: str, reason: str, subject: str | None = None) -> list[GrantRecord]:
+        """Revoke every live grant of the tenant (of one user when `subject` is given); returns them."""
+        revoked: list[GrantRecord] = []
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": to_attrs({":p": oauth_grants_partition(tenant_id)}),
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._client.query(**request)
+            for item in page.get("Items", []):
+                values = from_attrs(item)
+                grant = GrantRecord.model_validate({k: v for k, v in values.items() if k not in (PK, SK)})
+                if grant.revoked or (subject is not None and grant.subject != subject):
+                    continue
+                self.revoke_grant(tenant_id, grant.grant_id, reason)
+                revoked.append(grant)
+            if "LastEvaluatedKey" not in page:
+                return revoked
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,199 @@
+"""HTTP for the authorization server (Starlette), run by Lambda behind the HTTP API through Mangum.
+
+`./dev local` runs this same app in an emulated Lambda container; only the identity
+provider behind `/authorize` differs (the dev sign-in page instead of Cognito or another
+OIDC provider).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from mangum import Mangum
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from tenantry.errors import OAuthError
+from tenantry.oauth.pages import consent_page, error_page
+from tenantry.oauth.server import AS_METADATA_PATH, JWKS_PATH, OIDC_DISCOVERY_PATH, AuthorizationServer
+
+__all__ = ["SESSION_COOKIE", "OAuthLambdaApp", "RateLimits", "oauth_app"]
+
+SESSION_COOKIE = "tenantry_signin"
+_NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
+_PAGE_HEADERS = {
+    "cache-control": "no-store",
+    "x-frame-options": "DENY",
+    "content-security-policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "referrer-policy": "no-referrer",
+}
+_MAX_FORM_BYTES = 64 * 1024
+
+
+class RateLimits:
+    """Requests per minute per source address (API Gateway's route throttles cap the total)."""
+
+    def __init__(self, register: int = 10, token: int = 60) -> None:
+        self.register = register
+        self.token = token
+
+
+def _json_error(error: OAuthError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=_NO_STORE)
+
+
+def _page_error(error: OAuthError) -> Response:
+    return HTMLResponse(error_page(error), status_code=error.status, headers=_PAGE_HEADERS)
+
+
+async def _form(request: Request) -> list[tuple[str, str]] | None:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return None
+    body = await request.body()
+    if len(body) > _MAX_FORM_BYTES:
+        return None
+    return parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+
+
+def _caller(request: Request) -> str:
+    event = request.scope.get("aws.event") or {}
+    source = ((event.get("requestContext") or {}).get("http") or {}).get("sourceIp")
+    if source:
+        return str(source)
+    return request.client.host if request.client else "unknown"
+
+
+def oauth_app(server: AuthorizationServer, limits: RateLimits | None = None) -> Starlette:
+    limits = limits or RateLimits()
+    secure_cookie = server.url.startswith("https://")
+
+    def limited(endpoint: str, per_minute: int, request: Request) -> OAuthError | None:
+        if server.store.hit_rate(endpoint, _caller(request), per_minute):
+            return None
+        server.audit(endpoint, "denied", f"rate limit of {per_minute}/minute reached", principal=_caller(request))
+        return OAuthError("slow_down", f"too many {endpoint} requests from this address; wait a minute", 429)
+
+    async def as_metadata(request: Request) -> Response:
+        return JSONResponse(server.metadata(), headers={"cache-control": "max-age=300"})
+
+    async def openid_configuration(request: Request) -> Response:
+        return JSONResponse(server.openid_configuration(), headers={"cache-control": "max-age=300"})
+
+    async def jwks(request: Request) -> Response:
+        return JSONResponse(server.signer.jwks(), headers={"cache-control": "max-age=300"})
+
+    async def register(request: Request) -> Response:
+        refused = limited("register", limits.register, request)
+        if refused:
+            return _json_error(refused)
+        try:
+            metadata = json.loads(await request.body())
+        except ValueError:
+            return _json_error(OAuthError("invalid_client_metadata", "the request body must be a JSON object"))
+        try:
+            registered = server.clients.register(metadata)
+        except OAuthError as exc:
+            server.audit("register", "denied", exc.description, principal=_caller(request))
+            return _json_error(exc)
+        server.audit("register", "allowed", f"client {registered['client_id']}", principal=_caller(request))
+        return JSONResponse(registered, status_code=201, headers=_NO_STORE)
+
+    async def authorize(request: Request) -> Response:
+        try:
+            pending = await server.authorize_request(list(request.query_params.multi_items()))
+            session_id, upstream_url = await server.start(pending)
+        except OAuthError as exc:
+            server.audit("authorize", "denied", exc.description)
+            return _redirect_or_page(exc)
+        response = RedirectResponse(upstream_url, status_code=302, headers={"cache-control": "no-store"})
+        response.set_cookie(
+            SESSION_COOKIE,
+            session_id,
+            max_age=server.lifetimes.session_seconds,
+            httponly=True,
+            secure=secure_cookie,
+            samesite="lax",  # sent on the provider's top-level redirect back to /callback
+            path="/",
+        )
+        return response
+
+    async def callback(request: Request) -> Response:
+        try:
+            session = await server.callback(
+                request.cookies.get(SESSION_COOKIE), list(request.query_params.multi_items())
+            )
+        except OAuthError as exc:
+            return _redirect_or_page(exc)
+        return HTMLResponse(consent_page(session, server.tenant_names(session.tenants)), headers=_PAGE_HEADERS)
+
+    async def consent(request: Request) -> Response:
+        form = await _form(request)
+        if form is None:
+            return _page_error(OAuthError("invalid_request", "the consent form must be sent url-encoded"))
+        try:
+            location = server.consent(request.cookies.get(SESSION_COOKIE), form)
+        except OAuthError as exc:
+            response = _redirect_or_page(exc)
+        else:
+            response = RedirectResponse(location, status_code=302, headers={"cache-control": "no-store"})
+        response.delete_cookie(SESSION_COOKIE, path="/", secure=secure_cookie, httponly=True, samesite="lax")
+        return response
+
+    async def token(request: Request) -> Response:
+        refused = limited("token", limits.token, request)
+        if refused:
+            return _json_error(refused)
+        form = await _form(request)
+        if form is None:
+            return _json_error(
+                OAuthError("invalid_request", "the token request must be application/x-www-form-urlencoded")
+            )
+        try:
+            return JSONResponse(await server.token(form), headers=_NO_STORE)
+        except OAuthError as exc:
+            server.audit("token", "denied", exc.description, principal=dict(form).get("client_id", "")[:200])
+            return _json_error(exc)
+
+    def _redirect_or_page(error: OAuthError) -> Response:
+        if error.redirect_uri is None:
+            return _page_error(error)
+        return RedirectResponse(server.error_redirect(error), status_code=302, headers={"cache-control": "no-store"})
+
+    return Starlette(
+        routes=[
+            Route(AS_METADATA_PATH, as_metadata, methods=["GET"]),
+            Route(OIDC_DISCOVERY_PATH, openid_configuration, methods=["GET"]),
+            Route(JWKS_PATH, jwks, methods=["GET"]),
+            Route("/register", register, methods=["POST"]),
+            Route("/authorize", authorize, methods=["GET"]),
+            Route("/callback", callback, methods=["GET"]),
+            Route("/consent", consent, methods=["POST"]),
+            Route("/token", token, methods=["POST"]),
+        ]
+    )
+
+
+class OAuthLambdaApp:
+    """Callable as a Lambda handler, like the MCP function's LambdaApp."""
+
+    def __init__(self, server: AuthorizationServer, limits: RateLimits | None = None) -> None:
+        self.server = server
+        self._mangum = Mangum(oauth_app(server, limits), lifespan="off")
+        logging.getLogger("mangum").setLevel(logging.WARNING)
+
+    @classmethod
+    def from_env(cls, build: Callable[[], AuthorizationServer]) -> OAuthLambdaApp:
+        return cls(build())
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._mangum(event, context)
+        return result
