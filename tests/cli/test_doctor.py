@@ -65,21 +65,33 @@ def on_path(path: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> Ed
     return edit
 
 
-def page_browser(user: str = "owner@ironworks", tenant: str = "ironworks-gym") -> Callable[[str], None]:
-    """A person in a browser: opens the authorize URL, picks user and tenant on the dev page, follows the redirect."""
+def page_browser(user: str = "owner@ironworks.example", tenant: str = "ironworks-gym") -> Callable[[str], None]:
+    """A person in a browser: opens the authorize URL, signs in on the dev page, allows on the consent page
+    (picking the tenant if offered), and follows the redirect to the doctor's loopback callback."""
+
+    def hidden(html: str) -> dict[str, str]:
+        return {
+            unescape(name): unescape(value)
+            for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', html)
+        }
 
     def browse(url: str) -> None:
         with httpx2.Client(follow_redirects=False, timeout=15) as browser:
-            page = browser.get(url)
+            to_sign_in = browser.get(url)
+            assert to_sign_in.status_code == 302, to_sign_in.text
+            origin = f"{to_sign_in.url.scheme}://{to_sign_in.url.netloc.decode()}"
+            page = browser.get(to_sign_in.headers["location"])
             assert page.status_code == 200, page.text
-            fields = {
-                unescape(name): unescape(value)
-                for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)
-            }
-            origin = f"{page.url.scheme}://{page.url.netloc.decode()}"
-            back = browser.post(origin + "/authorize", data=fields | {"decision": f"{user}|{tenant}"})
+            back = browser.post(origin + "/dev/sign-in", data=hidden(page.text) | {"email": user})
             assert back.status_code == 302, back.text
-            browser.get(back.headers["location"])  # lands on the doctor's loopback callback
+            consent = browser.get(back.headers["location"])
+            assert consent.status_code == 200, consent.text
+            form = hidden(consent.text) | {"decision": "allow"}
+            if 'name="tenant"' in consent.text:
+                form["tenant"] = tenant
+            done = browser.post(origin + "/consent", data=form)
+            assert done.status_code == 302, done.text
+            browser.get(done.headers["location"])  # lands on the doctor's loopback callback
 
     return browse
 
