@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -80,7 +80,7 @@ def test_a_rate_limited_tenant_costs_one_write_per_container_per_minute(platform
 
 
 def test_the_quota_stays_exact_and_a_raised_quota_ends_the_window(platform: LocalPlatform) -> None:
-    meter, clock, writes = _meter(platform, "2030-02-10T08:00:00+00:00")
+    meter, _, writes = _meter(platform, "2030-02-10T08:00:00+00:00")
     tenant = _tenant(monthly_tool_calls=3, calls_per_minute=1000)
     for _ in range(3):
         meter.admit(tenant, "get_usage")
