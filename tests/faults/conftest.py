@@ -92,7 +92,7 @@ class FaultPlan:
         self.faults.clear()
 
     def before_send(self, request: Any, event_name: str = "", **_: Any) -> AWSResponse | None:
-        _, service, operation = (event_name.split(".") + ["", ""])[:3]
+        _, service, operation = [*event_name.split("."), "", ""][:3]
         for fault in self.faults:
             if (fault.service, fault.operation) != (service, operation):
                 continue
