@@ -177,11 +177,13 @@ class Gateway:
             limit_kib = self._settings.max_body_bytes // 1024
             await _send_rpc_error(send, 413, None, _INVALID_REQUEST, f"Request body is larger than {limit_kib} KiB.")
             return
+        # Parsed once, never raising: who the caller is gets checked before what it sent, so a
+        # cross-tenant attempt is refused (and audited) whatever its body looks like.
+        envelope: _Envelope | _BadEnvelope
         try:
             envelope = _parse_envelope(body)
         except _BadEnvelope as bad:
-            await _send_rpc_error(send, 400, bad.rpc_id, bad.code, bad.message)
-            return
+            envelope = bad
 
         event = _event(scope)
         claims = event.request_context.authorizer.jwt_claim
@@ -193,7 +195,8 @@ class Gateway:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         # Admitted calls (tools/call) meet the tenant's status in the admission write itself, so a
         # cached record serves them; everything else re-reads a record older than the status window.
-        max_age = None if envelope.method == "tools/call" else self._settings.status_cache_seconds
+        method_name = envelope.method if isinstance(envelope, _Envelope) else None
+        max_age = None if method_name == "tools/call" else self._settings.status_cache_seconds
         try:
             tenant = self._resolver.resolve(
                 {k: str(v) for k, v in claims.items()}, headers, request_id, max_age=max_age
@@ -201,6 +204,9 @@ class Gateway:
         except TenantAccessError as exc:
             self._record_denial(exc, claims, request_id)
             await _send_rpc_error(send, exc.http_status, envelope.rpc_id, _ACCESS_DENIED, str(exc))
+            return
+        if isinstance(envelope, _BadEnvelope):
+            await _send_rpc_error(send, 400, envelope.rpc_id, envelope.code, envelope.message)
             return
 
         if not await self._ensure_running():
