@@ -28,12 +28,13 @@ from tenantry.tenancy.resolver import TenantResolver
 __all__ = ["AWS_RETRY_ATTEMPTS", "Services"]
 
 # botocore's standard retry mode (throttling and transient errors, jittered backoff, a retry quota
-# per client). Worst case per AWS call: 3 attempts x (1 s connect + 3 s read) + backoff (< 1 s, then
-# < 2 s) = 15 s, inside the function's 28 s timeout, so a failing dependency is answered with an
-# error rather than a Lambda timeout. docs/reliability.md lists what each fault looks like.
+# per client). Worst case per AWS call: 3 attempts x (2 s connect + 5 s read) + backoff (< 1 s, then
+# < 2 s) = 24 s, inside the function's 28 s timeout, so a failing dependency is answered with an
+# error rather than a Lambda timeout. (A shorter read timeout retried writes that had succeeded on a
+# slow moto.) docs/reliability.md lists what each fault looks like.
 AWS_RETRY_ATTEMPTS = 3
 _BOTO_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": AWS_RETRY_ATTEMPTS}, connect_timeout=1, read_timeout=3
+    retries={"mode": "standard", "total_max_attempts": AWS_RETRY_ATTEMPTS}, connect_timeout=2, read_timeout=5
 )
 
 
