@@ -26,7 +26,7 @@ from tenantry.dal.oauth import OAuthStore
 from tenantry.errors import InvalidInputError, TenantryError
 from tenantry.metering.meter import MonthUsage
 from tenantry.tenancy.registry import TenantRecord
-from tenantry_admin.offboarding import Offboarder
+from tenantry_admin.offboarding import DRAIN_SECONDS, Offboarder
 from tenantry_admin.reports import (
     customers_of,
     health,
@@ -46,6 +46,9 @@ EXIT_AWS = 1
 STATUSES = ("active", "suspended", "offboarding", "offboarded")
 
 
+LOCAL_DRAIN_SECONDS = 2.0
+
+
 @dataclass
 class Ops:
     services: OperatorServices
@@ -54,6 +57,9 @@ class Ops:
     err: TextIO
     # Parallel deletes when offboarding: DynamoDB takes many; moto's in-process server is not thread-safe.
     delete_workers: int = 8
+    # How long offboarding waits between refusing calls and deleting: the function timeout deployed;
+    # locally a few seconds (the emulator's calls are short and the demo should not stall).
+    drain_seconds: float = DRAIN_SECONDS
     # The authorization server's stores, when the target has them (memberships, sign-ins).
     members: MembershipStore | None = None
     oauth: OAuthStore | None = None
@@ -359,16 +365,17 @@ def _offboard(args: argparse.Namespace, ops: Ops) -> int:
         typed = input(f"Offboarding deletes {record.tenant_id}'s data and secrets for good. Type its id to go on: ")
         if typed.strip() != record.tenant_id:
             raise InvalidInputError("Not confirmed; nothing was changed.")
-    if record.status == "active":
-        cache = int(ops.services.settings.registry_cache_seconds)
+    if record.status not in ("offboarding", "offboarded"):
         print(
-            f"warning: {record.tenant_id} was active; running containers may serve it for up to {cache} s from "
-            "their registry cache. Re-run this command after that to sweep anything written meanwhile.",
+            f"{record.tenant_id}: tool calls are refused from now on; waiting {ops.drain_seconds:.0f} s for calls "
+            "already running to finish before deleting.",
             file=ops.err,
         )
     bar = _ProgressBar(ops.err, f"offboarding {record.tenant_id}")
     try:
-        report = Offboarder(ops.admin, ops.services.clients, workers=ops.delete_workers).run(record.tenant_id, bar)
+        report = Offboarder(
+            ops.admin, ops.services.clients, workers=ops.delete_workers, drain_seconds=ops.drain_seconds
+        ).run(record.tenant_id, bar)
     finally:
         bar.close()
     ops.say(report.message)
@@ -615,7 +622,8 @@ def run(args: argparse.Namespace) -> int:
                 silo_plans=frozenset(target.settings.silo_plans),
             )
             workers = 8 if args.stack else 1
-            ops = Ops(services, admin, sys.stdout, sys.stderr, workers)
+            drain = DRAIN_SECONDS if args.stack else LOCAL_DRAIN_SECONDS
+            ops = Ops(services, admin, sys.stdout, sys.stderr, workers, drain)
             if target.oauth_tables is not None:
                 ops.members = MembershipStore(services.dynamodb, target.oauth_tables[0])
                 ops.oauth = OAuthStore(services.dynamodb, target.oauth_tables[1])

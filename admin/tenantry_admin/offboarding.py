@@ -2,8 +2,10 @@
 
 The steps are ordered so that an interrupted run can simply be run again:
 
-1. status `offboarding` (the gateway refuses the tenant from then on, once the
-   registry cache of running containers expires);
+1. the tenant's usage items are marked, so admission refuses its next tool call
+   in every running container (DynamoDB itself checks the mark), then status
+   `offboarding`; then a wait of `drain_seconds` (the function timeout), so a
+   call admitted just before the mark has finished before anything is deleted;
 2. each secret's ciphertext is deleted (named in the audit trail);
 3. every remaining item of the tenant's partition is deleted with the tenant's
    own guarded credentials, or its silo table is dropped; its branding files go too;
@@ -17,6 +19,7 @@ Usage items (billing) and audit items age out through their TTL.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -33,9 +36,11 @@ from tenantry.tenancy.context import TenantContext
 from tenantry.tenancy.registry import TenantRecord
 from tenantry_admin.tenants import TenantAdmin
 
-__all__ = ["OffboardReport", "Offboarder", "Progress"]
+__all__ = ["DRAIN_SECONDS", "OffboardReport", "Offboarder", "Progress"]
 
 Progress = Callable[[int, int], None]  # (items deleted so far, items there were at the start)
+# The function's timeout (infra/constructs/functions.py) plus a margin: no admitted call outlives it.
+DRAIN_SECONDS = 30.0
 _PAGE = 100
 
 
@@ -51,19 +56,31 @@ class OffboardReport(BaseModel):
 
 
 class Offboarder:
-    def __init__(self, admin: TenantAdmin, clients: TenantClients, workers: int = 8) -> None:
+    def __init__(
+        self,
+        admin: TenantAdmin,
+        clients: TenantClients,
+        workers: int = 8,
+        drain_seconds: float = DRAIN_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._admin = admin
         self._clients = clients
         self._workers = workers
+        self._drain = drain_seconds
+        self._sleep = sleep
 
     def run(self, tenant_id: str, progress: Progress | None = None) -> OffboardReport:
         admin = self._admin
         record = admin.get(tenant_id)
         already = record.status == "offboarded"
+        # Writes are refused first (the mark), then data goes: nothing can be written after the delete.
+        admin.meter.block(tenant_id, "offboarding")
         if record.status not in ("offboarding", "offboarded"):
             was = record.status
             record = admin.registry.save(record.model_copy(update={"status": "offboarding"}), record.version)
             admin.record_audit(tenant_id, "offboard", "allowed", f"started (was {was})")
+            self._sleep(self._drain)  # calls admitted before the mark finish within the function timeout
         tenant = admin.context_for(record)
         silo = record.placement.mode == "silo"
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from tenantry.audit import AuditEvent, AuditLog, Outcome
 from tenantry.dal.secrets import SecretInfo, SecretStore
 from tenantry.errors import ConflictError, InvalidInputError, NotFoundError, TenantryError, aws_error_code
+from tenantry.metering.meter import UsageMeter
 from tenantry.settings import Settings
 from tenantry.tenancy.context import TENANT_ID_PATTERN, TenantContext
 from tenantry.tenancy.placement import Placement, place_tenant, table_for
@@ -106,6 +107,14 @@ class TenantAdmin:
     principal: str
     silo_plans: frozenset[str] = frozenset({"business"})
     request_id: str = field(default_factory=lambda: f"admin-{uuid.uuid4().hex[:12]}")
+    # Writes the status marks admission checks; built on the operator's client when not given.
+    usage: UsageMeter | None = None
+
+    @property
+    def meter(self) -> UsageMeter:
+        if self.usage is None:
+            self.usage = UsageMeter(self.dynamodb, self.settings.usage_table)
+        return self.usage
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, tenant_id: str) -> TenantRecord:
@@ -285,17 +294,30 @@ class TenantAdmin:
         return self._set_status(tenant_id, "active", "resume")
 
     def _set_status(self, tenant_id: str, status: TenantStatus, action: str) -> AdminResult:
+        """Change the status in the registry, then the mark admission checks (so every container sees it at once).
+
+        Re-running is how a half-done change is finished: the mark is (re)applied even when
+        the registry already has the status.
+        """
         record = self._changeable(tenant_id)
-        if record.status == status:
+        changed = record.status != status
+        if changed:
+            record = self._save(
+                record.model_copy(update={"status": status}),
+                record.version,
+                action,
+                f"status {record.status}->{status}",
+            )
+        if status == "active":
+            self.meter.unblock(tenant_id)
+        else:
+            self.meter.block(tenant_id, status)
+        if not changed:
             return AdminResult(record=record, changed=False, message=f"Tenant {tenant_id} is already {status}.")
-        saved = self._save(
-            record.model_copy(update={"status": status}), record.version, action, f"status {record.status}->{status}"
-        )
-        cache = int(self.settings.registry_cache_seconds)
         return AdminResult(
-            record=saved,
+            record=record,
             changed=True,
-            message=f"Tenant {tenant_id} is now {status} (running containers notice within {cache} s).",
+            message=f"Tenant {tenant_id} is now {status}; the next call in every running container sees it.",
         )
 
     def _changeable(self, tenant_id: str) -> TenantRecord:

@@ -7,8 +7,11 @@ CloudWatch metric filters and alarms watch.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -16,12 +19,13 @@ from pydantic import BaseModel
 
 from tenantry.dal.items import from_attrs, to_attrs
 from tenantry.dal.keys import audit_key
+from tenantry.isolation.cache import tenant_cache_key
 from tenantry.observability import get_logger
 
 if TYPE_CHECKING:  # boto3-stubs: types for mypy only, nothing imported at run time
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["AuditEvent", "AuditLog", "Outcome"]
+__all__ = ["AuditEvent", "AuditLog", "AuditTally", "Outcome"]
 
 Outcome = Literal["allowed", "denied", "error"]
 
@@ -35,6 +39,8 @@ class AuditEvent(BaseModel):
     reason: str = ""
     request_id: str = ""
     at: str = ""
+    # How many like events this record stands for (refusals are aggregated per tenant per minute).
+    count: int = 1
 
 
 class AuditLog:
@@ -45,17 +51,28 @@ class AuditLog:
 
     def record(self, event: AuditEvent) -> AuditEvent:
         now = time.time()
+        stamped = self.log(event, now)
+        self.store(stamped, now)
+        return stamped
+
+    def log(self, event: AuditEvent, now: float | None = None) -> AuditEvent:
+        """Stamp the event and write it to the structured log (what metric filters and alarms watch)."""
+        now = time.time() if now is None else now
         stamped = event.model_copy(update={"at": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")})
         get_logger().warning(
             "audit", extra={"audit": stamped.model_dump(), "event": f"audit.{event.action}.{event.outcome}"}
         )
+        return stamped
+
+    def store(self, stamped: AuditEvent, now: float | None = None) -> None:
+        """Put a stamped event in the audit table."""
+        now = time.time() if now is None else now
         item = {
             **audit_key(stamped.tenant_id, stamped.at, uuid.uuid4().hex[:8]),
             "expires_at": int(now + self._retention),
             **stamped.model_dump(),
         }
         self._client.put_item(TableName=self._table, Item=to_attrs(item))
-        return stamped
 
     def recent(self, tenant_id: str, limit: int = 50) -> list[AuditEvent]:
         """Newest first. Operator use (the CLI); tools never read the audit trail."""
@@ -71,3 +88,49 @@ class AuditLog:
             AuditEvent.model_validate({k: v for k, v in from_attrs(item).items() if k in fields})
             for item in response.get("Items", [])
         ]
+
+
+@dataclass
+class _Tally:
+    minute: str
+    first: AuditEvent
+    count: int = 1
+
+
+class AuditTally:
+    """Refusals aggregated per tenant, kind and minute: one audit record with a count, not one per call.
+
+    The first refusal of a minute is logged at once (alarms see it); the record is
+    put when its minute is over, at the container's next refusal or flush. A
+    container that dies loses the record of its last open minute (the log line stays).
+    """
+
+    def __init__(self, audit: AuditLog, clock: Callable[[], float] = time.time) -> None:
+        self._audit = audit
+        self._clock = clock
+        self._open: dict[tuple[Hashable, ...], _Tally] = {}
+        self._lock = threading.Lock()
+
+    def add(self, event: AuditEvent) -> None:
+        now = self._clock()
+        minute = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M")
+        key = tenant_cache_key(event.tenant_id, event.action, event.resource, event.reason)
+        with self._lock:
+            due = [k for k, tally in self._open.items() if tally.minute != minute]
+            ended = [self._open.pop(k) for k in due]
+            tally = self._open.get(key)
+            if tally is None:
+                self._open[key] = _Tally(minute, self._audit.log(event, now))
+            else:
+                tally.count += 1
+        self._store(ended)
+
+    def flush(self) -> None:
+        with self._lock:
+            ended = list(self._open.values())
+            self._open.clear()
+        self._store(ended)
+
+    def _store(self, tallies: list[_Tally]) -> None:
+        for tally in tallies:
+            self._audit.store(tally.first.model_copy(update={"count": tally.count}))

@@ -6,12 +6,13 @@ wrong and what to do, and never name another tenant or echo a secret.
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 __all__ = [
     "ConflictError",
     "CrossTenantAccessError",
     "CrossTenantAttemptError",
+    "DependencyError",
     "InvalidInputError",
     "LimitExceededError",
     "NoTenantContextError",
@@ -22,9 +23,11 @@ __all__ = [
     "SecretUnavailableError",
     "StorageQuotaError",
     "TenantAccessError",
+    "TenantBlockedError",
     "TenantryError",
     "WebhookError",
     "aws_error_code",
+    "dependency_error",
 ]
 
 
@@ -40,6 +43,20 @@ class TenantAccessError(TenantryError):
 
     http_status = 403
     code = "tenant_access_denied"
+
+
+class TenantBlockedError(TenantAccessError):
+    """Admission found the tenant's usage item marked by suspend or offboard (seen by DynamoDB itself)."""
+
+    code = "tenant_blocked"
+
+    def __init__(self, tenant_id: str, status: str) -> None:
+        if status == "suspended":
+            message = f"Tenant '{tenant_id}' is suspended, so no tools can run. Ask your administrator to resume it."
+        else:
+            message = f"Tenant '{tenant_id}' is not registered with this service. Ask your administrator to onboard it."
+        super().__init__(message)
+        self.status = status
 
 
 class NotFoundError(TenantryError):
@@ -146,3 +163,75 @@ class OAuthError(Exception):
 def aws_error_code(exc: ClientError) -> str:
     """The AWS error code of a botocore ClientError ('' when the response has none)."""
     return str(exc.response.get("Error", {}).get("Code") or "")
+
+
+class DependencyError(TenantryError):
+    """An AWS dependency failed after botocore's retries; says whether retrying can help."""
+
+    http_status = 503
+    code = "dependency_unavailable"
+
+    def __init__(self, message: str, *, retryable: bool, aws_code: str) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.aws_code = aws_code
+
+
+# Codes that mean "busy or briefly broken": the same call can succeed a moment later.
+_RETRYABLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+        "TransactionCanceledException",
+        "InternalServerError",
+        "InternalFailure",
+        "InternalError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "KMSInternalException",
+        "DependencyTimeoutException",
+        "LimitExceededException",
+        "SlowDown",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "IDPCommunicationError",
+    }
+)
+_OPERATIONS = {
+    "sts": {"AssumeRole", "GetCallerIdentity"},
+    "kms": {"Encrypt", "Decrypt", "GenerateDataKey", "ReEncrypt", "DescribeKey"},
+    "s3": {"GetObject", "PutObject", "DeleteObject", "ListObjectsV2", "HeadObject"},
+}
+
+
+def _service_of(operation: str) -> str:
+    return next((service for service, names in _OPERATIONS.items() if operation in names), "dynamodb")
+
+
+_SERVICE_NAMES = {"dynamodb": "The database", "sts": "Access control", "kms": "Encryption", "s3": "File storage"}
+
+
+def dependency_error(exc: ClientError | BotoCoreError, service: str = "") -> DependencyError:
+    """What to tell a caller when an AWS call failed: which part, whether to retry, never the raw text."""
+    if isinstance(exc, ClientError):
+        aws_code = aws_error_code(exc) or "Unknown"
+        service = service or _service_of(exc.operation_name or "")
+        retryable = aws_code in _RETRYABLE_CODES
+    else:  # connection and read timeouts, endpoint errors: transient by nature
+        aws_code = type(exc).__name__
+        retryable = True
+    what = _SERVICE_NAMES.get(service, "A service this tool depends on")
+    if retryable:
+        message = (
+            f"{what} is busy or briefly unavailable ({aws_code}); this call did not complete. Retry in a few seconds."
+        )
+    else:
+        message = (
+            f"{what} refused this call ({aws_code}); retrying will not help. "
+            "Ask your administrator to check the service's configuration."
+        )
+    return DependencyError(message, retryable=retryable, aws_code=aws_code)

@@ -85,8 +85,14 @@ class Settings(_FromEnv):
     serve_plans: list[str] = Field(default_factory=list)
     # X-Ray through powertools Tracer; off by default (its import costs ~0.3 s of cold start).
     tracing: bool = False
+    # Plan, features and quotas of a tenant are cached this long per container. Its status is not
+    # bound by this: tools/call meets it in the admission write, other methods re-read a record
+    # older than status_cache_seconds, and a cached record that is not active is always re-read.
     registry_cache_seconds: float = Field(default=300.0, ge=0, le=3600)
     registry_cache_max: int = Field(default=10_000, ge=1, le=1_000_000)
+    status_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    # How long a request waits for the MCP session manager to start before answering 503.
+    runner_start_seconds: float = Field(default=5.0, gt=0, le=20)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0, le=10 * 1024 * 1024)
     page_size_max: int = Field(default=100, gt=0, le=1000)
     # Origins the customer widget may load tenant logos from (its MCP Apps CSP resourceDomains);

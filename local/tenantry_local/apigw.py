@@ -21,6 +21,14 @@ def _is_text(content_type: str) -> bool:
     return any(marker in content_type for marker in _TEXT_TYPES)
 
 
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def build_event(
     *,
     method: str,
@@ -47,7 +55,9 @@ def build_event(
         key, _, value = pair.partition("=")
         params[key] = f"{params[key]},{value}" if key in params else value
     now = time.time()
-    is_text = _is_text(merged.get("content-type", "")) or not body
+    # HTTP APIs pass a text body as a JSON string, so it must be UTF-8; a body that is not is
+    # delivered base64-encoded like a binary one (docs/upstream-notes.md), never mangled.
+    is_text = (_is_text(merged.get("content-type", "")) and _is_utf8(body)) or not body
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,

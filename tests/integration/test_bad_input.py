@@ -42,9 +42,9 @@ def _customers(platform: LocalPlatform, record: Any) -> list[str]:
     ("body", "code"),
     [
         pytest.param("{not json", -32700, id="malformed-json"),
-        pytest.param('{"jsonrpc":"2.0","id":1}', -32602, id="no-method"),
-        pytest.param("[]", -32602, id="empty-batch"),
-        pytest.param('"just a string"', -32602, id="not-an-object"),
+        pytest.param('{"jsonrpc":"2.0","id":1}', -32600, id="no-method"),
+        pytest.param("[]", -32600, id="empty-batch"),
+        pytest.param('"just a string"', -32600, id="not-an-object"),
     ],
 )
 def test_malformed_json_rpc_is_a_400_with_a_json_rpc_error(platform: LocalPlatform, body: str, code: int) -> None:

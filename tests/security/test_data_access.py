@@ -139,6 +139,11 @@ def test_v22_cursor_edited_to_point_at_another_tenants_partition(platform: Local
         {"pk": {"S": victim.tenant_id}, "sk": {"S": "CUSTOMER#v1"}},
         payload | {"v": 2},
     ]
+    # The tenant tag is what turns a cursor retargeted at another tenant into a clear error
+    # (the partition never comes from a cursor, so without the tag it would quietly page the caller's own data).
+    retargeted = post(platform, token, rpc("list_customers", {"limit": 10, "cursor": _cursor(edited[0])}))
+    is_error, text, _ = tool_text(retargeted)
+    assert is_error and text.endswith("The cursor is not valid for this list. Start again without a cursor.")
     for forged in edited:
         response = post(platform, token, rpc("list_customers", {"limit": 10, "cursor": _cursor(forged)}))
         is_error, text, data = tool_text(response)

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-guard = pytest.importorskip("tenantry.isolation.guard", reason="waiting for guard")
+from tenantry.dal.items import to_attrs
 
-from tenantry.dal.items import to_attrs  # noqa: E402
-from tenantry_local.platform import LocalPlatform  # noqa: E402
-from tests.conftest import context_for  # noqa: E402
-from tests.security.conftest import make_tenant, snapshot  # noqa: E402
+# A plain import: a moved module must fail the suite, not skip its vectors.
+from tenantry.isolation import guard
+from tenantry_local.platform import LocalPlatform
+from tests.conftest import context_for
+from tests.security.conftest import make_tenant, snapshot
 
 CrossTenantAccessError = guard.CrossTenantAccessError
 POOL = "tenantry-data"

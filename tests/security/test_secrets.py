@@ -13,17 +13,16 @@ import socket
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
-secrets_module = pytest.importorskip("tenantry.dal.secrets", reason="waiting for secrets")
-
-from botocore.exceptions import ClientError  # noqa: E402
-
-from tenantry.dal.items import to_attrs  # noqa: E402
-from tenantry.errors import ConflictError  # noqa: E402
-from tenantry.logic.notifications import WEBHOOK_SECRET  # noqa: E402
-from tenantry_local.platform import LocalPlatform  # noqa: E402
-from tests.conftest import context_for  # noqa: E402
-from tests.security.conftest import assert_does_not_name, post, rpc, seed_customers, tool_text, unique  # noqa: E402
+# A plain import: a moved module must fail the suite, not skip the KMS encryption-context vectors.
+from tenantry.dal import secrets as secrets_module
+from tenantry.dal.items import to_attrs
+from tenantry.errors import ConflictError
+from tenantry.logic.notifications import WEBHOOK_SECRET
+from tenantry_local.platform import LocalPlatform
+from tests.conftest import context_for
+from tests.security.conftest import assert_does_not_name, post, rpc, seed_customers, tool_text, unique
 
 SecretUnavailableError = secrets_module.SecretUnavailableError
 

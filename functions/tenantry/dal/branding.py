@@ -11,10 +11,12 @@ from tenantry.isolation.clients import TenantClients
 from tenantry.isolation.guard import tenant_prefix
 from tenantry.tenancy.context import TenantContext
 
-__all__ = ["LOGO_TYPES", "MAX_LOGO_BYTES", "BrandingAssets"]
+__all__ = ["LOGO_TYPES", "LOGO_URL_SECONDS", "MAX_LOGO_BYTES", "BrandingAssets"]
 
 LOGO_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg", "image/webp": "webp"}
 MAX_LOGO_BYTES = 512 * 1024
+# Asked-for lifetime of a logo URL; capped by the signing credentials' remaining lifetime.
+LOGO_URL_SECONDS = 3600
 
 
 class BrandingAssets:
@@ -47,8 +49,14 @@ class BrandingAssets:
             return obj["Body"].read(), str(obj.get("ContentType", "application/octet-stream"))
         raise NotFoundError("No logo is stored for your organisation.")
 
-    def presigned_logo_url(self, tenant: TenantContext, expires_seconds: int = 3600) -> str | None:
+    def presigned_logo_url(self, tenant: TenantContext, expires_seconds: int = LOGO_URL_SECONDS) -> str | None:
+        """A GET URL for the logo, valid for `expires_seconds` or until the signing credentials expire.
+
+        The URL is signed with the tenant's STS session credentials; S3 refuses it once they
+        expire, whatever X-Amz-Expires says, so the URL never promises longer than they live.
+        """
         s3 = self._clients.s3(tenant, self._bucket)
+        expires_seconds = max(1, min(expires_seconds, int(self._clients.credentials_remaining(tenant))))
         listed = s3.list_objects_v2(Bucket=self._bucket, Prefix=tenant_prefix(tenant.tenant_id) + "logo.")
         contents = listed.get("Contents", [])
         if not contents:

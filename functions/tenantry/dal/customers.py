@@ -60,6 +60,8 @@ class CustomerStore:
         customer = CustomerRecord(customer_id=customer_id, created_at=now, updated_at=now, version=1, **fields)
         item = {**customer_key(tenant, customer_id), **customer.model_dump()}
         limit = tenant.config.max_customers
+        if limit <= 0:  # the counter condition admits the first item of an empty tenant; 0 must refuse it
+            raise self._storage_full(tenant, limit)
         try:
             self._clients.dynamodb(tenant).transact_write_items(
                 TransactItems=[
@@ -88,12 +90,16 @@ class CustomerStore:
             if reasons[:1] == ["ConditionalCheckFailed"]:
                 raise ConflictError(f"A customer with id '{customer_id}' already exists.") from None
             if reasons[1:2] == ["ConditionalCheckFailed"]:
-                raise StorageQuotaError(
-                    f"Customer limit reached: {limit:,} customers on the {tenant.plan} plan. Delete customers "
-                    "you no longer need, or ask your administrator to upgrade the plan or raise the limit."
-                ) from None
+                raise self._storage_full(tenant, limit) from None
             raise
         return customer
+
+    @staticmethod
+    def _storage_full(tenant: TenantContext, limit: int) -> StorageQuotaError:
+        return StorageQuotaError(
+            f"Customer limit reached: {limit:,} customers on the {tenant.plan} plan. Delete customers "
+            "you no longer need, or ask your administrator to upgrade the plan or raise the limit."
+        )
 
     def get(self, tenant: TenantContext, customer_id: str) -> CustomerRecord:
         item = (

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from tenantry.errors import InvalidInputError
 
 __all__ = ["from_attrs", "to_attrs"]
 
@@ -14,7 +16,12 @@ _de = TypeDeserializer()
 
 
 def to_attrs(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _ser.serialize(v) for k, v in values.items() if v is not None}
+    try:
+        return {k: _ser.serialize(v) for k, v in values.items() if v is not None}
+    except DecimalException:
+        # boto3 raises decimal.Rounded/Overflow for numbers DynamoDB cannot hold (38 digits); tools bound
+        # their numbers, this is the backstop that keeps one from becoming a crash.
+        raise InvalidInputError("A number is too large to store: use at most 38 significant digits.") from None
 
 
 def _plain(value: Any) -> Any:

@@ -44,6 +44,10 @@ class TenantClients:
     def s3(self, tenant: TenantContext, bucket: str) -> S3Client:
         return cast("S3Client", self._client(tenant, "s3", bucket))
 
+    def credentials_remaining(self, tenant: TenantContext) -> float:
+        """Seconds the tenant's credentials stay valid: a presigned URL signed with them dies with them."""
+        return self._credentials.remaining_seconds(tenant.tenant_id)
+
     def _client(self, tenant: TenantContext, service: str, table: str) -> Any:
         scoped = self._credentials.session_for(tenant.tenant_id)
         key = tenant_cache_key(tenant.tenant_id, service, table)

@@ -108,6 +108,10 @@ class TenantCredentials:
         keys = {k: str(creds[k]) for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
         return ScopedSession(tenant_id, keys, expires_at, self._base)
 
+    def remaining_seconds(self, tenant_id: str) -> float:
+        """How long the tenant's current credentials stay valid (refreshing them first if due)."""
+        return self.session_for(tenant_id).expires_at - self._clock()
+
     def forget(self, tenant_id: str) -> None:
         with self._lock:
             self._cache.pop(tenant_id, None)

@@ -6,7 +6,7 @@ import csv
 import io
 import secrets
 from collections import Counter
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +17,10 @@ from tenantry.tenancy.context import current_tenant
 
 __all__ = [
     "EMAIL_PATTERN",
+    "MULTI_LINE_PATTERN",
+    "ONE_LINE_PATTERN",
+    "VERSION_MAX",
+    "ClearableField",
     "Customer",
     "CustomerAnalytics",
     "CustomerChanges",
@@ -30,16 +34,34 @@ __all__ = [
     "Name",
     "Notes",
     "Phone",
+    "Version",
 ]
 
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,63}$"
+# Text is printable: no NUL or other control characters (C0, DEL, C1). Notes may hold line breaks and tabs.
+ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+MULTI_LINE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+# A version far beyond any real count, and well inside DynamoDB's 38 significant digits.
+VERSION_MAX = 10**12
 
 # Constrained field types, shared by the models below and the tool signatures,
 # so the JSON schema a client sees is the validation the server applies.
-Name = Annotated[str, Field(min_length=1, max_length=200, description="Full name of the customer.")]
+Name = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=ONE_LINE_PATTERN, description="Full name of the customer.")
+]
 Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254, description="E-mail address.")]
 Phone = Annotated[str, Field(pattern=r"^[0-9+()\-. ]{3,32}$", description="Phone number.")]
-Notes = Annotated[str, Field(max_length=2000, description="Free-text notes for staff.")]
+Notes = Annotated[
+    str,
+    Field(
+        max_length=2000, pattern=MULTI_LINE_PATTERN, description="Free-text notes for staff (no control characters)."
+    ),
+]
+Version = Annotated[
+    int, Field(ge=1, le=VERSION_MAX, description="Only update if the customer is still at this version.")
+]
+# Optional fields update_customer can clear (a name cannot be cleared; membership clears to 'none').
+ClearableField = Literal["email", "phone", "membership", "notes"]
 
 
 class Customer(BaseModel):
@@ -85,6 +107,14 @@ class CustomerChanges(BaseModel):
     phone: Phone | None = None
     membership: Membership | None = None
     notes: Notes | None = None
+
+    @classmethod
+    def of(cls, given: dict[str, Any], clear: list[ClearableField] | None = None) -> CustomerChanges:
+        """Changes from tool arguments: values given (None = not given) and fields named in `clear`."""
+        both = sorted(name for name in clear or [] if given.get(name) is not None)
+        if both:
+            raise InvalidInputError(f"{', '.join(both)}: give a new value or clear it, not both.")
+        return cls(**{k: v for k, v in given.items() if v is not None}, **dict.fromkeys(clear or []))
 
     def as_changes(self) -> dict[str, Any]:
         changes = {name: getattr(self, name) for name in self.model_fields_set}

@@ -21,7 +21,7 @@ class LambdaApp:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        server = build_server(services)
+        self.server = server = build_server(services)
         self.gateway = Gateway(server, services.resolver, services.settings, services.audit)
         # lifespan="off": the SDK's lifespan may run once per app, Mangum would run it per call.
         self._mangum = Mangum(self.gateway, lifespan="off")

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from mcp.server.mcpserver import MCPServer
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Message, Receive, Scope, Send
 
@@ -28,49 +30,120 @@ __all__ = ["MCP_PATH", "WELL_KNOWN_PATHS", "Gateway"]
 MCP_PATH = "/mcp"
 WELL_KNOWN_PATHS = frozenset({"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"})
 # JSON-RPC codes for refusals made before the MCP server sees the message.
+_PARSE_ERROR = -32700
 _INVALID_REQUEST = -32600
+_INTERNAL_ERROR = -32603
 _ACCESS_DENIED = -32001
+# JSON-RPC ids: strings, or integers a JavaScript client can hold exactly.
+_MAX_ID_INT = 2**53 - 1
+_MAX_ID_CHARS = 256
+
+
+class _StreamableServer(Protocol):
+    """What the gateway needs of the MCP server (an MCPServer; a fake in the runner tests)."""
+
+    @property
+    def session_manager(self) -> Any: ...
+
+    def streamable_http_app(
+        self,
+        *,
+        streamable_http_path: str = ...,
+        json_response: bool = ...,
+        stateless_http: bool = ...,
+        max_request_body_size: int = ...,
+        transport_security: TransportSecuritySettings | None = ...,
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class _Envelope:
+    rpc_id: Any
+    method: str | None
+
+
+class _BadEnvelope(Exception):
+    def __init__(self, code: int, message: str, rpc_id: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.rpc_id = rpc_id
 
 
 class Gateway:
     def __init__(
-        self, server: MCPServer, resolver: TenantResolver, settings: Settings, audit: AuditLog | None = None
+        self,
+        server: _StreamableServer,
+        resolver: TenantResolver,
+        settings: Settings,
+        audit: AuditLog | None = None,
     ) -> None:
         self._resolver = resolver
         self._audit = audit
         self._settings = settings
         self._server = server
-        self._mcp = server.streamable_http_app(
+        self._mcp = self._build_app()
+        self._started: asyncio.Event | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._log = get_logger()
+
+    def _build_app(self) -> Any:
+        """A fresh streamable HTTP app, with a fresh session manager (each may `run()` only once)."""
+        return self._server.streamable_http_app(
             streamable_http_path=MCP_PATH,
             stateless_http=True,
             json_response=True,
-            max_request_body_size=settings.max_body_bytes,
+            max_request_body_size=self._settings.max_body_bytes,
             # Behind API Gateway the Host is the API's domain, and every request
             # already carries a verified bearer token, which is what DNS-rebinding
             # protection exists to stand in for. Leaving it on (the SDK's default
             # for host 127.0.0.1) fails every deployed request with 421.
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
-        self._started: asyncio.Event | None = None
-        self._runner: asyncio.Task[None] | None = None
-        self._log = get_logger()
 
-    async def _ensure_running(self) -> None:
-        """Keep the session manager's task group open on this event loop.
+    async def _ensure_running(self) -> bool:
+        """Keep the session manager's task group open on this event loop; False if it cannot start.
 
         `run()` may be entered once per manager, and Mangum would run the ASGI
         lifespan on every invocation; so it runs in a task that outlives each
         invocation on Mangum's persistent loop (see docs/upstream-notes.md).
+        A runner found dead is replaced before the request is served; one that
+        fails (or hangs) while starting costs that one request a 503, and the
+        next request starts a fresh one.
         """
-        if self._started is None:
+        if self._runner is not None and self._runner.done():
+            self._runner_died(self._runner, "stopped")
+        if self._runner is None or self._started is None:
             self._started = asyncio.Event()
-            self._runner = asyncio.get_running_loop().create_task(self._run_manager())
-        await self._started.wait()
+            self._runner = asyncio.get_running_loop().create_task(self._run_manager(self._started))
+        if self._started.is_set():
+            return True
+        runner, started = self._runner, self._started
+        waiting = asyncio.ensure_future(started.wait())
+        await asyncio.wait({waiting, runner}, timeout=self._settings.runner_start_seconds, return_when=FIRST_COMPLETED)
+        if started.is_set():
+            return True
+        waiting.cancel()
+        if not runner.done():
+            runner.cancel()  # hung while starting: start over on the next request
+        self._runner_died(runner, "failed to start")
+        return False
 
-    async def _run_manager(self) -> None:
-        assert self._started is not None
+    def _runner_died(self, runner: asyncio.Task[None], how: str) -> None:
+        failure = None if runner.cancelled() or not runner.done() else runner.exception()
+        emit_metric("RunnerRestarts")
+        self._log.error(
+            f"MCP session manager {how}; starting a new one",
+            exc_info=(type(failure), failure, failure.__traceback__) if failure is not None else None,
+            extra={"event": "runner_restart"},
+        )
+        self._runner = None
+        self._started = None
+        self._mcp = self._build_app()
+
+    async def _run_manager(self, started: asyncio.Event) -> None:
         async with self._server.session_manager.run():
-            self._started.set()
+            started.set()
             await asyncio.Event().wait()  # until the container is frozen for good
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,7 +155,7 @@ class Gateway:
             if method not in ("GET", "HEAD"):
                 await _send_json(send, 405, {"error": "method_not_allowed"}, {"allow": "GET"})
                 return
-            await _send_json(send, 200, self._resource_metadata(scope))
+            await _send_json(send, 200, self._resource_metadata(_event(scope)))
             return
         if path.rstrip("/") != MCP_PATH:
             await _send_json(send, 404, {"message": "Not Found"})
@@ -104,29 +177,75 @@ class Gateway:
             limit_kib = self._settings.max_body_bytes // 1024
             await _send_rpc_error(send, 413, None, _INVALID_REQUEST, f"Request body is larger than {limit_kib} KiB.")
             return
+        # Parsed once, never raising: who the caller is gets checked before what it sent, so a
+        # cross-tenant attempt is refused (and audited) whatever its body looks like.
+        envelope: _Envelope | _BadEnvelope
+        try:
+            envelope = _parse_envelope(body)
+        except _BadEnvelope as bad:
+            envelope = bad
 
-        event: Mapping[str, Any] = scope.get("aws.event") or {}
-        context = event.get("requestContext") or {}
-        claims = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims")
-        request_id = str(context.get("requestId") or "")
-        if not isinstance(claims, Mapping):
+        event = _event(scope)
+        claims = event.request_context.authorizer.jwt_claim
+        request_id = str(event.request_context.get("requestId") or "")
+        if not claims:
             # Only reachable if the route lost its authorizer: never serve anonymously.
-            await _send_rpc_error(send, 401, _rpc_id(body), _ACCESS_DENIED, "No verified access token.")
+            await _send_rpc_error(send, 401, envelope.rpc_id, _ACCESS_DENIED, "No verified access token.")
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        # Admitted calls (tools/call) meet the tenant's status in the admission write itself, so a
+        # cached record serves them; everything else re-reads a record older than the status window.
+        method_name = envelope.method if isinstance(envelope, _Envelope) else None
+        max_age = None if method_name == "tools/call" else self._settings.status_cache_seconds
         try:
-            tenant = self._resolver.resolve({k: str(v) for k, v in claims.items()}, headers, request_id)
+            tenant = self._resolver.resolve(
+                {k: str(v) for k, v in claims.items()}, headers, request_id, max_age=max_age
+            )
         except TenantAccessError as exc:
             self._record_denial(exc, claims, request_id)
-            await _send_rpc_error(send, exc.http_status, _rpc_id(body), _ACCESS_DENIED, str(exc))
+            await _send_rpc_error(send, exc.http_status, envelope.rpc_id, _ACCESS_DENIED, str(exc))
+            return
+        if isinstance(envelope, _BadEnvelope):
+            await _send_rpc_error(send, 400, envelope.rpc_id, envelope.code, envelope.message)
             return
 
-        await self._ensure_running()
+        if not await self._ensure_running():
+            await _send_rpc_error(
+                send,
+                503,
+                envelope.rpc_id,
+                _INTERNAL_ERROR,
+                "The server is restarting and could not take this request; nothing was done. Retry in a moment.",
+                {"retry-after": "1"},
+                data={"request_id": request_id, "retryable": True},
+            )
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         with (
             tenant_scope(tenant),
             log_context(tenant_id=tenant.tenant_id, plan=tenant.plan, request_id=request_id),
         ):
-            await self._mcp(scope, _replay(body), send)
+            try:
+                await self._mcp(scope, _replay(body), tracking_send)
+            except Exception:  # noqa: BLE001 - the function's outermost boundary: one answer, one log
+                self._log.exception("unexpected error serving an MCP request", extra={"event": "internal_error"})
+                emit_metric("InternalErrors")
+                if not started:
+                    await _send_rpc_error(
+                        send,
+                        500,
+                        envelope.rpc_id,
+                        _INTERNAL_ERROR,
+                        f"Something went wrong on our side. Retry once; if it happens again, quote request id "
+                        f"{request_id or 'unknown'} to support.",
+                        data={"request_id": request_id, "retryable": True},
+                    )
 
     def _record_denial(self, exc: TenantAccessError, claims: Mapping[str, Any], request_id: str) -> None:
         cross_tenant = isinstance(exc, CrossTenantAttemptError)
@@ -148,11 +267,10 @@ class Gateway:
             )
         )
 
-    def _resource_metadata(self, scope: Scope) -> dict[str, Any]:
+    def _resource_metadata(self, event: APIGatewayProxyEventV2) -> dict[str, Any]:
         resource = self._settings.resource_url
         if not resource:
-            event = scope.get("aws.event") or {}
-            domain = (event.get("requestContext") or {}).get("domainName") or "localhost"
+            domain = event.request_context.get("domainName") or "localhost"
             resource = f"https://{domain}{MCP_PATH}"
         return {
             "resource": resource,
@@ -193,12 +311,59 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
-def _rpc_id(body: bytes) -> Any:
+def _event(scope: Scope) -> APIGatewayProxyEventV2:
+    """The API Gateway payload-2.0 event Mangum put in the scope, typed (an empty one if absent)."""
+    raw: Mapping[str, Any] = scope.get("aws.event") or {}
+    return APIGatewayProxyEventV2({**raw, "requestContext": raw.get("requestContext") or {}})
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _valid_id(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return len(value) <= _MAX_ID_CHARS
+    # bool is an int in Python, and not an id; floats (NaN, 1.5) are not ids either.
+    return type(value) is int and abs(value) <= _MAX_ID_INT
+
+
+def _parse_envelope(body: bytes) -> _Envelope:
+    """Check the JSON-RPC envelope before the SDK sees it: what it would drop or crash on is a 400 here."""
     try:
-        message = json.loads(body)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _BadEnvelope(_PARSE_ERROR, "The request body is not valid UTF-8; send JSON-RPC as UTF-8 JSON.") from None
+    try:
+        message = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise _BadEnvelope(_PARSE_ERROR, "The request body is nested too deeply to be a JSON-RPC message.") from None
     except ValueError:
-        return None
-    return message.get("id") if isinstance(message, dict) else None
+        raise _BadEnvelope(
+            _PARSE_ERROR, "The request body is not valid JSON (NaN and Infinity are not JSON)."
+        ) from None
+    if isinstance(message, list):
+        raise _BadEnvelope(_INVALID_REQUEST, "Batches are not supported: send one JSON-RPC message per request.")
+    if not isinstance(message, dict):
+        raise _BadEnvelope(_INVALID_REQUEST, "A JSON-RPC message is a JSON object.")
+    rpc_id = message.get("id")
+    if not _valid_id(rpc_id):
+        raise _BadEnvelope(
+            _INVALID_REQUEST,
+            f"The JSON-RPC id must be a string (up to {_MAX_ID_CHARS} characters), an integer between "
+            f"-{_MAX_ID_INT} and {_MAX_ID_INT}, or null.",
+        )
+    if message.get("jsonrpc") != "2.0":
+        raise _BadEnvelope(_INVALID_REQUEST, 'A JSON-RPC message needs "jsonrpc": "2.0".', rpc_id)
+    method = message.get("method")
+    if "method" in message:
+        if not isinstance(method, str) or not method:
+            raise _BadEnvelope(_INVALID_REQUEST, "The JSON-RPC method must be a non-empty string.", rpc_id)
+    elif "result" not in message and "error" not in message:
+        raise _BadEnvelope(_INVALID_REQUEST, "A JSON-RPC request needs a method.", rpc_id)
+    return _Envelope(rpc_id=rpc_id, method=method)
 
 
 async def _send_json(send: Send, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
@@ -210,7 +375,16 @@ async def _send_json(send: Send, status: int, payload: Any, headers: Mapping[str
 
 
 async def _send_rpc_error(
-    send: Send, status: int, rpc_id: Any, code: int, message: str, headers: Mapping[str, str] | None = None
+    send: Send,
+    status: int,
+    rpc_id: Any,
+    code: int,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> None:
-    payload = {"jsonrpc": "2.0", "id": rpc_id, "error": {"code": code, "message": message}}
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = dict(data)
+    payload = {"jsonrpc": "2.0", "id": rpc_id, "error": error}
     await _send_json(send, status, payload, headers)

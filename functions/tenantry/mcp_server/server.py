@@ -15,16 +15,18 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from botocore.exceptions import BotoCoreError, ClientError
 from mcp.server.apps import Apps, ResourceCsp
 from mcp.server.caching import CACHEABLE_METHODS, CacheHint
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from mcp.types import Tool as MCPTool
 
-from tenantry.audit import AuditEvent, AuditLog
-from tenantry.errors import LimitExceededError, QuotaExceededError
+from tenantry.audit import AuditEvent, AuditLog, AuditTally
+from tenantry.errors import LimitExceededError, QuotaExceededError, TenantBlockedError, dependency_error
 from tenantry.mcp_server.widgets import BRANDING_META_KEY, CUSTOMERS_WIDGET, customers_widget_html
 from tenantry.metering.meter import UsageMeter
 from tenantry.observability import emit_metric, get_logger, log_context, traced
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["PRIVATE_LISTS", "TenantMCPServer", "ToolFeatureError", "ToolMetadataError", "build_server"]
 
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])
+_ACCESS_DENIED = -32001  # the JSON-RPC code the gateway uses for tenant refusals
 
 
 class ToolFeatureError(TypeError):
@@ -74,13 +77,17 @@ class TenantMCPServer(MCPServer):
         audit: AuditLog,
         tracing: bool = False,
         branding: BrandingProvider | None = None,
+        on_blocked: Callable[[str], None] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._usage = usage
         self._audit = audit
+        self.refusals = AuditTally(audit)
         self._tracing = tracing
         self._branding = branding
+        # Told when admission finds a tenant marked (suspended, offboarding): drop its cached record.
+        self._on_blocked = on_blocked
         # The plan feature of every tool, declared where the tool is registered (see `tool`).
         self.tool_features: dict[str, Feature] = {}
         # Tools whose result a widget renders (their `_meta.ui.resourceUri`): they get the tenant's branding.
@@ -147,11 +154,22 @@ class TenantMCPServer(MCPServer):
                 "Ask your administrator to upgrade."
             )
         try:
-            self._usage.admit(tenant, name)
+            month = self._usage.admit(tenant, name)
+        except TenantBlockedError as exc:
+            emit_metric("TenantBlocked")
+            if self._on_blocked is not None:
+                self._on_blocked(tenant.tenant_id)
+            raise MCPError(_ACCESS_DENIED, str(exc)) from exc
+        except (ClientError, BotoCoreError) as exc:
+            # Admission could not be decided: the call did not run and was not counted.
+            error = dependency_error(exc, "dynamodb")
+            emit_metric("DependencyErrors")
+            get_logger().warning("admission failed", exc_info=True, extra={"event": "dependency_error"})
+            raise ToolError(str(error)) from exc
         except LimitExceededError as exc:
             quota = isinstance(exc, QuotaExceededError)
             emit_metric("QuotaDenied" if quota else "RateLimited")
-            self._audit.record(
+            self.refusals.add(
                 AuditEvent(
                     tenant_id=tenant.tenant_id,
                     principal=tenant.principal,
@@ -177,7 +195,7 @@ class TenantMCPServer(MCPServer):
                 return result
             finally:
                 elapsed_ms = (time.perf_counter() - started) * 1000
-                self._usage.record(tenant.tenant_id, name, elapsed_ms, failed)
+                self._usage.record(tenant.tenant_id, name, elapsed_ms, failed, month)
                 emit_metric("ToolCalls")
                 if failed:
                     emit_metric("ToolErrors")
@@ -229,6 +247,7 @@ def build_server(services: Services) -> TenantMCPServer:
         branding=services.profile.widget_branding,
         extensions=[apps],
         cache_hints=PRIVATE_LISTS,
+        on_blocked=services.registry.invalidate,
         name="tenantry",
         title="Tenantry",
         instructions=INSTRUCTIONS,

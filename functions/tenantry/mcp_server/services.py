@@ -26,9 +26,17 @@ from tenantry.tenancy.placement import table_for
 from tenantry.tenancy.registry import TenantRecord, TenantRegistry
 from tenantry.tenancy.resolver import TenantResolver
 
-__all__ = ["Services"]
+__all__ = ["AWS_RETRY_ATTEMPTS", "Services"]
 
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+# botocore's standard retry mode (throttling and transient errors, jittered backoff, a retry quota
+# per client). Worst case per AWS call: 3 attempts x (2 s connect + 5 s read) + backoff (< 1 s, then
+# < 2 s) = 24 s, inside the function's 28 s timeout, so a failing dependency is answered with an
+# error rather than a Lambda timeout. (A shorter read timeout retried writes that had succeeded on a
+# slow moto.) docs/reliability.md lists what each fault looks like.
+AWS_RETRY_ATTEMPTS = 3
+_BOTO_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": AWS_RETRY_ATTEMPTS}, connect_timeout=2, read_timeout=5
+)
 
 
 @dataclass
@@ -60,7 +68,12 @@ class Services:
         # AWS_ENDPOINT_URL (honoured by botocore itself) points these at moto locally.
         session = session or boto3.Session()
         dynamodb = session.client("dynamodb", config=_BOTO_CONFIG)
-        registry = TenantRegistry(dynamodb, settings.registry_table, ttl_seconds=settings.registry_cache_seconds)
+        registry = TenantRegistry(
+            dynamodb,
+            settings.registry_table,
+            ttl_seconds=settings.registry_cache_seconds,
+            max_entries=settings.registry_cache_max,
+        )
         audit = AuditLog(dynamodb, settings.audit_table, settings.audit_retention_days)
         credentials = TenantCredentials(
             session.client("sts", config=_BOTO_CONFIG),

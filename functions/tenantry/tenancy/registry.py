@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
+from cachetools import TTLCache
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.dal.items import from_attrs, to_attrs
@@ -75,10 +77,12 @@ class TenantRecord(BaseModel):
 
 
 class TenantRegistry:
-    """Reads tenant records; caches each (hits and misses) for `ttl_seconds`.
+    """Reads tenant records; caches each (hits and misses) for `ttl_seconds`, least recently used out first.
 
     The cache is keyed by tenant id alone, so one tenant's lookup can never be
-    answered with another's record.
+    answered with another's record. A cached record whose status is not active
+    is never trusted: a refused tenant's request re-reads it, so a resume is
+    seen at once (a refused request costs one read).
     """
 
     def __init__(
@@ -93,20 +97,28 @@ class TenantRegistry:
         self._table = table_name
         self._ttl = ttl_seconds
         self._clock = clock
-        self._max_entries = max_entries
-        self._cache: dict[tuple[Hashable, ...], tuple[float, TenantRecord | None]] = {}
+        # Entries remember when they were read, so a caller may ask for a fresher one than the TTL.
+        self._cache: TTLCache[tuple[Hashable, ...], tuple[float, TenantRecord | None]] = TTLCache(
+            maxsize=max_entries, ttl=ttl_seconds, timer=clock
+        )
+        self._lock = threading.Lock()
 
-    def get(self, tenant_id: str) -> TenantRecord | None:
-        """The record as of at most `ttl_seconds` ago (the request path)."""
+    def get(self, tenant_id: str, max_age: float | None = None) -> TenantRecord | None:
+        """The record as of at most `ttl_seconds` (or `max_age`, if smaller) ago: the request path."""
         key = tenant_cache_key(tenant_id, "registry")
         now = self._clock()
-        cached = self._cache.get(key)
-        if cached is not None and now - cached[0] < self._ttl:
-            return cached[1]
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            read_at, record = cached
+            limit = self._ttl if max_age is None else min(max_age, self._ttl)
+            fresh_enough = now - read_at < limit
+            if fresh_enough and (record is None or record.status == "active"):
+                return record
         record = self.load(tenant_id)
-        if len(self._cache) >= self._max_entries:
-            self._cache.clear()
-        self._cache[key] = (now, record)
+        if self._ttl > 0:
+            with self._lock:
+                self._cache[key] = (now, record)
         return record
 
     def load(self, tenant_id: str) -> TenantRecord | None:
@@ -184,7 +196,13 @@ class TenantRegistry:
         return sorted(records, key=lambda r: r.tenant_id)
 
     def invalidate(self, tenant_id: str | None = None) -> None:
-        if tenant_id is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(tenant_cache_key(tenant_id, "registry"), None)
+        with self._lock:
+            if tenant_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(tenant_cache_key(tenant_id, "registry"), None)
+
+    def cached(self) -> int:
+        """How many records this container holds (tests and benchmarks)."""
+        with self._lock:
+            return len(self._cache)

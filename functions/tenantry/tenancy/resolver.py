@@ -24,7 +24,10 @@ class TenantResolver:
     table_of: Callable[[TenantRecord], str] = lambda record: "tenantry-data"
     serve_plans: frozenset[str] = frozenset()
 
-    def resolve(self, claims: Mapping[str, str], headers: Mapping[str, str], request_id: str) -> TenantContext:
+    def resolve(
+        self, claims: Mapping[str, str], headers: Mapping[str, str], request_id: str, max_age: float | None = None
+    ) -> TenantContext:
+        """The tenant of a request; `max_age` bounds how old a cached registry record may be (None: the cache TTL)."""
         tenant_id = claims.get(self.tenant_claim)
         if not tenant_id:
             raise TenantAccessError(
@@ -35,7 +38,7 @@ class TenantResolver:
             raise TenantAccessError("Your access token names a tenant id that is not valid. Sign in again.")
 
         self._confirm_header(tenant_id, headers)
-        record = self.registry.get(tenant_id)
+        record = self.registry.get(tenant_id, max_age)
         if record is None or record.status in ("offboarding", "offboarded"):
             raise TenantAccessError(
                 f"Tenant '{tenant_id}' is not registered with this service. Ask your administrator to onboard it."

@@ -10,6 +10,7 @@ from pydantic import Field
 from tenantry.dal.customers import Membership
 from tenantry.dal.keys import ENTITY_ID_PATTERN
 from tenantry.logic.customers import (
+    ClearableField,
     Customer,
     CustomerAnalytics,
     CustomerChanges,
@@ -23,6 +24,7 @@ from tenantry.logic.customers import (
     Name,
     Notes,
     Phone,
+    Version,
 )
 from tenantry.mcp_server.tools import user_errors
 from tenantry.mcp_server.widgets import CUSTOMERS_WIDGET, widget_meta
@@ -102,14 +104,15 @@ def register(server: TenantMCPServer, customers: CustomerService) -> None:
         phone: Phone | None = None,
         membership: Membership | None = None,
         notes: Notes | None = None,
-        expected_version: Annotated[
-            int | None, Field(ge=1, description="Only update if the customer is still at this version.")
+        clear: Annotated[
+            list[ClearableField] | None,
+            Field(max_length=4, description="Optional fields to remove, e.g. ['phone']; membership clears to 'none'."),
         ] = None,
+        expected_version: Version | None = None,
     ) -> Customer:
-        """Change some of a customer's details; fields you leave out stay as they are."""
+        """Change some of a customer's details; fields you leave out stay as they are, fields in `clear` are removed."""
         given = {"name": name, "email": email, "phone": phone, "membership": membership, "notes": notes}
-        changes = CustomerChanges(**{k: v for k, v in given.items() if v is not None})
-        return customers.update(customer_id, changes, expected_version)
+        return customers.update(customer_id, CustomerChanges.of(given, clear), expected_version)
 
     @server.tool(
         feature="customers",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from tenantry.logic.customers import ONE_LINE_PATTERN
 from tenantry.logic.notifications import NotificationResult, NotificationService
 from tenantry.logic.secrets import SecretList, SecretService
 from tenantry.mcp_server.tools import user_errors
@@ -30,8 +31,12 @@ def register(server: TenantMCPServer, notifications: NotificationService, secret
     @user_errors
     async def send_booking_notification(
         customer_id: CustomerId,
-        class_name: Annotated[str, Field(min_length=1, max_length=120, description="The class booked.")],
-        starts_at: Annotated[str, Field(min_length=1, max_length=40, description="Start time, ISO 8601.")],
+        class_name: Annotated[
+            str, Field(min_length=1, max_length=120, pattern=ONE_LINE_PATTERN, description="The class booked.")
+        ],
+        starts_at: Annotated[
+            str, Field(min_length=1, max_length=40, pattern=ONE_LINE_PATTERN, description="Start time, ISO 8601.")
+        ],
     ) -> NotificationResult:
         """Tell the studio's booking system (its webhook) that a customer booked a class."""
         return notifications.booking(customer_id, class_name, starts_at)
