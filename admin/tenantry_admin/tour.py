@@ -52,12 +52,12 @@ class Answer:
 
 class Tour:
     def __init__(
-        self, url: str, tokens: dict[str, str], operator: Callable[[list[str]], int], out: TextIO = sys.stdout
+        self, url: str, tokens: dict[str, str], operator: Callable[[list[str]], int], out: TextIO | None = None
     ) -> None:
         self.url = url
         self.tokens = tokens
         self.operator = operator
-        self.out = out
+        self.out = out or sys.stdout  # looked up now, not at import (tests capture stdout)
         self._id = 0
 
     # -- plumbing --------------------------------------------------------------------------

@@ -102,6 +102,7 @@ def platform_server() -> Any:
     class _Services:
         settings = _Settings()
         usage = audit = customers = insights = profile = usage_report = notifications = secrets = search = None
+        registry = type("R", (), {"invalidate": staticmethod(lambda tenant_id=None: None)})()
 
     services: Any = _Services()
     services.profile = type("P", (), {"widget_branding": staticmethod(lambda: {})})()
