@@ -111,3 +111,8 @@ class TenantCredentials:
     def forget(self, tenant_id: str) -> None:
         with self._lock:
             self._cache.pop(tenant_id, None)
+
+    def clear(self) -> None:
+        """Forget every tenant's credentials (before a SnapStart snapshot and after a restore)."""
+        with self._lock:
+            self._cache.clear()

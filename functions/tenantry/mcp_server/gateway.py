@@ -55,6 +55,10 @@ class Gateway:
         self._runner: asyncio.Task[None] | None = None
         self._log = get_logger()
 
+    async def start(self) -> None:
+        """Start the session manager now (at init), so the first request does not pay for it."""
+        await self._ensure_running()
+
     async def _ensure_running(self) -> None:
         """Keep the session manager's task group open on this event loop.
 
@@ -62,9 +66,14 @@ class Gateway:
         lifespan on every invocation; so it runs in a task that outlives each
         invocation on Mangum's persistent loop (see docs/upstream-notes.md).
         """
+        loop = asyncio.get_running_loop()
         if self._started is None:
             self._started = asyncio.Event()
-            self._runner = asyncio.get_running_loop().create_task(self._run_manager())
+            self._runner = loop.create_task(self._run_manager())
+        elif self._runner is not None and self._runner.get_loop() is not loop:
+            # The manager's task group lives on the loop it started on; requests on another loop
+            # would wait for it forever. Lambda runs init and every invocation on one thread.
+            raise RuntimeError("the MCP session manager was started on another event loop")
         await self._started.wait()
 
     async def _run_manager(self) -> None:

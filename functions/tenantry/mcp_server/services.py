@@ -25,14 +25,21 @@ from tenantry.tenancy.placement import table_for
 from tenantry.tenancy.registry import TenantRecord, TenantRegistry
 from tenantry.tenancy.resolver import TenantResolver
 
-__all__ = ["Services"]
+__all__ = ["RUNTIME_SERVICES", "Services"]
 
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+# Every service a request may reach: the function's own clients and the tenant clients (isolation/clients.py).
+# Loading their models at init puts them in Lambda's init phase and in a SnapStart snapshot.
+RUNTIME_SERVICES = ("dynamodb", "sts", "kms", "s3")
+# Explicit placeholder keys: building a throwaway client then resolves no credentials and calls nothing.
+_NO_CREDENTIALS = {"aws_access_key_id": "init", "aws_secret_access_key": "init", "aws_session_token": "init"}
 
 
 @dataclass
 class Services:
     settings: Settings
+    # The container's one boto3 session: tenant clients are built from it (its loaded models are shared).
+    session: boto3.Session
     # The function's own client: registry, usage and audit only (IAM allows nothing else).
     dynamodb: Any
     registry: TenantRegistry
@@ -78,6 +85,7 @@ class Services:
 
         return cls(
             settings=settings,
+            session=session,
             dynamodb=dynamodb,
             registry=registry,
             resolver=TenantResolver(
@@ -103,3 +111,24 @@ class Services:
             insights=CustomerInsights(customer_store),
             branding=branding,
         )
+
+    def load_models(self) -> None:
+        """Load botocore's models and endpoint rules for every service the runtime uses, and make no call.
+
+        A client from the shared session reuses what the session has loaded, so a tenant's first
+        client later costs a few milliseconds instead of reading and parsing JSON.
+        """
+        for service in RUNTIME_SERVICES:
+            client = self.session.client(service, config=_BOTO_CONFIG, **_NO_CREDENTIALS)  # type: ignore[call-overload]
+            client.close()
+
+    def forget_tenants(self) -> None:
+        """Drop everything cached for tenants: assumed credentials, their clients, registry records, usage state.
+
+        Nothing of it may sit in a SnapStart snapshot: credentials expire, and one snapshot
+        seeds many containers, which would all carry the same counters and timestamps.
+        """
+        self.credentials.clear()
+        self.clients.clear()
+        self.registry.invalidate()
+        self.usage.forget_container_state()

@@ -107,6 +107,16 @@ class UsageMeter:
         self._last_minute: dict[tuple[Any, ...], str] = {}
         self._lock = threading.Lock()
 
+    def forget_container_state(self) -> None:
+        """Drop this container's per-tenant memory (last admitted minute, refusals not yet written).
+
+        Called before a SnapStart snapshot and after a restore: a snapshot seeds many containers,
+        and each would otherwise write the same pending refusals and trust the same stale minute.
+        """
+        with self._lock:
+            self._pending.clear()
+            self._last_minute.clear()
+
     # -- admission -------------------------------------------------------------------------
     def admit(self, tenant: TenantContext, tool: str) -> None:
         """Count one call of `tool`, or raise QuotaExceededError / RateLimitedError and count nothing."""
