@@ -80,6 +80,11 @@ class TenantCredentials:
         self._lock = threading.Lock()
         self.assumed = 0  # AssumeRole calls made (for benchmarks and tests)
 
+    @property
+    def sts_client(self) -> STSClient:
+        """The function's own STS client (benchmarks count its calls)."""
+        return self._sts
+
     def session_for(self, tenant_id: str) -> ScopedSession:
         with self._lock:
             cached = self._cache.get(tenant_id)
