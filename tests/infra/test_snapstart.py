@@ -46,7 +46,7 @@ def _mcp_integrations(synth: Synth) -> list[dict[str, Any]]:
 def test_functions_snapstart_on_published_versions_behind_the_live_alias(custom: Synth, name: str) -> None:
     function_id, props = _function(custom, name)
     assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
-    alias_id, alias = _alias(custom, function_id)
+    _, alias = _alias(custom, function_id)
     assert alias["Name"] == ALIAS
     version_ref = alias["FunctionVersion"]["Fn::GetAtt"][0]
     version = custom.raw["Resources"][version_ref]
