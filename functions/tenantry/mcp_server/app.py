@@ -37,9 +37,10 @@ class LambdaApp:
         """Do at init what the first request would otherwise do: models loaded, session manager running.
 
         Only for the Lambda entry point (handler.py), where init and every invocation share the
-        main thread and Mangum's loop. Makes no AWS call and caches nothing about any tenant.
+        main thread and Mangum's loop. Sends nothing to AWS and caches nothing about any tenant.
         """
         self.services.load_models()
+        self.services.prime_clients()
         # Mangum runs each invocation on this thread's loop (set up in its constructor); the manager's
         # task waits on it between invocations, and in a SnapStart snapshot.
         asyncio.get_event_loop().run_until_complete(self.gateway.start())

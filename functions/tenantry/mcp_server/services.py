@@ -11,6 +11,8 @@ from botocore.config import Config
 from tenantry.audit import AuditLog
 from tenantry.dal.branding import BrandingAssets
 from tenantry.dal.customers import CustomerStore
+from tenantry.dal.items import to_attrs
+from tenantry.dal.keys import registry_key, usage_month_key
 from tenantry.dal.secrets import SecretStore
 from tenantry.isolation.clients import TenantClients
 from tenantry.isolation.credentials import TenantCredentials
@@ -19,6 +21,7 @@ from tenantry.logic.notifications import NotificationService, UrllibWebhookSende
 from tenantry.logic.profile import ProfileService
 from tenantry.logic.secrets import SecretService
 from tenantry.logic.usage import UsageService
+from tenantry.mcp_server.priming import answered_locally
 from tenantry.metering.meter import UsageMeter
 from tenantry.settings import Settings
 from tenantry.tenancy.placement import table_for
@@ -31,6 +34,7 @@ _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_t
 # Every service a request may reach: the function's own clients and the tenant clients (isolation/clients.py).
 # Loading their models at init puts them in Lambda's init phase and in a SnapStart snapshot.
 RUNTIME_SERVICES = ("dynamodb", "sts", "kms", "s3")
+_STS_EMPTY = b"<AssumeRoleResponse><AssumeRoleResult></AssumeRoleResult></AssumeRoleResponse>"
 # Explicit placeholder keys: building a throwaway client then resolves no credentials and calls nothing.
 _NO_CREDENTIALS = {"aws_access_key_id": "init", "aws_secret_access_key": "init", "aws_session_token": "init"}
 
@@ -121,6 +125,32 @@ class Services:
         for service in RUNTIME_SERVICES:
             client = self.session.client(service, config=_BOTO_CONFIG, **_NO_CREDENTIALS)  # type: ignore[call-overload]
             client.close()
+
+    def prime_clients(self) -> None:
+        """Run each request path of the function's own clients once, answered in process (nothing sent).
+
+        The first real request then finds endpoint rules resolved and operation models, serializers
+        and parsers built. A tenant's client is new per tenant, so one throwaway client of the same
+        kind is primed too: that warms what is shared (lazily imported modules, the session's caches).
+        """
+        registry, usage = registry_key("_init"), usage_month_key("_init", "0000-00")
+        with answered_locally(self.dynamodb):
+            self.dynamodb.get_item(TableName=self.settings.registry_table, Key=to_attrs(registry))
+            self.dynamodb.update_item(
+                TableName=self.settings.usage_table,
+                Key=to_attrs(usage),
+                UpdateExpression="ADD #calls :one",
+                ExpressionAttributeNames={"#calls": "calls"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues="ALL_OLD",
+            )
+        sts = self.credentials.sts_client
+        with answered_locally(sts, _STS_EMPTY):
+            sts.assume_role(RoleArn=self.settings.tenant_role_arn, RoleSessionName="init", DurationSeconds=900)
+        tenant_like = self.session.client("dynamodb", config=_BOTO_CONFIG, **_NO_CREDENTIALS)  # type: ignore[call-overload]
+        with answered_locally(tenant_like):
+            tenant_like.get_item(TableName=self.settings.data_table, Key=to_attrs(registry))
+        tenant_like.close()
 
     def forget_tenants(self) -> None:
         """Drop everything cached for tenants: assumed credentials, their clients, registry records, usage state.
