@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -11,10 +12,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import botocore
+
 from bench.core import BenchError, Options, Row
 from bench.events import BASELINE_CALL, GET_CUSTOMER, ToolCall, check_response, event_for
 from bench.resources import Resources
-from layers.prune import PRUNED_PACKAGES
+from layers.prune import PRUNED_PACKAGES, prune_endpoints
 
 __all__ = ["run_cold"]
 
@@ -27,10 +30,12 @@ class Variant:
     call: ToolCall
     # Packages the child may not import: those layers/build.py leaves out of the Lambda layer.
     absent: tuple[str, ...] = ()
+    # botocore reads the layer's pruned endpoints.json (AWS_DATA_PATH is searched before its own data).
+    pruned_data: bool = False
 
 
 VARIANTS = {
-    "tenantry": Variant("tenantry.mcp_server.handler", GET_CUSTOMER, PRUNED_PACKAGES),
+    "tenantry": Variant("tenantry.mcp_server.handler", GET_CUSTOMER, PRUNED_PACKAGES, pruned_data=True),
     # The bare SDK deployed as its dependencies come: every package mcp requires.
     "baseline": Variant("bench.baseline", BASELINE_CALL),
 }
@@ -56,6 +61,8 @@ def run_cold(resources: Resources, options: Options) -> list[Row]:
     samples: dict[str, list[ColdSample]] = {name: [] for name in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
         work = Path(tmp)
+        (work / "data").mkdir()
+        prune_endpoints(Path(botocore.__file__).parent / "data" / "endpoints.json", work / "data" / "endpoints.json")
         # One discarded run each: it writes the .pyc files, which the deployed asset ships precompiled.
         for variant in VARIANTS.values():
             _one_child(variant, work, options.child_timeout)
@@ -77,7 +84,8 @@ def _one_child(variant: Variant, work: Path, timeout: float) -> ColdSample:
     command = [sys.executable, "-m", "bench.cold_child", variant.module, str(event_file), str(result_file)]
     command += [",".join(variant.absent)]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False)
+    env = {**os.environ, "AWS_DATA_PATH": str(work / "data")} if variant.pruned_data else None
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     wall = time.perf_counter() - started
     if done.returncode != 0 or not result_file.exists():
         raise BenchError(f"cold child {variant.module} exited {done.returncode}:\n{done.stderr[-2000:]}")

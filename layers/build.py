@@ -43,7 +43,7 @@ LAMBDA_PYTHON = "3.13"
 # Amazon Linux 2023 (the python3.12+ runtimes) has glibc 2.34, so manylinux_2_28 wheels and older load.
 LAMBDA_PLATFORM = "aarch64-manylinux_2_28"
 # Bump when the build steps change, so cached outputs are rebuilt.
-_RECIPE = "4"
+_RECIPE = "5"
 _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 _SKIP_SUFFIXES = {".pyc", ".pyo"}
 

@@ -7,12 +7,13 @@ would let it) and the tests can use the same lists without building anything.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BOTOCORE_SERVICES", "PRUNED_PACKAGES", "PruneReport", "prune_site"]
+__all__ = ["BOTOCORE_SERVICES", "PRUNED_PACKAGES", "PruneReport", "prune_endpoints", "prune_site"]
 
 # Every service the runtime builds a client for (tenantry.mcp_server.services.RUNTIME_SERVICES;
 # a test keeps the two equal). boto3 and botocore stay the bundled, tested versions: only
@@ -66,6 +67,11 @@ def prune_site(site: Path) -> PruneReport:
                 drop(path)
     _prune_models(site / "botocore" / "data", drop, keep_versions=True)
     _prune_models(site / "boto3" / "data", drop, keep_versions=False)
+    endpoints = site / "botocore" / "data" / "endpoints.json"
+    if endpoints.is_file():
+        before = endpoints.stat().st_size
+        prune_endpoints(endpoints, endpoints)
+        report.bytes += before - endpoints.stat().st_size
     for path in sorted(site.rglob("*"), key=lambda p: len(p.parts), reverse=True):
         if not path.exists():
             continue
@@ -94,3 +100,15 @@ def _prune_models(data: Path, drop: Callable[[Path], None], *, keep_versions: bo
             for dropped in _MODEL_FILES_DROPPED:
                 for path in list(service.rglob(dropped)):
                     drop(path)
+
+
+def prune_endpoints(source: Path, target: Path) -> None:
+    """endpoints.json with only our services in each partition.
+
+    botocore parses the whole file (1.2 MB, every service in every partition) for the first
+    client of a session, at every cold start; our four services' entries are ~30 KB.
+    """
+    data = json.loads(source.read_text())
+    for partition in data["partitions"]:
+        partition["services"] = {k: v for k, v in partition["services"].items() if k in BOTOCORE_SERVICES}
+    target.write_text(json.dumps(data, separators=(",", ":")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -81,7 +82,10 @@ def test_every_client_the_runtime_builds_builds_from_the_pruned_models(
 def test_pruning_drops_what_lambda_never_reads(pruned_site: Path) -> None:
     services = sorted(p.name for p in (pruned_site / "botocore" / "data").iterdir() if p.is_dir())
     assert services == sorted(BOTOCORE_SERVICES)
-    assert (pruned_site / "botocore" / "data" / "endpoints.json").is_file()
+    endpoints = json.loads((pruned_site / "botocore" / "data" / "endpoints.json").read_text())
+    for partition in endpoints["partitions"]:
+        assert set(partition["services"]) <= set(BOTOCORE_SERVICES)
+    assert set(endpoints["partitions"][0]["services"]) == set(BOTOCORE_SERVICES)
     assert not list(pruned_site.rglob("examples-1.json"))
     for package in PRUNED_PACKAGES:
         assert not (pruned_site / package).exists() and not list(pruned_site.glob(f"{package}-*"))
