@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 from typing import Any
 
@@ -39,7 +40,11 @@ class LambdaApp:
         Only for the Lambda entry point (handler.py), where init and every invocation share the
         main thread and Mangum's loop. Sends nothing to AWS and caches nothing about any tenant.
         """
-        self.services.load_models()
+        # Lambda names the kind of init it runs. On-demand, init is on the first caller's clock: load
+        # only what every request needs (Services.create has built DynamoDB and STS). With SnapStart
+        # (or provisioned concurrency) init is nobody's wait: load every service's model now.
+        if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") != "on-demand":
+            self.services.load_models()
         self.services.prime_clients()
         # Mangum runs each invocation on this thread's loop (set up in its constructor); the manager's
         # task waits on it between invocations, and in a SnapStart snapshot.
