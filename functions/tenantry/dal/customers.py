@@ -89,7 +89,7 @@ class CustomerStore:
                 raise ConflictError(f"A customer with id '{customer_id}' already exists.") from None
             if reasons[1:2] == ["ConditionalCheckFailed"]:
                 raise StorageQuotaError(
-                    f"CustomerRecord limit reached: {limit:,} customers on the {tenant.plan} plan. Delete customers "
+                    f"Customer limit reached: {limit:,} customers on the {tenant.plan} plan. Delete customers "
                     "you no longer need, or ask your administrator to upgrade the plan or raise the limit."
                 ) from None
             raise
@@ -160,7 +160,7 @@ class CustomerStore:
             if not exc.response.get("Item"):
                 raise NotFoundError(f"No customer with id '{customer_id}'.") from None
             raise ConflictError(
-                f"CustomerRecord '{customer_id}' was changed by someone else (expected version {expected_version}). "
+                f"Customer '{customer_id}' was changed by someone else (expected version {expected_version}). "
                 "Fetch it again and retry."
             ) from None
         return self._to_customer(response["Attributes"])
