@@ -30,9 +30,19 @@ def _parse(argv: list[str]) -> tuple[Options, list[str] | None, Path | None]:
     parser.add_argument("--burst", type=int, default=defaults.burst, help="concurrent calls per quota trial")
     parser.add_argument("--quota-limit", type=int, default=defaults.quota_limit, help="monthly and per-minute limit")
     parser.add_argument("--quota-trials", type=int, default=defaults.quota_trials, help="trials per limit")
+    parser.add_argument("--tenants", type=int, default=defaults.tenants, help="tenants sharing the cost model's calls")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
-    counted = ["cold_runs", "warm_calls", "count_calls", "fresh_tenants", "guard_calls", "burst", "quota_limit"]
+    counted = [
+        "cold_runs",
+        "warm_calls",
+        "count_calls",
+        "fresh_tenants",
+        "guard_calls",
+        "burst",
+        "quota_limit",
+        "tenants",
+    ]
     for flag in [*counted, "quota_trials"]:
         if getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
@@ -46,6 +56,7 @@ def _parse(argv: list[str]) -> tuple[Options, list[str] | None, Path | None]:
         burst=args.burst,
         quota_limit=args.quota_limit,
         quota_trials=args.quota_trials,
+        tenants=args.tenants,
     )
     return options, args.only, args.json
 

@@ -1,6 +1,6 @@
 """The bare baseline: the MCP SDK behind Mangum with one echo tool and nothing of Tenantry.
 
-It uses the same container pattern as the real function (app built once,
+It uses the same container pattern as the real function (app built at import,
 `session_manager.run()` kept open on Mangum's persistent loop, lifespan off,
 stateless JSON, no DNS-rebinding protection), so a ratio against it shows what
 Tenantry itself costs, not what the SDK or Mangum cost.
@@ -38,6 +38,9 @@ class BareApp:
         self._started: asyncio.Event | None = None
         self._runner: asyncio.Task[None] | None = None  # held so the task is not garbage-collected
 
+    async def start(self) -> None:
+        await self._ensure_running()
+
     async def _ensure_running(self) -> None:
         if self._started is None:
             self._started = asyncio.Event()
@@ -55,13 +58,13 @@ class BareApp:
         await self._app(scope, receive, send)
 
 
-_mangum: Any = None
+# Built at import, like tenantry.mcp_server.handler: app and Mangum's loop in init, manager started.
+_app = BareApp()
+_mangum = Mangum(_app, lifespan="off")
+logging.getLogger("mangum").setLevel(logging.WARNING)
+asyncio.get_event_loop().run_until_complete(_app.start())
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    global _mangum
-    if _mangum is None:  # once per container, like tenantry.mcp_server.handler
-        _mangum = Mangum(BareApp(), lifespan="off")
-        logging.getLogger("mangum").setLevel(logging.WARNING)
     result: dict[str, Any] = _mangum(event, context)
     return result

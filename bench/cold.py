@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -11,9 +12,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import botocore
+
 from bench.core import BenchError, Options, Row
 from bench.events import BASELINE_CALL, GET_CUSTOMER, ToolCall, check_response, event_for
 from bench.resources import Resources
+from layers.prune import PRUNED_PACKAGES, prune_endpoints
 
 __all__ = ["run_cold"]
 
@@ -24,12 +28,18 @@ REPO = Path(__file__).resolve().parent.parent
 class Variant:
     module: str
     call: ToolCall
+    # Packages the child may not import: those layers/build.py leaves out of the Lambda layer.
+    absent: tuple[str, ...] = ()
+    # botocore reads the layer's pruned endpoints.json (AWS_DATA_PATH is searched before its own data).
+    pruned_data: bool = False
 
 
 VARIANTS = {
-    "tenantry": Variant("tenantry.mcp_server.handler", GET_CUSTOMER),
+    "tenantry": Variant("tenantry.mcp_server.handler", GET_CUSTOMER, PRUNED_PACKAGES, pruned_data=True),
+    # The bare SDK deployed as its dependencies come: every package mcp requires.
     "baseline": Variant("bench.baseline", BASELINE_CALL),
 }
+TOP_PACKAGES = 6
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,13 @@ class ColdSample:
     in_child_s: float
     wall_s: float
     peak_mib: float
+    import_s: float
+    first_s: float
+    first_aws_s: float
+
+    @property
+    def first_outside_aws_s(self) -> float:
+        return self.first_s - self.first_aws_s
 
 
 def run_cold(resources: Resources, options: Options) -> list[Row]:
@@ -44,6 +61,8 @@ def run_cold(resources: Resources, options: Options) -> list[Row]:
     samples: dict[str, list[ColdSample]] = {name: [] for name in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
         work = Path(tmp)
+        (work / "data").mkdir()
+        prune_endpoints(Path(botocore.__file__).parent / "data" / "endpoints.json", work / "data" / "endpoints.json")
         # One discarded run each: it writes the .pyc files, which the deployed asset ships precompiled.
         for variant in VARIANTS.values():
             _one_child(variant, work, options.child_timeout)
@@ -54,7 +73,8 @@ def run_cold(resources: Resources, options: Options) -> list[Row]:
                 samples[name].append(_one_child(variant, work, options.child_timeout))
             if time.monotonic() > deadline:
                 break
-    return _rows(samples["tenantry"], samples["baseline"])
+        profile = _import_profile(VARIANTS["tenantry"], VARIANTS["baseline"], options.child_timeout)
+    return [*_rows(samples["tenantry"], samples["baseline"]), profile]
 
 
 def _one_child(variant: Variant, work: Path, timeout: float) -> ColdSample:
@@ -62,14 +82,59 @@ def _one_child(variant: Variant, work: Path, timeout: float) -> ColdSample:
     event_file.write_text(json.dumps(event_for(variant.call)))
     result_file.unlink(missing_ok=True)
     command = [sys.executable, "-m", "bench.cold_child", variant.module, str(event_file), str(result_file)]
+    command += [",".join(variant.absent)]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False)
+    # An on-demand init, as Lambda runs it without SnapStart: the cold start a caller waits for.
+    env = {**os.environ, "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}
+    if variant.pruned_data:
+        env["AWS_DATA_PATH"] = str(work / "data")
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     wall = time.perf_counter() - started
     if done.returncode != 0 or not result_file.exists():
         raise BenchError(f"cold child {variant.module} exited {done.returncode}:\n{done.stderr[-2000:]}")
     report = json.loads(result_file.read_text())
     check_response(variant.call, report["result"])
-    return ColdSample(in_child_s=report["seconds"], wall_s=wall, peak_mib=report["peak_rss_kib"] / 1024)
+    return ColdSample(
+        in_child_s=report["seconds"],
+        wall_s=wall,
+        peak_mib=report["peak_rss_kib"] / 1024,
+        import_s=report["import_seconds"],
+        first_s=report["first_call_seconds"],
+        first_aws_s=report["first_call_aws_seconds"],
+    )
+
+
+def _import_profile(ours: Variant, bare: Variant, timeout: float) -> Row:
+    """`python -X importtime` of both imports: what ours adds to the bare SDK's, by top-level package."""
+    ours_times, bare_times = _import_times(ours, timeout), _import_times(bare, timeout)
+    extra: dict[str, float] = {}
+    for module, seconds in ours_times.items():
+        if module not in bare_times:
+            top = module.split(".")[0]
+            extra[top] = extra.get(top, 0.0) + seconds
+    ranked = sorted(extra.items(), key=lambda kv: -kv[1])[:TOP_PACKAGES]
+    listed = ", ".join(f"{name} {seconds * 1000:.0f}" for name, seconds in ranked)
+    return Row(
+        "cold",
+        "import: modules the bare SDK does not load",
+        sum(extra.values()) * 1000,
+        "ms",
+        note=f"one -X importtime run, self time; top: {listed} ms",
+    )
+
+
+def _import_times(variant: Variant, timeout: float) -> dict[str, float]:
+    blocker = f"from bench.cold_child import block; block({variant.absent!r}); " if variant.absent else ""
+    command = [sys.executable, "-X", "importtime", "-c", f"{blocker}import {variant.module}"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"importing {variant.module} failed:\n{done.stderr[-2000:]}")
+    times: dict[str, float] = {}
+    for line in done.stderr.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) == 3 and parts[0].strip().isdigit():
+            times[parts[2].strip()] = int(parts[0]) / 1_000_000
+    return times
 
 
 def _rows(ours: list[ColdSample], bare: list[ColdSample]) -> list[Row]:
@@ -83,11 +148,35 @@ def _rows(ours: list[ColdSample], bare: list[ColdSample]) -> list[Row]:
     return [
         Row(
             "cold",
+            "import (init: app built, models loaded)",
+            median_ms(ours, "import_s"),
+            "ms",
+            median_ms(bare, "import_s"),
+            f"median; {spread(ours, 'import_s')}; ours without {', '.join(PRUNED_PACKAGES)} (not in the layer)",
+        ),
+        Row(
+            "cold",
+            "first tools/call after init",
+            median_ms(ours, "first_s"),
+            "ms",
+            median_ms(bare, "first_s"),
+            f"median; {spread(ours, 'first_s')}",
+        ),
+        Row(
+            "cold",
+            "first tools/call after init, outside AWS calls",
+            median_ms(ours, "first_outside_aws_s"),
+            "ms",
+            median_ms(bare, "first_outside_aws_s"),
+            "median; stand-in for a SnapStart restore's first request; goal: baseline + 25 ms",
+        ),
+        Row(
+            "cold",
             "import + first tools/call (in child)",
             median_ms(ours, "in_child_s"),
             "ms",
             median_ms(bare, "in_child_s"),
-            f"median; get_customer vs echo; {spread(ours, 'in_child_s')}",
+            f"median; get_customer vs echo; {spread(ours, 'in_child_s')}; goal: at most 1.3x",
         ),
         Row(
             "cold",

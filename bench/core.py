@@ -35,6 +35,8 @@ class Options:
     burst: int = 200
     quota_limit: int = 50
     quota_trials: int = 3
+    # Tenants sharing the traffic in the cost model.
+    tenants: int = 1000
 
 
 @dataclass(frozen=True)

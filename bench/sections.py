@@ -5,6 +5,7 @@ from __future__ import annotations
 from bench.aws_calls import run_aws_calls
 from bench.cold import run_cold
 from bench.core import Section
+from bench.cost import run_cost
 from bench.first_call import run_first_call
 from bench.guard_cost import run_guard
 from bench.quota import run_quota
@@ -21,5 +22,6 @@ SECTIONS: list[Section] = [
     Section("first", "first tools/call of a tenant new to a warm container vs its next call", run_first_call),
     Section("guard", "the tenant guard's cost: the hook alone, and GetItem guarded vs not", run_guard),
     Section("quota", "concurrent tools/call over HTTP against monthly and per-minute limits", run_quota),
+    Section("cost", "dollars per 10 million tools/call from measured quantities and an editable price table", run_cost),
     Section("size", "Lambda dependency layer and code asset sizes", run_size, opt_in=True, why_opt_in=WHY_OPT_IN),
 ]

@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     # Off by default like the runtime (TENANTRY_TRACING): the tracer import costs ~0.3 s of cold start.
     "tracing": False,
     "cells": 1,
+    # SnapStart on the MCP functions' published versions (the API invokes the `live` alias either way).
+    # Off: every new container runs init itself; turn it off to use provisioned concurrency or EFS.
+    "snapstart": True,
     "memory_mb": 1024,
     "reserved_concurrency": 0,
     # > 0 deploys the premium path: a second function with this reserved concurrency at POST /business/mcp.
@@ -102,6 +105,7 @@ class DeployConfig:
     alarm_email: str | None
     log_retention_days: int
     tracing: bool
+    snapstart: bool
     cells: int
     memory_mb: int
     reserved_concurrency: int
@@ -273,6 +277,7 @@ def load_config(node: _Node) -> DeployConfig:
         alarm_email=_optional("alarm_email", get("alarm_email"), _EMAIL, "an email address"),
         log_retention_days=retention,
         tracing=_bool("tracing", get("tracing")),
+        snapstart=_bool("snapstart", get("snapstart")),
         cells=_int("cells", get("cells"), 1, 64),
         memory_mb=_int("memory_mb", get("memory_mb"), 128, 10240),
         reserved_concurrency=_int("reserved_concurrency", get("reserved_concurrency"), 0, 10_000),

@@ -98,7 +98,7 @@ class TenantryStack(Stack):
             environment=environment,
             reserved_concurrency=config.reserved_concurrency,
         )
-        api.route_to(mcp.function)
+        api.route_to(mcp.alias)
         if auth is not None:
             api.route_oauth_front(auth.front)
         premium = None
@@ -118,7 +118,7 @@ class TenantryStack(Stack):
                 },
                 reserved_concurrency=config.premium_reserved_concurrency,
             )
-            api.route_premium(premium.function)
+            api.route_premium(premium.alias)
         observability = Observability(
             self,
             "Observability",

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from layers.prune import BOTOCORE_SERVICES, PRUNED_PACKAGES, prune_site
+
 __all__ = [
     "LAMBDA_PLATFORM",
     "LAMBDA_PYTHON",
@@ -41,7 +43,7 @@ LAMBDA_PYTHON = "3.13"
 # Amazon Linux 2023 (the python3.12+ runtimes) has glibc 2.34, so manylinux_2_28 wheels and older load.
 LAMBDA_PLATFORM = "aarch64-manylinux_2_28"
 # Bump when the build steps change, so cached outputs are rebuilt.
-_RECIPE = "3"
+_RECIPE = "5"
 _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 _SKIP_SUFFIXES = {".pyc", ".pyo"}
 
@@ -83,7 +85,9 @@ def build_layer(repo: Path = REPO, bytecode_python: str | None = None, *, for_ho
     if exported.returncode != 0:
         raise LayerBuildError(_explain("exporting uv.lock", exported.stderr))
     digest = hashlib.sha256(exported.stdout.encode())
-    digest.update(f"{_RECIPE}|{target_name}|{bool(python)}".encode())
+    # What pruning keeps is part of the recipe: a service added to the list must rebuild the layer.
+    kept = ",".join(sorted(BOTOCORE_SERVICES)) + "|" + ",".join(sorted(PRUNED_PACKAGES))
+    digest.update(f"{_RECIPE}|{target_name}|{bool(python)}|{kept}".encode())
     key = digest.hexdigest()[:16]
     target = BUILD_ROOT / f"{'hostlayer' if for_host else 'layer'}-{key}"
     if target.is_dir():
@@ -223,9 +227,8 @@ def _wanted(relative: Path) -> bool:
 
 
 def _prune(site: Path) -> None:
-    # uv's --target writes its own bookkeeping and some wheels ship caches; none of it is needed at runtime.
-    for path in list(site.rglob("__pycache__")):
-        shutil.rmtree(path, ignore_errors=True)
+    # Caches, tests, stubs, installer bookkeeping, unused packages and botocore models (layers/prune.py).
+    prune_site(site)
 
 
 def _compile(python: str, directory: Path, runtime_dir: str) -> None:

@@ -18,9 +18,11 @@ from infra.config import DeployConfig
 from infra.nag import acknowledge
 from layers.build import LAMBDA_PYTHON, BuiltAsset
 
-__all__ = ["HANDLER", "McpFunction", "retention"]
+__all__ = ["ALIAS", "HANDLER", "McpFunction", "retention"]
 
 HANDLER = "tenantry.mcp_server.handler.handler"
+# What API Gateway invokes: a published version, so SnapStart (which never applies to $LATEST) can.
+ALIAS = "live"
 # Keep in step with layers.build.LAMBDA_PYTHON: the wheels and bytecode are built for this version.
 RUNTIME = {"3.13": lambda_.Runtime.PYTHON_3_13}[LAMBDA_PYTHON]
 # API Gateway gives up on an integration after 30 s; the function stops first so the error is ours.
@@ -97,6 +99,9 @@ class McpFunction(Construct):
             timeout=TIMEOUT,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
+            # Init (imports, app, botocore models) runs once per published version into a snapshot;
+            # new containers resume from it. See docs/deploy.md for its costs and what it excludes.
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if config.snapstart else None,
             reserved_concurrent_executions=reserved_concurrency or None,
             environment={
                 **environment,
@@ -108,6 +113,9 @@ class McpFunction(Construct):
             },
             description="Tenantry MCP server (streamable HTTP, stateless JSON)",
         )
+        # current_version's logical id hashes the function's configuration and code, so every deploy
+        # that changes either publishes a new version and moves the alias to it.
+        self.alias = lambda_.Alias(self, "Live", alias_name=ALIAS, version=self.function.current_version)
         acknowledge(
             self.function,
             "AwsSolutions-L1",

@@ -72,7 +72,7 @@ def test_premium_path_adds_one_authorized_route_rewritten_to_mcp(custom: Synth) 
         ("POST", "/business/mcp"): True,
         ("GET", "/.well-known/oauth-protected-resource/business/mcp"): False,
     }
-    premium = custom.logical_id("Premium/Function")
+    premium = custom.logical_id("Premium/Live")  # the API invokes the function's live alias
     rewrites = sorted(
         i["Properties"]["RequestParameters"]["overwrite:path"]
         for i in custom.resources("AWS::ApiGatewayV2::Integration").values()

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tenantry.mcp_server import handler as handler_module
 from tenantry_local.apigw import build_event, parse_response
 from tenantry_local.emulator import _FakeLambdaContext
 from tenantry_local.platform import LocalPlatform
 
+HANDLER_MODULE = "tenantry.mcp_server.handler"
+
 
 @pytest.fixture
-def fresh_handler(platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def fresh_module(platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The handler module imported afresh, as a new container does: it builds its app at import."""
     for name, value in platform.environment().items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(handler_module, "_app", None)
-    yield handler_module.handler
+    monkeypatch.delitem(sys.modules, HANDLER_MODULE, raising=False)
+    yield importlib.import_module(HANDLER_MODULE)
+    sys.modules.pop(HANDLER_MODULE, None)
+
+
+@pytest.fixture
+def fresh_handler(fresh_module: Any) -> Any:
+    return fresh_module.handler
 
 
 def _event(tenant_id: str, message: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +45,7 @@ def _event(tenant_id: str, message: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def test_sequential_invocations_through_one_handler(fresh_handler: Any) -> None:
+def test_sequential_invocations_through_one_handler(fresh_module: Any, fresh_handler: Any) -> None:
     messages = [
         {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "get_tenant_profile", "arguments": {}}},
@@ -52,9 +62,9 @@ def test_sequential_invocations_through_one_handler(fresh_handler: Any) -> None:
         if i % 2:
             seen_tenants.append(payload["result"]["structuredContent"]["tenant_id"])
     assert seen_tenants == ["lotus-yoga"] * 4
-    first_app = handler_module._app
+    first_app = fresh_module.app
     fresh_handler(_event("ironworks-gym", messages[0]), _FakeLambdaContext("r"))
-    assert handler_module._app is first_app, "the handler rebuilt its app on a warm call"
+    assert fresh_module.app is first_app, "the handler rebuilt its app on a warm call"
 
 
 def test_warm_invocation_for_another_tenant_sees_only_that_tenant(fresh_handler: Any) -> None:

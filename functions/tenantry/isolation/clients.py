@@ -67,6 +67,14 @@ class TenantClients:
                 self._cache.popitem(last=False)
         return client
 
+    def clear(self) -> None:
+        """Drop every tenant client (they hold assumed credentials and open connections)."""
+        with self._lock:
+            clients = [client for _, client in self._cache.values()]
+            self._cache.clear()
+        for client in clients:
+            client.close()
+
     def _refusal_recorder(self, tenant: TenantContext) -> Refusal:
         def record(operation: str, table: str, reason: str) -> None:
             emit_metric("CrossTenantDenied")

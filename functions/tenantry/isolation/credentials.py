@@ -80,6 +80,11 @@ class TenantCredentials:
         self._lock = threading.Lock()
         self.assumed = 0  # AssumeRole calls made (for benchmarks and tests)
 
+    @property
+    def sts_client(self) -> STSClient:
+        """The function's own STS client (benchmarks count its calls)."""
+        return self._sts
+
     def session_for(self, tenant_id: str) -> ScopedSession:
         with self._lock:
             cached = self._cache.get(tenant_id)
@@ -115,3 +120,8 @@ class TenantCredentials:
     def forget(self, tenant_id: str) -> None:
         with self._lock:
             self._cache.pop(tenant_id, None)
+
+    def clear(self) -> None:
+        """Forget every tenant's credentials (before a SnapStart snapshot and after a restore)."""
+        with self._lock:
+            self._cache.clear()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import random
 from typing import Any
 
 from mangum import Mangum
@@ -30,6 +33,33 @@ class LambdaApp:
     @classmethod
     def from_env(cls) -> LambdaApp:
         return cls(Services.create(Settings.from_env()))
+
+    def prime(self) -> None:
+        """Do at init what the first request would otherwise do: models loaded, session manager running.
+
+        Only for the Lambda entry point (handler.py), where init and every invocation share the
+        main thread and Mangum's loop. Sends nothing to AWS and caches nothing about any tenant.
+        """
+        # Lambda names the kind of init it runs. On-demand, init is on the first caller's clock: load
+        # only what every request needs (Services.create has built DynamoDB and STS). With SnapStart
+        # (or provisioned concurrency) init is nobody's wait: load every service's model now.
+        if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") != "on-demand":
+            self.services.load_models()
+        self.services.prime_clients()
+        # Mangum runs each invocation on this thread's loop (set up in its constructor); the manager's
+        # task waits on it between invocations, and in a SnapStart snapshot.
+        asyncio.get_event_loop().run_until_complete(self.gateway.start())
+
+    def before_snapshot(self) -> None:
+        """SnapStart: nothing tenant-bound or time-bound may be in the snapshot."""
+        self.services.forget_tenants()
+
+    def after_restore(self) -> None:
+        """SnapStart: every restored container starts with no tenant state and its own randomness."""
+        # Many containers resume from one snapshot: anything cached would be shared and stale.
+        self.services.forget_tenants()
+        # The random module's state is in the snapshot too: reseed from the OS (botocore's retry jitter uses it).
+        random.seed()
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:

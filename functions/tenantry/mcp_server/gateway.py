@@ -101,6 +101,13 @@ class Gateway:
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
 
+    async def start(self) -> None:
+        """Start the session manager now (at init), so the first request does not pay for it.
+
+        If it cannot start, the first request tries again (and answers 503 if that fails too).
+        """
+        await self._ensure_running()
+
     async def _ensure_running(self) -> bool:
         """Keep the session manager's task group open on this event loop; False if it cannot start.
 
@@ -111,6 +118,11 @@ class Gateway:
         fails (or hangs) while starting costs that one request a 503, and the
         next request starts a fresh one.
         """
+        loop = asyncio.get_running_loop()
+        if self._runner is not None and not self._runner.done() and self._runner.get_loop() is not loop:
+            # The manager's task group lives on the loop it started on; requests on another loop
+            # would wait for it forever. Lambda runs init and every invocation on one thread.
+            raise RuntimeError("the MCP session manager was started on another event loop")
         if self._runner is not None and self._runner.done():
             self._runner_died(self._runner, "stopped")
         if self._runner is None or self._started is None:

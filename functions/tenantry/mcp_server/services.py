@@ -11,6 +11,8 @@ from botocore.config import Config
 from tenantry.audit import AuditLog
 from tenantry.dal.branding import BrandingAssets
 from tenantry.dal.customers import CustomerStore
+from tenantry.dal.items import to_attrs
+from tenantry.dal.keys import registry_key, usage_month_key
 from tenantry.dal.secrets import SecretStore
 from tenantry.isolation.clients import TenantClients
 from tenantry.isolation.credentials import TenantCredentials
@@ -20,13 +22,14 @@ from tenantry.logic.profile import ProfileService
 from tenantry.logic.search import SearchService
 from tenantry.logic.secrets import SecretService
 from tenantry.logic.usage import UsageService
+from tenantry.mcp_server.priming import answered_locally
 from tenantry.metering.meter import UsageMeter
 from tenantry.settings import Settings
 from tenantry.tenancy.placement import table_for
 from tenantry.tenancy.registry import TenantRecord, TenantRegistry
 from tenantry.tenancy.resolver import TenantResolver
 
-__all__ = ["AWS_RETRY_ATTEMPTS", "Services"]
+__all__ = ["AWS_RETRY_ATTEMPTS", "RUNTIME_SERVICES", "Services"]
 
 # botocore's standard retry mode (throttling and transient errors, jittered backoff, a retry quota
 # per client). Worst case per AWS call: 3 attempts x (2 s connect + 5 s read) + backoff (< 1 s, then
@@ -37,11 +40,19 @@ AWS_RETRY_ATTEMPTS = 3
 _BOTO_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": AWS_RETRY_ATTEMPTS}, connect_timeout=2, read_timeout=5
 )
+# Every service a request may reach: the function's own clients and the tenant clients (isolation/clients.py).
+# Loading their models at init puts them in Lambda's init phase and in a SnapStart snapshot.
+RUNTIME_SERVICES = ("dynamodb", "sts", "kms", "s3")
+_STS_EMPTY = b"<AssumeRoleResponse><AssumeRoleResult></AssumeRoleResult></AssumeRoleResponse>"
+# Explicit placeholder keys: building a throwaway client then resolves no credentials and calls nothing.
+_NO_CREDENTIALS = {"aws_access_key_id": "init", "aws_secret_access_key": "init", "aws_session_token": "init"}
 
 
 @dataclass
 class Services:
     settings: Settings
+    # The container's one boto3 session: tenant clients are built from it (its loaded models are shared).
+    session: boto3.Session
     # The function's own client: registry, usage and audit only (IAM allows nothing else).
     dynamodb: Any
     registry: TenantRegistry
@@ -93,6 +104,7 @@ class Services:
 
         return cls(
             settings=settings,
+            session=session,
             dynamodb=dynamodb,
             registry=registry,
             resolver=TenantResolver(
@@ -119,3 +131,50 @@ class Services:
             branding=branding,
             search=SearchService(customer_store),
         )
+
+    def load_models(self) -> None:
+        """Load botocore's models and endpoint rules for every service the runtime uses, and make no call.
+
+        A client from the shared session reuses what the session has loaded, so a tenant's first
+        client later costs a few milliseconds instead of reading and parsing JSON.
+        """
+        for service in RUNTIME_SERVICES:
+            client = self.session.client(service, config=_BOTO_CONFIG, **_NO_CREDENTIALS)  # type: ignore[call-overload]
+            client.close()
+
+    def prime_clients(self) -> None:
+        """Run each request path of the function's own clients once, answered in process (nothing sent).
+
+        The first real request then finds endpoint rules resolved and operation models, serializers
+        and parsers built. A tenant's client is new per tenant, so one throwaway client of the same
+        kind is primed too: that warms what is shared (lazily imported modules, the session's caches).
+        """
+        registry, usage = registry_key("_init"), usage_month_key("_init", "0000-00")
+        with answered_locally(self.dynamodb):
+            self.dynamodb.get_item(TableName=self.settings.registry_table, Key=to_attrs(registry))
+            self.dynamodb.update_item(
+                TableName=self.settings.usage_table,
+                Key=to_attrs(usage),
+                UpdateExpression="ADD #calls :one",
+                ExpressionAttributeNames={"#calls": "calls"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues="ALL_OLD",
+            )
+        sts = self.credentials.sts_client
+        with answered_locally(sts, _STS_EMPTY):
+            sts.assume_role(RoleArn=self.settings.tenant_role_arn, RoleSessionName="init", DurationSeconds=900)
+        tenant_like = self.session.client("dynamodb", config=_BOTO_CONFIG, **_NO_CREDENTIALS)  # type: ignore[call-overload]
+        with answered_locally(tenant_like):
+            tenant_like.get_item(TableName=self.settings.data_table, Key=to_attrs(registry))
+        tenant_like.close()
+
+    def forget_tenants(self) -> None:
+        """Drop everything cached for tenants: assumed credentials, their clients, registry records, usage state.
+
+        Nothing of it may sit in a SnapStart snapshot: credentials expire, and one snapshot
+        seeds many containers, which would all carry the same counters and timestamps.
+        """
+        self.credentials.clear()
+        self.clients.clear()
+        self.registry.invalidate()
+        self.usage.forget_container_state()

@@ -152,6 +152,16 @@ class UsageMeter:
         self._windows: LRUCache[tuple[Any, ...], _Window] = LRUCache(maxsize=_MAX_TRACKED)
         self._lock = threading.Lock()
 
+    def forget_container_state(self) -> None:
+        """Drop this container's per-tenant memory (last admitted minute, refusals not yet written).
+
+        Called before a SnapStart snapshot and after a restore: a snapshot seeds many containers,
+        and each would otherwise write the same pending refusals and trust the same stale minute.
+        """
+        with self._lock:
+            self._pending.clear()
+            self._last_minute.clear()
+
     # -- admission -------------------------------------------------------------------------
     def admit(self, tenant: TenantContext, tool: str) -> str:
         """Count one call of `tool` and return its month, or raise and count nothing.

@@ -17,7 +17,11 @@ from tenantry.oauth.upstream import IdentityProvider, OidcProvider
 from tenantry.settings import OAuthSettings, SettingsError
 from tenantry.tenancy.registry import TenantRegistry
 
-__all__ = ["build_server", "oidc_provider"]
+__all__ = ["OAUTH_SERVICES", "build_server", "oidc_provider"]
+
+# Every AWS service the authorization server calls: it shares the MCP function's layer, whose
+# botocore models are pruned to the services some function uses (layers/prune.py; a test checks).
+OAUTH_SERVICES = ("dynamodb", "kms", "secretsmanager")
 
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
 

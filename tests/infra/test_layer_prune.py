@@ -1,0 +1,105 @@
+"""The pruned layer: what it drops, and that every client the runtime builds still builds from what is left."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import boto3
+import botocore
+import botocore.loaders
+import botocore.session
+import pytest
+from botocore.exceptions import UnknownServiceError
+
+from layers.build import build_code, build_layer
+from layers.prune import BOTOCORE_SERVICES, PRUNED_PACKAGES, prune_site
+from layers.sizes import MB, measure
+from tenantry.mcp_server.services import RUNTIME_SERVICES, Services
+from tenantry.oauth.services import OAUTH_SERVICES
+from tenantry.settings import Settings
+from tests.infra.conftest import Synth
+
+ASSET_LIMIT_MB = 25
+
+SETTINGS = Settings(
+    registry_table="registry",
+    data_table="data",
+    usage_table="usage",
+    audit_table="audit",
+    tenant_role_arn="arn:aws:iam::123456789012:role/tenant",
+    secrets_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+    branding_bucket="branding",
+    resource_url="https://mcp.example.com/mcp",
+)
+
+
+@pytest.fixture(scope="module")
+def pruned_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """botocore's installed data plus a few things Lambda never reads, pruned as the layer build does."""
+    site = tmp_path_factory.mktemp("site")
+    shutil.copytree(Path(botocore.__file__).parent / "data", site / "botocore" / "data")
+    for package in PRUNED_PACKAGES:
+        (site / package).mkdir()
+        (site / package / "__init__.py").write_text("")
+        (site / f"{package}-1.0.dist-info").mkdir()
+    (site / "mcp" / "tests").mkdir(parents=True)
+    (site / "mcp" / "tests" / "test_x.py").write_text("")
+    (site / "mcp" / "server.pyi").write_text("")
+    (site / "mcp-1.0.dist-info").mkdir()
+    for name in ("METADATA", "RECORD"):
+        (site / "mcp-1.0.dist-info" / name).write_text("x")
+    prune_site(site)
+    return site
+
+
+def _session_on(data: Path) -> boto3.Session:
+    """A boto3 session whose botocore loader sees only `data` (not the installed botocore's models)."""
+    core = botocore.session.get_session()
+    core.register_component(
+        "data_loader", botocore.loaders.Loader(extra_search_paths=[str(data)], include_default_search_paths=False)
+    )
+    return boto3.Session(botocore_session=core, region_name="us-east-1")
+
+
+def test_the_layer_keeps_the_models_of_exactly_the_services_the_runtime_uses() -> None:
+    assert set(BOTOCORE_SERVICES) == set(RUNTIME_SERVICES) | set(OAUTH_SERVICES)
+
+
+def test_every_client_the_runtime_builds_builds_from_the_pruned_models(
+    pruned_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    session = _session_on(pruned_site / "botocore" / "data")
+    services = Services.create(SETTINGS, session=session)  # the function's own DynamoDB and STS clients
+    services.load_models()  # every service in RUNTIME_SERVICES, as init does
+    for service in OAUTH_SERVICES:  # the authorization server's clients, from the same layer
+        session.client(service, aws_access_key_id="x", aws_secret_access_key="x")  # type: ignore[call-overload]
+    # The loader really is confined to the pruned data: a dropped service cannot be built.
+    with pytest.raises(UnknownServiceError):
+        session.client("lambda", aws_access_key_id="x", aws_secret_access_key="x")
+
+
+def test_pruning_drops_what_lambda_never_reads(pruned_site: Path) -> None:
+    services = sorted(p.name for p in (pruned_site / "botocore" / "data").iterdir() if p.is_dir())
+    assert services == sorted(BOTOCORE_SERVICES)
+    endpoints = json.loads((pruned_site / "botocore" / "data" / "endpoints.json").read_text())
+    for partition in endpoints["partitions"]:
+        assert set(partition["services"]) <= set(BOTOCORE_SERVICES)
+    assert set(endpoints["partitions"][0]["services"]) == set(BOTOCORE_SERVICES)
+    assert not list(pruned_site.rglob("examples-1.json"))
+    for package in PRUNED_PACKAGES:
+        assert not (pruned_site / package).exists() and not list(pruned_site.glob(f"{package}-*"))
+    assert not (pruned_site / "mcp" / "tests").exists() and not (pruned_site / "mcp" / "server.pyi").exists()
+    assert (pruned_site / "mcp-1.0.dist-info" / "METADATA").is_file()
+    assert not (pruned_site / "mcp-1.0.dist-info" / "RECORD").exists()
+
+
+def test_layer_and_code_together_are_at_most_25_mb_zipped(synth: Synth) -> None:
+    layer, code = build_layer(), build_code()  # cached by the synth fixture's build
+    zipped = (measure(layer).zipped + measure(code).zipped) / MB
+    assert zipped <= ASSET_LIMIT_MB, f"{zipped:.1f} MB zipped"
+    site = layer.path / "python"
+    assert sorted(p.name for p in (site / "botocore" / "data").iterdir() if p.is_dir()) == sorted(BOTOCORE_SERVICES)

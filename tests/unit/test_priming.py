@@ -1,0 +1,50 @@
+"""Init warms the clients without sending anything, and leaves them sending for real afterwards."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
+
+from tenantry.mcp_server.services import Services
+from tenantry.settings import Settings
+
+# Nothing listens on the discard port: any request that leaves the process fails at once.
+NOWHERE = "http://127.0.0.1:9"
+
+SETTINGS = Settings(
+    registry_table="registry",
+    data_table="data",
+    usage_table="usage",
+    audit_table="audit",
+    tenant_role_arn="arn:aws:iam::123456789012:role/tenant",
+    secrets_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+    branding_bucket="branding",
+    resource_url="https://mcp.example.com/mcp",
+)
+
+
+@pytest.fixture
+def services(monkeypatch: pytest.MonkeyPatch) -> Services:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", NOWHERE)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    return Services.create(SETTINGS, session=boto3.Session(region_name="us-east-1"))
+
+
+def test_init_priming_sends_nothing(services: Services) -> None:
+    services.load_models()
+    services.prime_clients()  # would raise EndpointConnectionError if a request left the process
+    assert services.credentials.assumed == 0
+
+
+def test_clients_send_for_real_after_priming(services: Services) -> None:
+    services.prime_clients()
+    client = services.session.client("dynamodb", config=Config(retries={"max_attempts": 1}))
+    for target in (services.dynamodb, client):
+        with pytest.raises(EndpointConnectionError):
+            target.get_item(TableName="registry", Key={"tenant_id": {"S": "x"}})
+    with pytest.raises(EndpointConnectionError):
+        services.credentials.sts_client.get_caller_identity()
