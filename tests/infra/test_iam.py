@@ -112,6 +112,7 @@ def test_only_the_function_role_can_assume_tenant_access_and_only_with_a_tenant_
         assert statement["Principal"] == function_role
         assert statement["Condition"] == {
             "StringLike": {"aws:RequestTag/tenant_id": "?*"},
+            "StringNotLike": {"aws:RequestTag/tenant_id": ["*${*}*", "*${?}*", "*${$}*"]},
             "ForAllValues:StringEquals": {"aws:TagKeys": ["tenant_id"]},
         }
         actions |= set(_list(statement["Action"]))
@@ -124,6 +125,7 @@ def test_the_opt_in_principals_get_the_same_tag_rules(synth: Synth, custom: Synt
     (extra,) = [s for s in trust["Statement"] if name in json.dumps(s["Principal"])]
     assert set(extra["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
     assert extra["Condition"]["StringLike"] == {"aws:RequestTag/tenant_id": "?*"}
+    assert extra["Condition"]["StringNotLike"] == {"aws:RequestTag/tenant_id": ["*${*}*", "*${?}*", "*${$}*"]}
     assert extra["Condition"]["ForAllValues:StringEquals"] == {"aws:TagKeys": ["tenant_id"]}
     default = synth.raw["Resources"][synth.logical_id("TenantAccess/Role")]["Properties"]["AssumeRolePolicyDocument"]
     assert name not in json.dumps(default)
