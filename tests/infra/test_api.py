@@ -14,8 +14,6 @@ from tenantry.oauth.server import AS_PATHS
 from tenantry_local.emulator import OAUTH_ROUTES, ROUTE_SCOPES, ROUTES
 from tests.infra.conftest import Synth
 
-MCP_ROUTES = {route: auth for route, auth in ROUTES.items() if route not in OAUTH_ROUTES}
-
 
 def authorizers(synth: Synth) -> dict[str, dict[str, Any]]:
     return synth.resources("AWS::ApiGatewayV2::Authorizer")
