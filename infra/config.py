@@ -12,10 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-__all__ = ["DEFAULTS", "LOG_RETENTION_DAYS", "PLACEHOLDER_ISSUER", "ContextError", "DeployConfig", "load_config"]
-
-# `.invalid` never resolves (RFC 2606): an undeployed issuer fails closed, every token is refused.
-PLACEHOLDER_ISSUER = "https://issuer.invalid/"
+__all__ = ["DEFAULTS", "LOG_RETENTION_DAYS", "REMOVED", "ContextError", "DeployConfig", "load_config"]
 
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
@@ -23,16 +20,19 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 # Every context key the app reads, with its default. cdk.json repeats these (a test keeps them equal).
 DEFAULTS: dict[str, Any] = {
     "name_prefix": "tenantry",
-    # Empty: this stack's Cognito user pool is the authorization server (infra/constructs/auth.py).
-    # An https URL: an external issuer instead, and no user pool is created.
-    "issuer": "",
-    "audience": "",
-    "authorization_servers": "",
     "scopes": "mcp:tools",
     "tenant_claim": "tenant_id",
+    # The stack's own authorization server issues every token (infra/constructs/auth.py). Users sign in
+    # upstream: empty oidc_issuer = the stack's Cognito user pool; an https issuer = that OIDC provider,
+    # through the one client named by oidc_client_id, its secret in Secrets Manager (oidc_client_secret_arn).
+    "oidc_issuer": "",
+    "oidc_client_id": "",
+    "oidc_client_secret_arn": "",
+    # The ID-token claim memberships are keyed by (`tenantry members add <value>`).
+    "oidc_user_claim": "email",
     # Cognito only: managed-login domain prefix (empty: "<stack name>-<account id>").
     "auth_domain_prefix": "",
-    # Cognito only: redirect URI hosts that POST /register accepts (ChatGPT's connector callback host).
+    # Redirect URI hosts that DCR (POST /register) accepts (ChatGPT's connector callback host).
     "dcr_redirect_hosts": "chatgpt.com",
     "domain": "",
     "certificate_arn": "",
@@ -71,15 +71,24 @@ _CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{4,31}$")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]{1,512}$")
+# Context keys of the time before the stack had its own authorization server: a value for one is refused
+# with the key that replaces it, rather than ignored.
+REMOVED = {
+    "issuer": "oidc_issuer",
+    "audience": "oidc_issuer",
+    "authorization_servers": "oidc_issuer",
+}
 # Cognito domain prefixes: lower-case letters, digits and hyphens, not starting or ending with a hyphen.
+_SCOPE = re.compile(r"^[A-Za-z0-9:._-]{1,64}$")
 _DOMAIN_PREFIX = re.compile(r"^(?!.*(aws|amazon|cognito))[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 class ContextError(ValueError):
     """A context value is missing or malformed; the message is one line for the person deploying."""
 
-    def __init__(self, key: str, problem: str, example: str) -> None:
-        super().__init__(f"tenantry: context value '{key}' {problem}; set it with -c {key}={example}")
+    def __init__(self, key: str, problem: str, example: str, set_key: str | None = None) -> None:
+        super().__init__(f"tenantry: context value '{key}' {problem}; set it with -c {set_key or key}={example}")
         self.key = key
 
 
@@ -90,11 +99,12 @@ class _Node(Protocol):
 @dataclass(frozen=True)
 class DeployConfig:
     name_prefix: str
-    issuer: str  # empty: the stack's Cognito user pool
-    audience: tuple[str, ...]  # empty: the MCP URL itself (RFC 8707 resource = aud)
-    authorization_servers: tuple[str, ...]
     scopes: tuple[str, ...]
     tenant_claim: str
+    oidc_issuer: str | None  # None: the stack's Cognito user pool
+    oidc_client_id: str | None
+    oidc_client_secret_arn: str | None
+    oidc_user_claim: str
     auth_domain_prefix: str | None
     dcr_redirect_hosts: tuple[str, ...]
     domain: str | None
@@ -119,13 +129,9 @@ class DeployConfig:
     alarm_p99_ms: int
 
     @property
-    def uses_placeholder_issuer(self) -> bool:
-        return self.issuer == PLACEHOLDER_ISSUER
-
-    @property
     def uses_cognito(self) -> bool:
-        """No external issuer: the stack provisions a Cognito user pool and derives issuer, audience and scopes."""
-        return not self.issuer
+        """No upstream provider named: users sign in with the stack's own Cognito user pool."""
+        return self.oidc_issuer is None
 
 
 def _text(raw: Any) -> str:
@@ -138,10 +144,6 @@ def _https_url(key: str, raw: Any) -> str:
     if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment or " " in value:
         raise ContextError(key, f"must be an https URL without query or fragment (got {value!r})", _example(key))
     return value
-
-
-def _url_list(key: str, raw: Any) -> tuple[str, ...]:
-    return tuple(_https_url(key, part) for part in _text(raw).split(",") if part.strip())
 
 
 def _int(key: str, raw: Any, low: int, high: int) -> int:
@@ -181,9 +183,10 @@ def _optional(key: str, raw: Any, pattern: re.Pattern[str], what: str, lower: bo
 
 
 _EXAMPLES = {
-    "issuer": "https://your-idp.example.com/",
-    "audience": "https://mcp.example.com/mcp",
-    "authorization_servers": "https://your-idp.example.com/",
+    "oidc_issuer": "https://your-idp.example.com",
+    "oidc_client_id": "tenantry",
+    "oidc_client_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:tenantry-oidc-AbCdEf",
+    "oidc_user_claim": "email",
     "domain": "mcp.example.com",
     "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abcd-1234",
     "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
@@ -210,19 +213,32 @@ def load_config(node: _Node) -> DeployConfig:
         value = node.try_get_context(key)
         return DEFAULTS[key] if value is None else value
 
+    for old, new in REMOVED.items():
+        if _text(node.try_get_context(old)):
+            raise ContextError(
+                old,
+                "is no longer read (the stack's own authorization server issues the tokens; remove it). "
+                "To sign users in with your own identity provider, name it with oidc_issuer, oidc_client_id "
+                "and oidc_client_secret_arn (docs/deploy.md)",
+                _example(new),
+                set_key=new,
+            )
+
     name_prefix = _optional("name_prefix", get("name_prefix"), _NAME, "3-32 lower-case letters, digits or dashes")
     if name_prefix is None:
         raise ContextError("name_prefix", "must not be empty", "tenantry")
     claim = _optional("tenant_claim", get("tenant_claim"), _CLAIM, "a JWT claim name")
     if claim is None:
         raise ContextError("tenant_claim", "must not be empty", "tenant_id")
-    issuer = _https_url("issuer", get("issuer")) if _text(get("issuer")) else ""
     scopes = tuple(s for s in _text(get("scopes")).replace(",", " ").split() if s)
     if not scopes:
         raise ContextError("scopes", "must name at least one scope", "mcp:tools")
-    if not issuer and any("/" in s for s in scopes):
-        # Cognito names a scope "<resource server identifier>/<name>" itself.
-        raise ContextError("scopes", f"must be bare scope names with Cognito (got {' '.join(scopes)!r})", "mcp:tools")
+    if any(not _SCOPE.match(s) for s in scopes):
+        # The route's AuthorizationScopes, the token's `scope` and the metadata all use these names as they are.
+        raise ContextError(
+            "scopes", f"must be bare scope names such as mcp:tools (got {' '.join(scopes)!r})", "mcp:tools"
+        )
+    oidc = _oidc(get)
 
     domain = _optional("domain", get("domain"), _DOMAIN, "a DNS name such as mcp.example.com", lower=True)
     certificate_arn = _optional("certificate_arn", get("certificate_arn"), _CERT_ARN, "an ACM certificate ARN")
@@ -254,13 +270,12 @@ def load_config(node: _Node) -> DeployConfig:
 
     return DeployConfig(
         name_prefix=name_prefix,
-        issuer=issuer,
-        audience=_audiences(get("audience")),
-        # With Cognito the stack serves the RFC 8414 document on the API's origin and advertises that.
-        authorization_servers=_url_list("authorization_servers", get("authorization_servers"))
-        or ((issuer,) if issuer else ()),
         scopes=scopes,
         tenant_claim=claim,
+        oidc_issuer=oidc[0],
+        oidc_client_id=oidc[1],
+        oidc_client_secret_arn=oidc[2],
+        oidc_user_claim=_optional("oidc_user_claim", get("oidc_user_claim"), _CLAIM, "a JWT claim name") or "email",
         auth_domain_prefix=_optional(
             "auth_domain_prefix",
             get("auth_domain_prefix"),
@@ -298,22 +313,22 @@ def load_config(node: _Node) -> DeployConfig:
     )
 
 
-def _audiences(raw: Any) -> tuple[str, ...]:
-    # An https URL (the MCP resource, RFC 8707) or an OAuth client id: API Gateway checks `aud`
-    # against this list and falls back to `client_id` only when a token has no `aud`.
-    values = []
-    for part in (p.strip() for p in _text(raw).split(",")):
-        if not part:
-            continue
-        if "://" in part:
-            values.append(_https_url("audience", part))
-        elif _CLIENT_ID.match(part):
-            values.append(part)
-        else:
-            raise ContextError(
-                "audience", f"must be https URLs or client ids, comma separated (got {part!r})", _example("audience")
-            )
-    return tuple(values)
+def _oidc(get: Any) -> tuple[str | None, str | None, str | None]:
+    """(issuer, client id, client secret ARN) of the upstream provider: all three, or none (Cognito)."""
+    issuer = _https_url("oidc_issuer", get("oidc_issuer")) if _text(get("oidc_issuer")) else None
+    client_id = _optional("oidc_client_id", get("oidc_client_id"), _CLIENT_ID, "an OAuth client id")
+    secret_arn = _optional(
+        "oidc_client_secret_arn", get("oidc_client_secret_arn"), _SECRET_ARN, "a Secrets Manager secret ARN"
+    )
+    given = {"oidc_issuer": issuer, "oidc_client_id": client_id, "oidc_client_secret_arn": secret_arn}
+    missing = [key for key, value in given.items() if value is None]
+    if len(missing) in (1, 2):
+        raise ContextError(
+            missing[0],
+            "is required with the other oidc_* values (or leave all three empty for Cognito)",
+            _example(missing[0]),
+        )
+    return issuer, client_id, secret_arn
 
 
 def _hosts(raw: Any) -> tuple[str, ...]:

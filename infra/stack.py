@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import Annotations, CfnOutput, Stack
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.config import DeployConfig
 from infra.constructs.api import McpApi
-from infra.constructs.auth import CognitoAuth
+from infra.constructs.auth import AuthorizationServer
 from infra.constructs.branding import BrandingBucket
 from infra.constructs.data import TenantData
 from infra.constructs.functions import McpFunction
@@ -24,12 +24,6 @@ class TenantryStack(Stack):
         self, scope: Construct, id: str, *, config: DeployConfig, code: BuiltAsset, layer: BuiltAsset, **kwargs: object
     ) -> None:
         super().__init__(scope, id, description="Tenantry: multi-tenant MCP server", **kwargs)  # type: ignore[arg-type]
-        if config.uses_placeholder_issuer:
-            Annotations.of(self).add_warning_v2(
-                "tenantry:placeholder-issuer",
-                "issuer is the placeholder https://issuer.invalid/, so every token is refused; "
-                "deploy with -c issuer=https://your-idp.example.com/",
-            )
         data = TenantData(self, "Data", name_prefix=config.name_prefix, cells=config.cells)
         secrets = SecretsKey(self, "Secrets", name_prefix=config.name_prefix)
         branding = BrandingBucket(self, "Branding")
@@ -45,30 +39,11 @@ class TenantryStack(Stack):
             operator_principal_arn=config.operator_principal_arn,
         )
         api = McpApi(self, "Api", config=config)
-        # The API comes first: with Cognito, the resource server's identifier is its MCP URL (auth.py).
-        auth = None
-        if config.uses_cognito:
-            resources = {"McpResource": api.mcp_url}
-            if api.premium_url:
-                resources["PremiumResource"] = api.premium_url
-            auth = CognitoAuth(
-                self,
-                "Auth",
-                config=config,
-                code=code,
-                resources=resources,
-                origin=api.origin,
-                stack_name=self.stack_name,
-            )
-            scopes = auth.scopes
-            premium_scopes = auth.scopes_by_resource.get(api.premium_url or "", scopes)
-            api.set_authorizer(auth.issuer, scopes, premium_scopes)
-            # The RFC 8414 document that adds what Cognito's discovery lacks is served on the API's origin.
-            authorization_servers = list(config.authorization_servers) or [api.origin]
-        else:
-            scopes = premium_scopes = list(config.scopes)
-            api.set_authorizer(config.issuer, scopes)
-            authorization_servers = list(config.authorization_servers)
+        # The stack's own authorization server lives on the API's origin (or the custom domain): it is
+        # the issuer the authorizers trust, and what the protected resource metadata advertises.
+        issuer = api.origin
+        scopes = list(config.scopes)
+        api.set_authorizer(issuer, scopes)
 
         environment = {
             "TENANTRY_REGISTRY_TABLE": data.registry.table_name,
@@ -82,7 +57,7 @@ class TenantryStack(Stack):
             "TENANTRY_BRANDING_BUCKET": branding.bucket.bucket_name,
             "TENANTRY_TENANT_CLAIM": config.tenant_claim,
             "TENANTRY_RESOURCE_URL": api.mcp_url,
-            "TENANTRY_AUTHORIZATION_SERVERS": ",".join(authorization_servers),
+            "TENANTRY_AUTHORIZATION_SERVERS": issuer,
             "TENANTRY_SCOPES_SUPPORTED": ",".join(scopes),
             "TENANTRY_REGISTRY_CACHE_SECONDS": "300",
         }
@@ -99,8 +74,18 @@ class TenantryStack(Stack):
             reserved_concurrency=config.reserved_concurrency,
         )
         api.route_to(mcp.alias)
-        if auth is not None:
-            api.route_oauth_front(auth.front)
+        auth = AuthorizationServer(
+            self,
+            "Auth",
+            config=config,
+            code=code,
+            layer=mcp.layer,
+            issuer=issuer,
+            resources=[url for url in (api.mcp_url, api.premium_url) if url],
+            data=data,
+            stack_name=self.stack_name,
+        )
+        api.route_authorization_server(auth.function)
         premium = None
         if config.premium_reserved_concurrency:
             premium = McpFunction(
@@ -113,7 +98,6 @@ class TenantryStack(Stack):
                 environment={
                     **environment,
                     "TENANTRY_RESOURCE_URL": api.premium_url or api.mcp_url,
-                    "TENANTRY_SCOPES_SUPPORTED": ",".join(premium_scopes),
                     "TENANTRY_SERVE_PLANS": ",".join(config.premium_plans),
                 },
                 reserved_concurrency=config.premium_reserved_concurrency,
@@ -144,13 +128,15 @@ class TenantryStack(Stack):
             "BrandingBucket": (branding.bucket.bucket_name, "Tenant branding assets"),
             "AlarmTopicArn": (observability.topic.topic_arn, "SNS topic the alarms notify"),
         }
-        if auth is not None:
-            outputs["UserPoolId"] = (auth.user_pool.user_pool_id, "Cognito user pool (users sign in here)")
-            outputs["AuthIssuer"] = (auth.issuer, "Token issuer the API's JWT authorizer trusts")
-            outputs["AuthDomainUrl"] = (auth.domain_url, "Cognito managed login (authorize and token endpoints)")
-            outputs["AuthorizationServer"] = (api.origin, "Advertised authorization server (RFC 8414 metadata here)")
-            outputs["McpScope"] = (scopes[0], "The scope clients request, as Cognito names it")
-            outputs["MembersTable"] = (auth.members.table_name, "User -> tenant memberships read at sign-in")
+        outputs["AuthorizationServer"] = (issuer, "The token issuer: the stack's own authorization server")
+        outputs["AuthorizationServerFunctionName"] = (auth.function.function_name, "The authorization server function")
+        outputs["SigningKeyArn"] = (auth.signing_key.key_arn, "KMS key (RSA, SIGN_VERIFY) that signs access tokens")
+        outputs["MembersTable"] = (auth.members.table_name, "User -> tenant memberships (tenantry members)")
+        outputs["OAuthTable"] = (auth.state.table_name, "Authorization server state: clients, codes, grants")
+        outputs["SignInIssuer"] = (auth.oidc_issuer, "The upstream OpenID provider users sign in with")
+        if config.uses_cognito:
+            outputs["UserPoolId"] = (auth.user_pool.user_pool_id, "Cognito user pool (invite users here)")
+            outputs["AuthDomainUrl"] = (auth.domain_url, "Cognito managed login, behind the authorization server")
         if premium is not None and api.premium_url:
             outputs["PremiumMcpUrl"] = (api.premium_url, f"MCP endpoint for {', '.join(config.premium_plans)} tenants")
             outputs["PremiumFunctionName"] = (premium.function.function_name, "The premium MCP function")

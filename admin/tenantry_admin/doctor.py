@@ -932,7 +932,10 @@ class _Doctor:
                 f"no '{self.options.tenant_claim}' claim: the server cannot tell which tenant the user acts for",
                 expected=f"{self.options.tenant_claim}=<tenant id>",
                 got="absent",
-                fix="the authorization server adds the tenant chosen at sign-in (Cognito: the pre-token trigger V2)",
+                fix=(
+                    "the authorization server adds the tenant chosen at sign-in; "
+                    "the user needs a membership (tenantry members add)"
+                ),
             )
         now = time.time()
         exp = claims.get("exp")

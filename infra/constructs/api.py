@@ -1,12 +1,14 @@
 """The HTTP API in front of the MCP function: routes, JWT authorizer, access logs, custom domain.
 
-Only POST /mcp carries the authorizer. The RFC 9728 metadata must be readable
-before a client has a token, and GET/DELETE /mcp are routed only so the function
-can answer 405 (an SSE stream cannot pass through API Gateway and Lambda). With
-Cognito, the OAuth front (RFC 8414 metadata, registration) is public too.
+Only POST /mcp (and POST /business/mcp) carry an authorizer. The RFC 9728 metadata must be
+readable before a client has a token, and GET/DELETE /mcp are routed only so the function
+can answer 405 (an SSE stream cannot pass through API Gateway and Lambda). The authorization
+server's routes are public: they are how a client gets a token.
 
-The authorizer is added after construction (`set_authorizer`): with Cognito, its
-issuer is the user pool, whose resource server needs this API's URL first.
+The issuer is the stack's own authorization server on this API's origin; API Gateway reads
+`{issuer}/.well-known/openid-configuration` (a route of this same API) for `jwks_uri`. Each MCP
+path has its own authorizer whose audience is that path's URL alone, so a token for /mcp is
+refused on /business/mcp and the reverse.
 """
 
 from __future__ import annotations
@@ -31,7 +33,14 @@ from infra.config import DeployConfig
 from infra.constructs.functions import retention
 from infra.nag import acknowledge
 
-__all__ = ["OAUTH_FRONT_ROUTES", "PROTECTED_ROUTES", "PUBLIC_ROUTES", "REGISTER_THROTTLE", "McpApi"]
+__all__ = [
+    "AUTHORIZATION_SERVER_ROUTES",
+    "AUTHORIZATION_SERVER_THROTTLES",
+    "PREMIUM_ROUTE",
+    "PROTECTED_ROUTES",
+    "PUBLIC_ROUTES",
+    "McpApi",
+]
 
 PROTECTED_ROUTES = [("POST", "/mcp")]
 PREMIUM_ROUTE = ("POST", "/business/mcp")
@@ -42,10 +51,24 @@ PUBLIC_ROUTES = [
     ("GET", "/.well-known/oauth-protected-resource"),
     ("GET", "/.well-known/oauth-protected-resource/mcp"),
 ]
-# Served by the OAuth front function when Cognito is the authorization server (the local AS serves the same paths).
-OAUTH_FRONT_ROUTES = [("GET", "/.well-known/oauth-authorization-server"), ("POST", "/register")]
-# Registration creates a Cognito app client (a quota of 1,000 per pool by default): keep it slow.
-REGISTER_THROTTLE = {"ThrottlingRateLimit": 1, "ThrottlingBurstLimit": 5}
+# The authorization server function's routes (tenantry.oauth.app; tests/infra/test_api.py keeps them equal).
+AUTHORIZATION_SERVER_ROUTES = [
+    ("GET", "/.well-known/oauth-authorization-server"),
+    ("GET", "/.well-known/openid-configuration"),
+    ("GET", "/.well-known/jwks.json"),
+    ("POST", "/register"),
+    ("GET", "/authorize"),
+    ("GET", "/callback"),
+    ("POST", "/consent"),
+    ("POST", "/token"),
+]
+# Stage-wide caps below the default route limits; the function also limits each source address
+# (TENANTRY_REGISTER_PER_MINUTE, TENANTRY_TOKEN_PER_MINUTE). Registration writes a client item, so it
+# stays slow; /token carries every refresh of every connected user, so it gets more room.
+AUTHORIZATION_SERVER_THROTTLES = {
+    ("POST", "/register"): {"ThrottlingRateLimit": 2, "ThrottlingBurstLimit": 5},
+    ("POST", "/token"): {"ThrottlingRateLimit": 25, "ThrottlingBurstLimit": 50},
+}
 
 
 class McpApi(Construct):
@@ -81,26 +104,27 @@ class McpApi(Construct):
             ),
         )
         self.authorizer: authorizers.HttpJwtAuthorizer | None = None
+        self.premium_authorizer: authorizers.HttpJwtAuthorizer | None = None
         self._scopes: list[str] = []
-        self._premium_scopes: list[str] = []
         if config.domain:
             self._custom_domain(config)
 
-    def set_authorizer(self, issuer: str, scopes: Sequence[str], premium_scopes: Sequence[str] = ()) -> None:
-        """The JWT authorizer: `issuer`, the audience (the MCP URL(s) unless overridden) and the route scopes."""
+    def set_authorizer(self, issuer: str, scopes: Sequence[str]) -> None:
+        """JWT authorizers trusting `issuer`: one per MCP URL, each with that URL alone as its audience."""
         self.authorizer = authorizers.HttpJwtAuthorizer(
-            "JwtAuthorizer",
-            issuer,
-            jwt_audience=list(self.config.audience) or [u for u in (self.mcp_url, self.premium_url) if u],
-            authorizer_name="tenantry-jwt",
+            "JwtAuthorizer", issuer, jwt_audience=[self.mcp_url], authorizer_name="tenantry-jwt"
         )
+        if self.premium_url:
+            self.premium_authorizer = authorizers.HttpJwtAuthorizer(
+                "PremiumJwtAuthorizer", issuer, jwt_audience=[self.premium_url], authorizer_name="tenantry-jwt-premium"
+            )
         self._scopes = list(scopes)
-        self._premium_scopes = list(premium_scopes) or list(scopes)
 
-    def _authorizer(self) -> authorizers.HttpJwtAuthorizer:
-        if self.authorizer is None:
+    def _authorizer(self, premium: bool = False) -> authorizers.HttpJwtAuthorizer:
+        authorizer = self.premium_authorizer if premium else self.authorizer
+        if authorizer is None:
             raise RuntimeError("McpApi.set_authorizer() must run before the routes are added")
-        return self.authorizer
+        return authorizer
 
     def route_to(self, function: lambda_.IFunction) -> None:
         integration = integrations.HttpLambdaIntegration("Mcp", function)
@@ -122,22 +146,25 @@ class McpApi(Construct):
                 "GET/DELETE /mcp only answer 405.",
             )
 
-    def route_oauth_front(self, function: lambda_.IFunction) -> None:
-        """RFC 8414 metadata and client registration, public; registration is throttled on its own."""
-        integration = integrations.HttpLambdaIntegration("OAuthFront", function)
-        for method, path in OAUTH_FRONT_ROUTES:
+    def route_authorization_server(self, function: lambda_.IFunction) -> None:
+        """Discovery, JWKS, registration, sign-in, consent and tokens: public, two of them throttled on their own."""
+        integration = integrations.HttpLambdaIntegration("AuthorizationServer", function)
+        settings = {}
+        for method, path in AUTHORIZATION_SERVER_ROUTES:
             (route,) = self.api.add_routes(path=path, methods=[apigw.HttpMethod(method)], integration=integration)
             acknowledge(
                 route,
                 "AwsSolutions-APIG4",
-                "Public by design: clients read the authorization server metadata and register (RFC 7591) "
-                "before they hold a token; registration checks redirect hosts and is throttled.",
+                "Public by design: this is the OAuth authorization server clients use to get a token (discovery, "
+                "registration, sign-in, consent, token); PKCE, CSRF and rate limits guard it.",
             )
-            if method == "POST":
-                stage = self.stage.node.default_child
-                stage.add_property_override("RouteSettings", {f"{method} {path}": REGISTER_THROTTLE})  # type: ignore[union-attr]
+            throttle = AUTHORIZATION_SERVER_THROTTLES.get((method, path))
+            if throttle:
+                settings[f"{method} {path}"] = throttle
                 # Route settings name a route key, which must exist before the stage is updated.
                 self.stage.node.add_dependency(route)
+        stage = self.stage.node.default_child
+        stage.add_property_override("RouteSettings", settings)  # type: ignore[union-attr]
 
     def route_premium(self, function: lambda_.IFunction) -> None:
         """POST /business/mcp to the premium function; the path is rewritten so the function sees /mcp."""
@@ -150,8 +177,8 @@ class McpApi(Construct):
             path=PREMIUM_ROUTE[1],
             methods=[apigw.HttpMethod(PREMIUM_ROUTE[0])],
             integration=integration,
-            authorizer=self._authorizer(),
-            authorization_scopes=self._premium_scopes,
+            authorizer=self._authorizer(premium=True),
+            authorization_scopes=self._scopes,
         )
         # RFC 9728: the premium URL's own metadata document, answered by the premium function
         # (its TENANTRY_RESOURCE_URL is the premium URL), so strict clients accept that resource.

@@ -1,52 +1,65 @@
-"""Cognito as the authorization server: user pool, managed login, resource server(s), tenant trigger, OAuth front.
+"""The stack's own OAuth 2.1 authorization server: its function, signing key, state tables and upstream sign-in.
 
-Token order: the resource server's identifier must be the MCP URL (Cognito binds `aud` to
-it from the RFC 8707 `resource` parameter, and refuses a `resource` that names no resource
-server). So the API is created first (infra/stack.py), this construct takes its URL (a
-token without a custom domain, a literal with one), and the API's authorizer is added
-afterwards from this pool's issuer. CloudFormation orders it: API, pool, resource server.
+The function runs `tenantry.oauth.handler.handler` (functions/tenantry/oauth/), the same code
+`./dev local` runs, from the MCP function's code asset and dependency layer. It issues
+RS256 `at+jwt` access tokens signed in KMS; the API's JWT authorizer trusts it as issuer
+(infra/constructs/api.py). Users sign in upstream, through ONE pre-configured OIDC client:
+by default this stack's Cognito user pool (managed login), or any provider named by the
+`oidc_*` context values.
 
-What CloudFormation cannot express (docs/deploy.md, "Cognito"):
-- resource binding has no setting: Cognito applies it on Essentials/Plus when `resource`
-  names a resource server's identifier;
-- Cognito's own dynamic client registration (`DcrConfiguration`) is neither in
-  CloudFormation nor in aws-cdk-lib 2.275, and it has no redirect-host allow-list. It stays
-  off; `POST /register` on the API (tenantry/cognito/front.py) registers clients instead,
-  with the allow-list, and only it may create app clients.
+Least privilege: the function's role reaches its own state, memberships, the registry
+(tenant names and status), the audit table (append), the signing key (Sign, GetPublicKey)
+and the upstream client's secret; no tenant data, no other key. The signing key's policy
+allows those two actions to that role alone, so no other principal in the account can sign a
+token the authorizer would accept, whatever its IAM policies say.
+
+The Cognito client's secret reaches Secrets Manager without a manual step: CDK's
+`userPoolClientSecret` reads it at deploy time through a custom resource that may only
+`DescribeUserPoolClient` on this pool (no `CreateUserPoolClient` anywhere).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as ddb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.config import DeployConfig
+from infra.constructs.data import TenantData, retained_table
 from infra.constructs.functions import RUNTIME, retention
+from infra.constructs.secrets import ADMIN_ACTIONS
 from infra.nag import acknowledge
 from layers.build import LAMBDA_PYTHON, BuiltAsset
 
-__all__ = ["FRONT_ACTIONS", "FRONT_HANDLER", "MEMBER_ACTIONS", "TRIGGER_HANDLER", "CognitoAuth"]
-
-TRIGGER_HANDLER = "tenantry.cognito.trigger.handler"
-FRONT_HANDLER = "tenantry.cognito.front.handler"
-# The trigger reads one user's memberships and nothing else.
-MEMBER_ACTIONS = ["dynamodb:GetItem", "dynamodb:Query"]
-# The registration endpoint creates a client, gives it the default managed-login style, or undoes the client.
-FRONT_ACTIONS = [
-    "cognito-idp:CreateUserPoolClient",
-    "cognito-idp:CreateManagedLoginBranding",
-    "cognito-idp:DeleteUserPoolClient",
+__all__ = [
+    "CALLBACK_PATH",
+    "HANDLER",
+    "MEMBER_ACTIONS",
+    "SIGNING_ACTIONS",
+    "STATE_ACTIONS",
+    "AuthorizationServer",
 ]
 
+HANDLER = "tenantry.oauth.handler.handler"
+# Where the upstream provider sends the browser back (tenantry.oauth.app's /callback route).
+CALLBACK_PATH = "/callback"
+# Clients, codes, refresh tokens, grants, sessions and rate counters: single items, never a scan or query.
+STATE_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+# One user's memberships: tenants_of (Query on the user) and is_member (GetItem).
+MEMBER_ACTIONS = ["dynamodb:GetItem", "dynamodb:Query"]
+SIGNING_ACTIONS = ["kms:Sign", "kms:GetPublicKey"]
+# Sign-in pages, discovery and the upstream's token call are short; API Gateway gives up at 30 s.
+TIMEOUT = Duration.seconds(15)
+_S = ddb.AttributeType.STRING
 
-class CognitoAuth(Construct):
+
+class AuthorizationServer(Construct):
     def __init__(
         self,
         scope: Construct,
@@ -54,45 +67,136 @@ class CognitoAuth(Construct):
         *,
         config: DeployConfig,
         code: BuiltAsset,
-        resources: Mapping[str, str],
-        origin: str,
+        layer: lambda_.ILayerVersion,
+        issuer: str,
+        resources: list[str],
+        data: TenantData,
         stack_name: str,
     ) -> None:
-        """`resources`: construct id -> resource URL (the MCP URL first); `origin`: the API's https origin."""
+        """`issuer`: the API's https origin (no trailing slash); `resources`: the MCP URL first, then premium."""
         super().__init__(scope, id)
-        self.members = ddb.Table(
+        self.issuer = issuer
+        # user (the upstream identity, e.g. an email) -> tenant_id; written by `tenantry members add`.
+        self.members = retained_table(
             self,
             "Members",
-            table_name=f"{config.name_prefix}-members",
-            partition_key=ddb.Attribute(name="user", type=ddb.AttributeType.STRING),  # the Cognito sub
-            sort_key=ddb.Attribute(name="tenant_id", type=ddb.AttributeType.STRING),
-            billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=ddb.TableEncryption.AWS_MANAGED,
-            deletion_protection=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            f"{config.name_prefix}-members",
+            ddb.Attribute(name="user", type=_S),
+            ddb.Attribute(name="tenant_id", type=_S),
         )
-        self.trigger = self._function(
-            "TokenTrigger",
-            config,
-            code,
-            TRIGGER_HANDLER,
-            "Tenantry: puts the tenant of the signing-in user in the access token (pre token generation V2)",
-            {"TENANTRY_MEMBERS_TABLE": self.members.table_name, "TENANTRY_TENANT_CLAIM": config.tenant_claim},
-            # Cognito waits at most 5 s for a trigger.
-            timeout=Duration.seconds(5),
+        # Every item carries expires_at, so codes, sessions, spent tokens and unused clients age out.
+        self.state = retained_table(
+            self,
+            "State",
+            f"{config.name_prefix}-oauth",
+            ddb.Attribute(name="pk", type=_S),
+            ddb.Attribute(name="sk", type=_S),
+            ttl="expires_at",
         )
-        self.trigger.add_to_role_policy(
-            iam.PolicyStatement(sid="ReadMemberships", actions=MEMBER_ACTIONS, resources=[self.members.table_arn])
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Tenantry authorization server: its state, memberships, registry read, audit, token signing",
+        )
+        self.signing_key = self._signing_key()
+
+        if config.uses_cognito:
+            self._cognito(config, stack_name)
+        else:
+            assert config.oidc_issuer and config.oidc_client_id and config.oidc_client_secret_arn
+            self.oidc_issuer = config.oidc_issuer
+            self.oidc_client_id = config.oidc_client_id
+            self.oidc_client_secret_arn = config.oidc_client_secret_arn
+
+        for sid, actions, resource in (
+            ("OAuthState", STATE_ACTIONS, self.state.table_arn),
+            ("ReadMemberships", MEMBER_ACTIONS, self.members.table_arn),
+            ("ReadTenantRegistry", ["dynamodb:GetItem"], data.registry.table_arn),
+            ("WriteAudit", ["dynamodb:PutItem"], data.audit.table_arn),
+            ("SignTokens", SIGNING_ACTIONS, self.signing_key.key_arn),
+            ("ReadUpstreamClientSecret", ["secretsmanager:GetSecretValue"], self.oidc_client_secret_arn),
+        ):
+            self.role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=[resource]))
+
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.DESTROY
+        )
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=HANDLER,
+            # The MCP function's asset and layer (same hashes, uploaded once).
+            code=lambda_.Code.from_asset(str(code.path), asset_hash=f"code-{code.key}"),
+            layers=[layer],
+            role=self.role,
+            memory_size=512,
+            timeout=TIMEOUT,
+            log_group=self.log_group,
+            environment={
+                "TENANTRY_ISSUER_URL": issuer,
+                "TENANTRY_OAUTH_RESOURCES": ",".join(resources),
+                "TENANTRY_OAUTH_TABLE": self.state.table_name,
+                "TENANTRY_MEMBERS_TABLE": self.members.table_name,
+                "TENANTRY_REGISTRY_TABLE": data.registry.table_name,
+                "TENANTRY_AUDIT_TABLE": data.audit.table_name,
+                "TENANTRY_SIGNING_KEY_IDS": self.signing_key.key_arn,
+                "TENANTRY_TENANT_CLAIM": config.tenant_claim,
+                "TENANTRY_SCOPES_SUPPORTED": ",".join(config.scopes),
+                "TENANTRY_DCR_REDIRECT_HOSTS": ",".join(config.dcr_redirect_hosts),
+                "TENANTRY_OIDC_ISSUER": self.oidc_issuer,
+                "TENANTRY_OIDC_CLIENT_ID": self.oidc_client_id,
+                "TENANTRY_OIDC_CLIENT_SECRET_ARN": self.oidc_client_secret_arn,
+                "TENANTRY_OIDC_USER_CLAIM": config.oidc_user_claim,
+                "POWERTOOLS_SERVICE_NAME": "tenantry-oauth",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+            description="Tenantry OAuth 2.1 authorization server (discovery, CIMD/DCR, sign-in, consent, tokens)",
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            f"Pinned to Python {LAMBDA_PYTHON} like the MCP function, whose asset and layer it shares "
+            "(layers/build.py builds both for that version).",
         )
 
+    def _signing_key(self) -> kms.Key:
+        admin = iam.PolicyStatement(
+            sid="AccountAdministersButCannotUse",
+            principals=[iam.AccountRootPrincipal()],
+            actions=ADMIN_ACTIONS,
+            resources=["*"],  # in a key policy "*" means this key
+        )
+        # Handed to IAM for exactly one principal: the server's role (whose identity policy grants both).
+        # Any other principal of the account is refused by the key policy, whatever its IAM policies say.
+        server_only = iam.PolicyStatement(
+            sid="OnlyTheAuthorizationServerSigns",
+            principals=[iam.AccountRootPrincipal()],
+            actions=SIGNING_ACTIONS,
+            resources=["*"],
+            conditions={"ArnEquals": {"aws:PrincipalArn": self.role.role_arn}},
+        )
+        key = kms.Key(
+            self,
+            "SigningKey",
+            description="Tenantry: signs the authorization server's access tokens (RS256)",
+            key_spec=kms.KeySpec.RSA_2048,
+            key_usage=kms.KeyUsage.SIGN_VERIFY,
+            policy=iam.PolicyDocument(statements=[admin, server_only]),
+            # Losing it only invalidates access tokens in flight (minutes); a scheduled deletion can be cancelled.
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
+        )
+        return key
+
+    def _cognito(self, config: DeployConfig, stack_name: str) -> None:
         self.user_pool = cognito.UserPool(
             self,
             "UserPool",
             user_pool_name=f"{config.name_prefix}-users",
-            # Essentials: managed login, resource binding and access-token customisation (trigger V2).
             feature_plan=cognito.FeaturePlan.ESSENTIALS,
             self_sign_up_enabled=False,  # operators invite users and record their memberships
             sign_in_aliases=cognito.SignInAliases(email=True),
@@ -103,12 +207,11 @@ class CognitoAuth(Construct):
             ),
             mfa=cognito.Mfa.OPTIONAL,
             mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            # Unused since the tenant picker replaced it; kept because CloudFormation cannot remove a
+            # custom attribute from an existing (retained, deletion-protected) pool.
             custom_attributes={"active_tenant": cognito.StringAttribute(min_len=1, max_len=64, mutable=True)},
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.user_pool.add_trigger(
-            cognito.UserPoolOperation.PRE_TOKEN_GENERATION_CONFIG, self.trigger, cognito.LambdaVersion.V2_0
         )
         acknowledge(
             self.user_pool,
@@ -120,9 +223,8 @@ class CognitoAuth(Construct):
             self.user_pool,
             "AwsSolutions-COG8",
             "Essentials, not Plus: Plus adds threat protection (advanced security) at a higher price per user; "
-            "Essentials already has managed login, resource binding and the access-token trigger Tenantry needs.",
+            "Essentials has the managed login the sign-in uses.",
         )
-
         prefix = config.auth_domain_prefix or f"{stack_name.lower()}-{Aws.ACCOUNT_ID}"
         self.domain = self.user_pool.add_domain(
             "Domain",
@@ -130,83 +232,63 @@ class CognitoAuth(Construct):
             managed_login_version=cognito.ManagedLoginVersion.NEWER_MANAGED_LOGIN,
         )
         self.domain_url = self.domain.base_url()
-
-        # One resource server per resource URL: its identifier is the URL, and Cognito issues each scope
-        # as "<identifier>/<name>". The audience and the route scopes follow from it.
-        self.scopes_by_resource: dict[str, list[str]] = {}
-        for server_id, url in resources.items():
-            self.user_pool.add_resource_server(
-                server_id,
-                identifier=url,
-                user_pool_resource_server_name=f"{config.name_prefix}-{server_id.lower()}",
-                scopes=[
-                    cognito.ResourceServerScope(scope_name=name, scope_description="Use the Tenantry MCP tools")
-                    for name in config.scopes
-                ],
-            )
-            self.scopes_by_resource[url] = [f"{url}/{name}" for name in config.scopes]
-        self.scopes = next(iter(self.scopes_by_resource.values()))
-        self.issuer = f"https://{self.user_pool.user_pool_provider_url}"
-        self.jwks_uri = f"{self.issuer}/.well-known/jwks.json"
-
-        registrable = [scope for scopes in self.scopes_by_resource.values() for scope in scopes]
-        self.front = self._function(
-            "OAuthFront",
-            config,
-            code,
-            FRONT_HANDLER,
-            "Tenantry: RFC 8414 metadata for the Cognito pool, and client registration with a redirect allow-list",
-            {
-                "TENANTRY_AS_ISSUER": origin,
-                "TENANTRY_COGNITO_DOMAIN": self.domain_url,
-                "TENANTRY_COGNITO_JWKS_URI": self.jwks_uri,
-                "TENANTRY_USER_POOL_ID": self.user_pool.user_pool_id,
-                "TENANTRY_SCOPES_SUPPORTED": ",".join(registrable),
-                "TENANTRY_DCR_REDIRECT_HOSTS": ",".join(config.dcr_redirect_hosts),
-            },
-            timeout=Duration.seconds(10),
+        # The one client: the authorization server itself, confidential, redirecting only to its /callback.
+        self.client = self.user_pool.add_client(
+            "SignInClient",
+            user_pool_client_name=f"{config.name_prefix}-authorization-server",
+            generate_secret=True,
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(authorization_code_grant=True),
+                scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL],
+                callback_urls=[f"{self.issuer}{CALLBACK_PATH}"],
+            ),
+            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
+            prevent_user_existence_errors=True,
+            # Only the ID token of one sign-in is used; nothing of Cognito's outlives it.
+            id_token_validity=Duration.minutes(5),
+            access_token_validity=Duration.minutes(5),
+            refresh_token_validity=Duration.minutes(60),
         )
-        self.front.add_to_role_policy(
-            iam.PolicyStatement(sid="RegisterClients", actions=FRONT_ACTIONS, resources=[self.user_pool.user_pool_arn])
-        )
-
-    def _function(
-        self,
-        id: str,
-        config: DeployConfig,
-        code: BuiltAsset,
-        handler: str,
-        description: str,
-        environment: dict[str, str],
-        timeout: Duration,
-    ) -> lambda_.Function:
-        # Own role and log group (no managed policy); no layer: boto3 ships with the runtime.
-        role = iam.Role(
-            self, f"{id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
-        )
-        log_group = logs.LogGroup(
-            self, f"{id}Logs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.DESTROY
-        )
-        log_group.grant_write(role)
-        function = lambda_.Function(
+        # Managed login (version 2) shows a page only for a client that has a style.
+        cognito.CfnManagedLoginBranding(
             self,
-            id,
-            runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
-            handler=handler,
-            # The same asset as the MCP function (same hash, uploaded once).
-            code=lambda_.Code.from_asset(str(code.path), asset_hash=f"code-{code.key}"),
-            role=role,
-            memory_size=256,
-            timeout=timeout,
-            log_group=log_group,
-            environment=environment,
-            description=description,
+            "SignInBranding",
+            user_pool_id=self.user_pool.user_pool_id,
+            client_id=self.client.user_pool_client_id,
+            use_cognito_provided_values=True,
+        )
+        self.client_secret = secretsmanager.Secret(
+            self,
+            "SignInClientSecret",
+            description="Tenantry: the Cognito client secret the authorization server signs users in with",
+            secret_string_value=self.client.user_pool_client_secret,
         )
         acknowledge(
-            function,
-            "AwsSolutions-L1",
-            f"Pinned to Python {LAMBDA_PYTHON} like the MCP function, whose asset it shares with its "
-            "precompiled bytecode (layers/build.py).",
+            self.client_secret,
+            "AwsSolutions-SMG4",
+            "A copy of the Cognito app client's generated secret, written at deploy time; rotating it means "
+            "rotating the client's secret in Cognito, which CloudFormation cannot do (docs/deploy.md).",
         )
-        return function
+        self.oidc_issuer = f"https://{self.user_pool.user_pool_provider_url}"
+        self.oidc_client_id = self.client.user_pool_client_id
+        self.oidc_client_secret_arn = self.client_secret.secret_arn
+        _acknowledge_sdk_call_provider(Stack.of(self))
+
+
+def _acknowledge_sdk_call_provider(stack: Stack) -> None:
+    # CDK's AwsCustomResource provider (one per stack) reads the client secret; its function and role are CDK's.
+    provider = stack.node.try_find_child("AWS679f53fac002430cb0da5b7982bd2287")
+    if provider is None:
+        return
+    acknowledge(
+        provider,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        "CDK's custom-resource provider uses AWSLambdaBasicExecutionRole for its own logs only; its calls are "
+        "limited by a separate policy to DescribeUserPoolClient on this pool.",
+    )
+    acknowledge(
+        provider,
+        "AwsSolutions-L1",
+        "CDK's custom-resource provider picks its own Node.js runtime; it runs once per deployment to copy "
+        "the sign-in client's secret into Secrets Manager.",
+    )

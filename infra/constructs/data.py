@@ -10,7 +10,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as ddb
 from constructs import Construct
 
-__all__ = ["TenantData"]
+__all__ = ["TenantData", "retained_table"]
 
 _S = ddb.AttributeType.STRING
 
@@ -46,19 +46,29 @@ class TenantData(Construct):
         sort_key: ddb.Attribute | None = None,
         ttl: str | None = None,
     ) -> ddb.Table:
-        # Every table holds customer data or its history: keep it when the stack goes, and refuse deletes.
-        return ddb.Table(
-            self,
-            id,
-            table_name=name,
-            partition_key=partition_key,
-            sort_key=sort_key,
-            billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=ddb.TableEncryption.AWS_MANAGED,
-            deletion_protection=True,
-            removal_policy=RemovalPolicy.RETAIN,
-            time_to_live_attribute=ttl,
-        )
+        return retained_table(self, id, name, partition_key, sort_key, ttl)
+
+
+def retained_table(
+    scope: Construct,
+    id: str,
+    name: str,
+    partition_key: ddb.Attribute,
+    sort_key: ddb.Attribute | None = None,
+    ttl: str | None = None,
+) -> ddb.Table:
+    """On demand, encrypted, recoverable; kept when the stack goes, and refusing deletes."""
+    # Every table holds customer data or its history (the authorization server's: sign-ins and grants).
+    return ddb.Table(
+        scope,
+        id,
+        table_name=name,
+        partition_key=partition_key,
+        sort_key=sort_key,
+        billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
+        point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
+        encryption=ddb.TableEncryption.AWS_MANAGED,
+        deletion_protection=True,
+        removal_policy=RemovalPolicy.RETAIN,
+        time_to_live_attribute=ttl,
+    )

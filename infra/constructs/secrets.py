@@ -14,10 +14,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-__all__ = ["SecretsKey"]
+__all__ = ["ADMIN_ACTIONS", "SecretsKey"]
 
 # Management only: none of these encrypt, decrypt or create grants for others to do so.
-_ADMIN_ACTIONS = [
+ADMIN_ACTIONS = [
     "kms:CancelKeyDeletion",
     "kms:DescribeKey",
     "kms:DisableKey",
@@ -46,7 +46,7 @@ class SecretsKey(Construct):
         admin = iam.PolicyStatement(
             sid="AccountAdministersButCannotUse",
             principals=[iam.AccountRootPrincipal()],
-            actions=_ADMIN_ACTIONS,
+            actions=ADMIN_ACTIONS,
             # In a key policy "*" means this key; there is nothing narrower to name.
             resources=["*"],
         )

@@ -1,8 +1,8 @@
 """Synthesize the CDK app once per test session (synth costs ~15 s and ~1 GB), then read the template.
 
 `stack` is the default deployment (cdk.json context); `custom` adds a custom domain with
-tenant subdomains, three cells, an alarm email, tracing and the premium function, to cover the
-optional paths.
+tenant subdomains, three cells, an alarm email, tracing, the premium function and an outside
+OpenID provider for sign-in, to cover the optional paths.
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ from infra.stack import TenantryStack
 
 REPO = Path(__file__).resolve().parents[2]
 CUSTOM_CONTEXT = {
-    "issuer": "https://auth.example.com/",
+    # Users sign in with an outside OpenID provider instead of the stack's Cognito pool.
+    "oidc_issuer": "https://login.example.com",
+    "oidc_client_id": "tenantry-as",
+    "oidc_client_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:tenantry-oidc-AbCdEf",
     "domain": "mcp.example.com",
     "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
     "hosted_zone_name": "example.com",

@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
-from infra.constructs.api import OAUTH_FRONT_ROUTES, REGISTER_THROTTLE
+from starlette.routing import Route
+
+from infra.constructs.api import AUTHORIZATION_SERVER_ROUTES, AUTHORIZATION_SERVER_THROTTLES
+from tenantry.oauth.app import oauth_app
 from tenantry.oauth.server import AS_PATHS
 from tenantry_local.emulator import OAUTH_ROUTES, ROUTE_SCOPES, ROUTES
 from tests.infra.conftest import Synth
 
-# Deployed only with Cognito (the default); with an external issuer (the custom synth) that issuer serves them.
-FRONT_ROUTES = {route: False for route in OAUTH_FRONT_ROUTES}
-# NOT YET DEPLOYED (issue 12, infra half): the stack still routes only the Cognito front's two paths;
-# the authorization server function's other routes exist locally only. Remove this when the stack
-# routes OAUTH_ROUTES to the authorization server function.
-MCP_ROUTES = {route: auth for route, auth in ROUTES.items() if route not in OAUTH_ROUTES}
 
-
-def cognito_scopes(synth: Synth, path: str, scopes: tuple[str, ...]) -> list[Any]:
-    """Cognito names a scope '<resource server identifier>/<name>', the identifier being the MCP URL."""
-    api = synth.logical_id("Api/Api")
-    return [{"Fn::Join": ["", [{"Fn::GetAtt": [api, "ApiEndpoint"]}, f"{path}/{name}"]]} for name in scopes]
+def authorizers(synth: Synth) -> dict[str, dict[str, Any]]:
+    return synth.resources("AWS::ApiGatewayV2::Authorizer")
 
 
 def deployed_routes(synth: Synth) -> dict[tuple[str, str], bool]:
-    (authorizer_id,) = synth.resources("AWS::ApiGatewayV2::Authorizer")
     deployed = {}
     for route in synth.resources("AWS::ApiGatewayV2::Route").values():
         props = route["Properties"]
@@ -33,12 +27,9 @@ def deployed_routes(synth: Synth) -> dict[tuple[str, str], bool]:
         protected = props.get("AuthorizationType", "NONE") != "NONE"
         if protected:
             assert props["AuthorizationType"] == "JWT"
-            assert props["AuthorizerId"] == {"Ref": authorizer_id}
-            expected = ROUTE_SCOPES[("POST", "/mcp")]
-            if synth.stack.node.try_find_child("Auth") is not None:
-                assert props["AuthorizationScopes"] == cognito_scopes(synth, path, expected)
-            else:
-                assert tuple(props["AuthorizationScopes"]) == expected
+            assert props["AuthorizerId"]["Ref"] in authorizers(synth)
+            # The scope names the stack's own server puts in `scope`, as they are.
+            assert tuple(props["AuthorizationScopes"]) == ROUTE_SCOPES[("POST", "/mcp")]
         else:
             assert "AuthorizerId" not in props
             assert "AuthorizationScopes" not in props
@@ -47,28 +38,72 @@ def deployed_routes(synth: Synth) -> dict[tuple[str, str], bool]:
 
 
 def test_routes_match_the_local_emulator_and_only_post_mcp_needs_a_token(synth: Synth) -> None:
-    assert deployed_routes(synth) == MCP_ROUTES | FRONT_ROUTES
-    assert FRONT_ROUTES.items() <= ROUTES.items()
+    # The emulator's route table, authorization server included, is exactly what the stack deploys.
+    assert deployed_routes(synth) == ROUTES
+    assert ROUTES[("POST", "/mcp")] is True
+    assert not any(ROUTES[route] for route in OAUTH_ROUTES)
 
 
-def test_the_local_authorization_server_answers_the_oauth_front_routes() -> None:
-    # Locally the authorization server function answers every path the deployed front answers.
-    assert set(OAUTH_FRONT_ROUTES) <= OAUTH_ROUTES
+def test_the_deployed_authorization_server_routes_are_the_ones_its_app_serves() -> None:
+    assert set(AUTHORIZATION_SERVER_ROUTES) == OAUTH_ROUTES
     assert {path for _, path in OAUTH_ROUTES} == AS_PATHS
+    # The Starlette app's own route table (building it reads only the server's URL).
+    app = oauth_app(SimpleNamespace(url="https://mcp.example.com"))  # type: ignore[arg-type]
+    served = {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, Route)
+        for method in route.methods or ()
+        if method != "HEAD"  # Starlette adds HEAD to every GET; API Gateway routes only what is listed
+    }
+    assert served == OAUTH_ROUTES
 
 
-def test_registration_is_throttled_below_the_default_route_limits(synth: Synth) -> None:
+def test_the_authorization_server_routes_reach_its_function_without_an_authorizer(synth: Synth) -> None:
+    function = synth.logical_id("Auth/Function")
+    integrations = {
+        k for k, i in synth.resources("AWS::ApiGatewayV2::Integration").items() if function in json.dumps(i)
+    }
+    assert len(integrations) == 1
+    routes = {
+        tuple(r["Properties"]["RouteKey"].split(" ", 1)): r["Properties"]
+        for r in synth.resources("AWS::ApiGatewayV2::Route").values()
+        if any(i in json.dumps(r["Properties"]["Target"]) for i in integrations)
+    }
+    assert set(routes) == OAUTH_ROUTES
+    assert all(r.get("AuthorizationType", "NONE") == "NONE" for r in routes.values())
+    # POST /mcp keeps its authorizer and goes to the MCP function.
+    (mcp,) = [
+        r["Properties"]
+        for r in synth.resources("AWS::ApiGatewayV2::Route").values()
+        if r["Properties"]["RouteKey"] == "POST /mcp"
+    ]
+    assert mcp["AuthorizationType"] == "JWT"
+
+
+def test_registration_and_token_are_throttled_below_the_default_route_limits(synth: Synth) -> None:
     (stage,) = synth.resources("AWS::ApiGatewayV2::Stage").values()
-    assert stage["Properties"]["RouteSettings"] == {"POST /register": REGISTER_THROTTLE}
-    assert REGISTER_THROTTLE["ThrottlingRateLimit"] < stage["Properties"]["DefaultRouteSettings"]["ThrottlingRateLimit"]
-    # The stage's route settings name the route, so CloudFormation must create the route first.
-    register = next(k for k, r in synth.resources("AWS::ApiGatewayV2::Route").items() if "register" in k)
-    assert register in synth.raw["Resources"][synth.logical_id("Api/DefaultStage")].get("DependsOn", [])
+    expected = {f"{m} {p}": limits for (m, p), limits in AUTHORIZATION_SERVER_THROTTLES.items()}
+    assert stage["Properties"]["RouteSettings"] == expected
+    assert set(expected) == {"POST /register", "POST /token"}
+    default = stage["Properties"]["DefaultRouteSettings"]
+    for limits in expected.values():
+        assert limits["ThrottlingRateLimit"] < default["ThrottlingRateLimit"]
+        assert limits["ThrottlingBurstLimit"] < default["ThrottlingBurstLimit"]
+    # The stage's route settings name the routes, so CloudFormation must create them first.
+    depends = synth.raw["Resources"][synth.logical_id("Api/DefaultStage")].get("DependsOn", [])
+    for key in ("register", "token"):
+        route = next(
+            k
+            for k, r in synth.resources("AWS::ApiGatewayV2::Route").items()
+            if r["Properties"]["RouteKey"] == f"POST /{key}"
+        )
+        assert route in depends
 
 
 def test_premium_path_adds_one_authorized_route_rewritten_to_mcp(custom: Synth) -> None:
     assert deployed_routes(custom) == {
-        **MCP_ROUTES,
+        **ROUTES,
         ("POST", "/business/mcp"): True,
         ("GET", "/.well-known/oauth-protected-resource/business/mcp"): False,
     }
@@ -80,24 +115,47 @@ def test_premium_path_adds_one_authorized_route_rewritten_to_mcp(custom: Synth) 
     )
     # The call and its own RFC 9728 document, both answered by the premium function.
     assert rewrites == ["/.well-known/oauth-protected-resource/mcp", "/mcp"]
-    (authorizer,) = custom.resources("AWS::ApiGatewayV2::Authorizer").values()
-    assert authorizer["Properties"]["JwtConfiguration"]["Audience"] == [
-        "https://mcp.example.com/mcp",
-        "https://mcp.example.com/business/mcp",
-    ]
 
 
-def test_jwt_authorizer_checks_issuer_and_the_mcp_url_as_audience(synth: Synth, custom: Synth) -> None:
-    (default,) = synth.resources("AWS::ApiGatewayV2::Authorizer").values()
+def test_the_premium_path_has_its_own_audience(custom: Synth) -> None:
+    # A token for /mcp must not work on /business/mcp, nor the reverse: one authorizer per audience.
+    by_id = {k: a["Properties"]["JwtConfiguration"] for k, a in authorizers(custom).items()}
+    assert len(by_id) == 2
+    route_audience = {}
+    for route in custom.resources("AWS::ApiGatewayV2::Route").values():
+        props = route["Properties"]
+        if props.get("AuthorizationType") == "JWT":
+            route_audience[props["RouteKey"]] = by_id[props["AuthorizerId"]["Ref"]]["Audience"]
+    assert route_audience == {
+        "POST /mcp": ["https://mcp.example.com/mcp"],
+        "POST /business/mcp": ["https://mcp.example.com/business/mcp"],
+    }
+    assert {json.dumps(c["Issuer"]) for c in by_id.values()} == {'"https://mcp.example.com"'}
+    # The authorization server issues tokens for both resources (RFC 8707), each with its own `aud`.
+    env = custom.raw["Resources"][custom.logical_id("Auth/Function")]["Properties"]["Environment"]["Variables"]
+    assert env["TENANTRY_OAUTH_RESOURCES"] == "https://mcp.example.com/mcp,https://mcp.example.com/business/mcp"
+
+
+def test_jwt_authorizer_trusts_the_stacks_own_server_for_the_mcp_url(synth: Synth, custom: Synth) -> None:
+    (default,) = authorizers(synth).values()
     config = default["Properties"]["JwtConfiguration"]
-    # By default the issuer is the stack's own Cognito user pool.
-    pool = synth.logical_id("Auth/UserPool")
-    assert config["Issuer"] == {"Fn::Join": ["", ["https://", {"Fn::GetAtt": [pool, "ProviderURL"]}]]}
-    # Without a custom domain the audience is the execute-api URL + /mcp, same as TENANTRY_RESOURCE_URL.
-    assert json.dumps(config["Audience"]).endswith('"/mcp"]]}]')
+    api = synth.logical_id("Api/Api")
+    # The issuer is this API's origin, where the authorization server serves
+    # /.well-known/openid-configuration (API Gateway reads jwks_uri there) ...
+    assert config["Issuer"] == {"Fn::GetAtt": [api, "ApiEndpoint"]}
+    # ... and it is exactly the `iss` that server signs (TENANTRY_ISSUER_URL).
+    env = synth.raw["Resources"][synth.logical_id("Auth/Function")]["Properties"]["Environment"]["Variables"]
+    assert env["TENANTRY_ISSUER_URL"] == config["Issuer"]
+    # The audience is the MCP URL, the same value the MCP function and the server use.
+    mcp_url = {"Fn::Join": ["", [{"Fn::GetAtt": [api, "ApiEndpoint"]}, "/mcp"]]}
+    assert config["Audience"] == [mcp_url]
+    assert env["TENANTRY_OAUTH_RESOURCES"] == mcp_url
     assert default["Properties"]["IdentitySource"] == ["$request.header.Authorization"]
-    (with_domain,) = custom.resources("AWS::ApiGatewayV2::Authorizer").values()
-    assert with_domain["Properties"]["JwtConfiguration"]["Issuer"] == "https://auth.example.com/"
+    # With a custom domain, the domain is the issuer (tokens name it, not the execute-api host).
+    issuers = {json.dumps(a["Properties"]["JwtConfiguration"]["Issuer"]) for a in authorizers(custom).values()}
+    assert issuers == {'"https://mcp.example.com"'}
+    custom_env = custom.raw["Resources"][custom.logical_id("Auth/Function")]["Properties"]["Environment"]["Variables"]
+    assert custom_env["TENANTRY_ISSUER_URL"] == "https://mcp.example.com"
 
 
 def test_default_stage_logs_json_with_tenant_claim_and_is_throttled(synth: Synth) -> None:

@@ -1,13 +1,18 @@
-"""Cognito as the default authorization server: one user pool on Essentials with managed login, a
-resource server named by the MCP URL, the tenant trigger (V2) reading memberships with the least
-privilege, registration behind a redirect-host allow-list, and the API trusting exactly this pool."""
+"""The stack's own authorization server: its function, signing key, state tables and upstream sign-in.
+
+The authorizer side (issuer, audiences, routes) is in test_api.py; whether the policies let
+anything else sign or reach tenant data is decided by the evaluator in test_policy_evaluation.py.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from infra.constructs.auth import FRONT_ACTIONS, FRONT_HANDLER, MEMBER_ACTIONS, TRIGGER_HANDLER
+from pydantic_core import PydanticUndefined
+
+from infra.constructs.auth import CALLBACK_PATH, HANDLER, MEMBER_ACTIONS, SIGNING_ACTIONS, STATE_ACTIONS
+from tenantry.settings import OAuthSettings
 from tests.infra.conftest import Synth
 from tests.infra.test_iam import statements_of_role
 
@@ -16,138 +21,196 @@ def props(synth: Synth, path: str) -> dict[str, Any]:
     return synth.raw["Resources"][synth.logical_id(path)]["Properties"]  # type: ignore[no-any-return]
 
 
-def mcp_env(synth: Synth) -> dict[str, Any]:
-    return props(synth, "Mcp/Function")["Environment"]["Variables"]  # type: ignore[no-any-return]
+def env(synth: Synth) -> dict[str, Any]:
+    return props(synth, "Auth/Function")["Environment"]["Variables"]  # type: ignore[no-any-return]
 
 
-def mcp_url(synth: Synth) -> dict[str, Any]:
-    return {"Fn::Join": ["", [{"Fn::GetAtt": [synth.logical_id("Api/Api"), "ApiEndpoint"]}, "/mcp"]]}
+def arn(synth: Synth, path: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [synth.logical_id(path), "Arn"]}
 
 
-def mcp_scope(synth: Synth) -> dict[str, Any]:
-    return {"Fn::Join": ["", [{"Fn::GetAtt": [synth.logical_id("Api/Api"), "ApiEndpoint"]}, "/mcp/mcp:tools"]]}
+def test_the_function_runs_the_oauth_handler_from_the_mcp_functions_code_and_layer(synth: Synth) -> None:
+    fn = props(synth, "Auth/Function")
+    mcp = props(synth, "Mcp/Function")
+    assert fn["Handler"] == HANDLER == "tenantry.oauth.handler.handler"
+    assert fn["Runtime"] == "python3.13"
+    assert fn["Architectures"] == ["arm64"]
+    assert fn["Code"] == mcp["Code"]
+    assert fn["Layers"] == mcp["Layers"]
+    assert fn["Timeout"] < 30  # API Gateway's integration timeout
+    assert fn["Role"] != mcp["Role"]
 
 
-def test_one_user_pool_on_essentials_invite_only_with_a_tenant_choice_attribute(synth: Synth) -> None:
+def test_the_environment_sets_every_required_oauth_setting(synth: Synth, custom: Synth) -> None:
+    required = {
+        f"TENANTRY_{name.upper()}"
+        for name, field in OAuthSettings.model_fields.items()
+        if field.default is PydanticUndefined and field.default_factory is None
+    }
+    assert "TENANTRY_SIGNING_KEY_IDS" in required and "TENANTRY_ISSUER_URL" in required
+    for variant in (synth, custom):
+        variables = env(variant)
+        assert required <= set(variables), required - set(variables)
+        # The upstream provider is always complete: Cognito's by default, the context's otherwise.
+        for name in ("TENANTRY_OIDC_ISSUER", "TENANTRY_OIDC_CLIENT_ID", "TENANTRY_OIDC_CLIENT_SECRET_ARN"):
+            assert variables[name], name
+        # Every value the settings class reads parses (tokens resolved to plausible values).
+        concrete = {k: v if isinstance(v, str) else _plausible(k) for k, v in variables.items()}
+        settings = OAuthSettings.from_env(concrete)
+        assert settings.scopes_supported == ["mcp:tools"]
+        assert settings.dcr_redirect_hosts == ["chatgpt.com"]
+        assert not settings.allow_loopback_documents  # loopback client documents are ./dev local only
+    variables = env(synth)
+    assert variables["TENANTRY_SIGNING_KEY_IDS"] == arn(synth, "Auth/SigningKey")
+    assert variables["TENANTRY_OAUTH_TABLE"] == {"Ref": synth.logical_id("Auth/State")}
+    assert variables["TENANTRY_MEMBERS_TABLE"] == {"Ref": synth.logical_id("Auth/Members")}
+    assert variables["TENANTRY_REGISTRY_TABLE"] == {"Ref": synth.logical_id("Data/Registry")}
+    assert variables["TENANTRY_AUDIT_TABLE"] == {"Ref": synth.logical_id("Data/Audit")}
+
+
+def _plausible(name: str) -> str:
+    return {
+        "TENANTRY_ISSUER_URL": "https://abc123.execute-api.us-east-1.amazonaws.com",
+        "TENANTRY_OAUTH_RESOURCES": "https://abc123.execute-api.us-east-1.amazonaws.com/mcp",
+        "TENANTRY_OIDC_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Abc",
+        "TENANTRY_OIDC_CLIENT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf",
+    }.get(name, "resolved-at-deploy")
+
+
+def test_the_signing_key_is_rsa_sign_verify_and_only_the_servers_role_may_use_it(synth: Synth) -> None:
+    key = synth.raw["Resources"][synth.logical_id("Auth/SigningKey")]
+    assert key["Properties"]["KeySpec"] == "RSA_2048"  # the JWT authorizer accepts RSA only (RS256)
+    assert key["Properties"]["KeyUsage"] == "SIGN_VERIFY"
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    role = arn(synth, "Auth/Role")
+    users = [s for s in statements if set(SIGNING_ACTIONS) & set(_list(s["Action"]))]
+    assert users == [
+        {
+            "Action": sorted(SIGNING_ACTIONS),
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": role}},
+            "Effect": "Allow",
+            "Principal": users[0]["Principal"],
+            "Resource": "*",
+            "Sid": "OnlyTheAuthorizationServerSigns",
+        }
+    ]
+    assert users[0]["Principal"]["AWS"]["Fn::Join"][1][-1] == ":root"
+    # Nothing else in the key policy uses the key; the account only administers it.
+    for statement in statements:
+        for action in _list(statement["Action"]):
+            assert action not in {"kms:Verify", "kms:Encrypt", "kms:Decrypt", "kms:CreateGrant"}, statement
+    # No other role's identity policy names the key.
+    key_id = synth.logical_id("Auth/SigningKey")
+    for name, policy in synth.resources("AWS::IAM::Policy").items():
+        if {"Ref": synth.logical_id("Auth/Role")} not in policy["Properties"]["Roles"]:
+            assert key_id not in json.dumps(policy["Properties"]["PolicyDocument"]), name
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_the_servers_role_reaches_its_own_state_and_nothing_of_tenants(synth: Synth, custom: Synth) -> None:
+    for variant, secret in (
+        (synth, {"Ref": synth.logical_id("Auth/SignInClientSecret")}),
+        (custom, "arn:aws:secretsmanager:us-east-1:123456789012:secret:tenantry-oidc-AbCdEf"),
+    ):
+        statements = [
+            s for s in statements_of_role(variant, "Auth/Role") if not json.dumps(s["Action"]).startswith('["logs:')
+        ]
+        granted = {s["Sid"]: (sorted(_list(s["Action"])), s["Resource"]) for s in statements}
+        assert granted == {
+            "OAuthState": (sorted(STATE_ACTIONS), arn(variant, "Auth/State")),
+            "ReadMemberships": (sorted(MEMBER_ACTIONS), arn(variant, "Auth/Members")),
+            "ReadTenantRegistry": (["dynamodb:GetItem"], arn(variant, "Data/Registry")),
+            "WriteAudit": (["dynamodb:PutItem"], arn(variant, "Data/Audit")),
+            "SignTokens": (sorted(SIGNING_ACTIONS), arn(variant, "Auth/SigningKey")),
+            "ReadUpstreamClientSecret": (["secretsmanager:GetSecretValue"], secret),
+        }, variant.stack.node.path
+        # The state is read item by item: no Scan, and no Query on the grants of every tenant.
+        assert "dynamodb:Scan" not in json.dumps(statements)
+
+
+def test_no_principal_may_create_cognito_app_clients(synth: Synth, custom: Synth) -> None:
+    # Registration creates rows in the OAuth table, never a Cognito client (the old quota exhaustion).
+    for variant in (synth, custom):
+        text = json.dumps(variant.raw)
+        assert "CreateUserPoolClient" not in text
+        assert "cognito-idp:*" not in text
+
+
+def test_by_default_users_sign_in_with_the_stacks_cognito_pool_through_one_confidential_client(
+    synth: Synth,
+) -> None:
     (pool,) = synth.resources("AWS::Cognito::UserPool").values()
-    p = pool["Properties"]
-    assert p["UserPoolTier"] == "ESSENTIALS"
-    assert p["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": True}
-    (attribute,) = [a for a in p["Schema"] if a["Name"] == "active_tenant"]
-    assert attribute["Mutable"] is True
-    # Users and their sign-in history outlive a stack deletion, like the tables.
+    assert pool["Properties"]["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": True}
     assert pool["DeletionPolicy"] == "Retain"
-    assert p["DeletionProtection"] == "ACTIVE"
-    # Cognito's own open registration has no redirect allow-list; it stays off (POST /register instead).
-    assert "DcrConfiguration" not in p
-
-
-def test_managed_login_domain_prefix_defaults_to_stack_name_and_account(synth: Synth) -> None:
+    assert "LambdaConfig" not in pool["Properties"]  # no pre-token trigger: the tenant is chosen by our server
     (domain,) = synth.resources("AWS::Cognito::UserPoolDomain").values()
     assert domain["Properties"]["ManagedLoginVersion"] == 2
     assert domain["Properties"]["Domain"] == {"Fn::Join": ["", ["tenantry-", {"Ref": "AWS::AccountId"}]]}
-
-
-def test_the_resource_server_is_named_by_the_mcp_url_the_authorizer_and_metadata_use(synth: Synth) -> None:
-    (server,) = synth.resources("AWS::Cognito::UserPoolResourceServer").values()
-    identifier = server["Properties"]["Identifier"]
-    assert identifier == mcp_url(synth)
-    assert [s["ScopeName"] for s in server["Properties"]["Scopes"]] == ["mcp:tools"]
-    (authorizer,) = synth.resources("AWS::ApiGatewayV2::Authorizer").values()
-    assert authorizer["Properties"]["JwtConfiguration"]["Audience"] == [identifier]
-    assert mcp_env(synth)["TENANTRY_RESOURCE_URL"] == identifier
-
-
-def test_protected_resource_metadata_advertises_the_api_origin_and_cognitos_scope_name(synth: Synth) -> None:
-    env = mcp_env(synth)
+    (client,) = synth.resources("AWS::Cognito::UserPoolClient").values()
+    p = client["Properties"]
+    assert p["GenerateSecret"] is True
+    assert p["AllowedOAuthFlows"] == ["code"]
+    assert p["AllowedOAuthFlowsUserPoolClient"] is True
+    assert set(p["AllowedOAuthScopes"]) == {"openid", "email"}  # the server keys memberships by email
     api = synth.logical_id("Api/Api")
-    assert env["TENANTRY_AUTHORIZATION_SERVERS"] == {"Fn::GetAtt": [api, "ApiEndpoint"]}
-    assert env["TENANTRY_SCOPES_SUPPORTED"] == mcp_scope(synth)
-
-
-def test_pre_token_generation_v2_is_the_tenant_trigger_and_only_cognito_invokes_it(synth: Synth) -> None:
-    trigger = synth.logical_id("Auth/TokenTrigger")
-    config = props(synth, "Auth/UserPool")["LambdaConfig"]
-    assert config == {
-        "PreTokenGenerationConfig": {"LambdaArn": {"Fn::GetAtt": [trigger, "Arn"]}, "LambdaVersion": "V2_0"}
+    assert p["CallbackURLs"] == [{"Fn::Join": ["", [{"Fn::GetAtt": [api, "ApiEndpoint"]}, CALLBACK_PATH]]}]
+    assert p["SupportedIdentityProviders"] == ["COGNITO"]
+    assert synth.resources("AWS::Cognito::UserPoolResourceServer") == {}
+    (branding,) = synth.resources("AWS::Cognito::ManagedLoginBranding").values()
+    assert branding["Properties"]["ClientId"] == {"Ref": synth.logical_id("Auth/UserPool/SignInClient")}
+    variables = env(synth)
+    assert variables["TENANTRY_OIDC_ISSUER"] == {
+        "Fn::Join": ["", ["https://", {"Fn::GetAtt": [synth.logical_id("Auth/UserPool"), "ProviderURL"]}]]
     }
-    fn = props(synth, "Auth/TokenTrigger")
-    assert fn["Handler"] == TRIGGER_HANDLER
-    assert fn["Timeout"] <= 5  # Cognito's limit for a trigger
-    assert fn["Environment"]["Variables"]["TENANTRY_MEMBERS_TABLE"] == {"Ref": synth.logical_id("Auth/Members")}
-    assert fn["Environment"]["Variables"]["TENANTRY_TENANT_CLAIM"] == "tenant_id"
-    permissions = [
-        p["Properties"]
-        for p in synth.resources("AWS::Lambda::Permission").values()
-        if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [trigger, "Arn"]}
-    ]
-    assert permissions == [
-        {
-            "Action": "lambda:InvokeFunction",
-            "FunctionName": {"Fn::GetAtt": [trigger, "Arn"]},
-            "Principal": "cognito-idp.amazonaws.com",
-            "SourceArn": {"Fn::GetAtt": [synth.logical_id("Auth/UserPool"), "Arn"]},
-        }
-    ]
+    assert variables["TENANTRY_OIDC_CLIENT_ID"] == {"Ref": synth.logical_id("Auth/UserPool/SignInClient")}
+    assert variables["TENANTRY_OIDC_CLIENT_SECRET_ARN"] == {"Ref": synth.logical_id("Auth/SignInClientSecret")}
 
 
-def test_the_trigger_may_only_read_memberships_and_nobody_else_reads_them(synth: Synth) -> None:
-    members = synth.logical_id("Auth/Members")
-    statements = statements_of_role(synth, "Auth/TokenTriggerRole")
-    data = [s for s in statements if "logs:" not in json.dumps(s["Action"])]
-    assert data == [
-        {
-            "Action": MEMBER_ACTIONS,
-            "Effect": "Allow",
-            "Resource": {"Fn::GetAtt": [members, "Arn"]},
-            "Sid": "ReadMemberships",
-        }
-    ]
-    assert MEMBER_ACTIONS == ["dynamodb:GetItem", "dynamodb:Query"]
-    for path in ("Execution/Role", "TenantAccess/Role", "Auth/OAuthFrontRole"):
-        assert members not in json.dumps(statements_of_role(synth, path)), path
+def test_the_client_secret_reaches_secrets_manager_at_deploy_time_by_a_read_only_call(synth: Synth) -> None:
+    secret = props(synth, "Auth/SignInClientSecret")
+    (reader_id,) = synth.resources("Custom::DescribeCognitoUserPoolClient")
+    assert secret["SecretString"] == {"Fn::GetAtt": [reader_id, "UserPoolClient.ClientSecret"]}
+    reader = synth.raw["Resources"][reader_id]["Properties"]
+    assert '"action":"describeUserPoolClient"' in json.dumps(reader["Create"]).replace("\\", "")
+    assert '"logApiResponseData":false' in json.dumps(reader["Create"]).replace("\\", "")  # the secret is not logged
+    # The provider may describe clients of this pool, nothing else.
+    (policy,) = [p for k, p in synth.resources("AWS::IAM::Policy").items() if "DescribeCognitoUserPoolClient" in k]
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "cognito-idp:DescribeUserPoolClient"
+    assert statement["Resource"] == arn(synth, "Auth/UserPool")
 
 
-def test_registration_creates_clients_in_this_pool_only_for_allowed_redirect_hosts(synth: Synth) -> None:
-    fn = props(synth, "Auth/OAuthFront")
-    assert fn["Handler"] == FRONT_HANDLER
-    env = fn["Environment"]["Variables"]
-    assert env["TENANTRY_DCR_REDIRECT_HOSTS"] == "chatgpt.com"
-    # Registered clients get, and the metadata advertises, exactly the scope the route requires.
-    assert env["TENANTRY_SCOPES_SUPPORTED"] == mcp_scope(synth)
-    assert env["TENANTRY_USER_POOL_ID"] == {"Ref": synth.logical_id("Auth/UserPool")}
-    assert env["TENANTRY_AS_ISSUER"] == {"Fn::GetAtt": [synth.logical_id("Api/Api"), "ApiEndpoint"]}
-    statements = [s for s in statements_of_role(synth, "Auth/OAuthFrontRole") if s.get("Sid") == "RegisterClients"]
-    # @aws-cdk/aws-iam:minimizePolicies (cdk.json) sorts a statement's actions.
-    assert statements == [
-        {
-            "Action": sorted(FRONT_ACTIONS),
-            "Effect": "Allow",
-            "Resource": {"Fn::GetAtt": [synth.logical_id("Auth/UserPool"), "Arn"]},
-            "Sid": "RegisterClients",
-        }
-    ]
-    assert all(a.startswith("cognito-idp:Create") or a == "cognito-idp:DeleteUserPoolClient" for a in FRONT_ACTIONS)
+def test_an_outside_oidc_provider_replaces_the_pool(custom: Synth) -> None:
+    for type_ in (
+        "AWS::Cognito::UserPool",
+        "AWS::Cognito::UserPoolClient",
+        "AWS::Cognito::UserPoolDomain",
+        "AWS::SecretsManager::Secret",
+    ):
+        assert custom.resources(type_) == {}, type_
+    variables = env(custom)
+    assert variables["TENANTRY_OIDC_ISSUER"] == "https://login.example.com"
+    assert variables["TENANTRY_OIDC_CLIENT_ID"] == "tenantry-as"
+    assert variables["TENANTRY_OIDC_CLIENT_SECRET_ARN"] == (
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:tenantry-oidc-AbCdEf"
+    )
 
 
-def test_the_oauth_front_routes_are_public_and_reach_the_front_function(synth: Synth) -> None:
-    front = synth.logical_id("Auth/OAuthFront")
-    integrations = {
-        k for k, i in synth.resources("AWS::ApiGatewayV2::Integration").items() if front in json.dumps(i["Properties"])
-    }
-    routes = {
-        r["Properties"]["RouteKey"]: r["Properties"]
-        for r in synth.resources("AWS::ApiGatewayV2::Route").values()
-        if any(i in json.dumps(r["Properties"]["Target"]) for i in integrations)
-    }
-    assert set(routes) == {"GET /.well-known/oauth-authorization-server", "POST /register"}
-    assert all(r["AuthorizationType"] == "NONE" for r in routes.values())
+def test_the_mcp_function_advertises_the_stacks_server_and_its_scope(synth: Synth) -> None:
+    mcp = props(synth, "Mcp/Function")["Environment"]["Variables"]
+    assert mcp["TENANTRY_AUTHORIZATION_SERVERS"] == {"Fn::GetAtt": [synth.logical_id("Api/Api"), "ApiEndpoint"]}
+    assert mcp["TENANTRY_AUTHORIZATION_SERVERS"] == env(synth)["TENANTRY_ISSUER_URL"]
+    assert mcp["TENANTRY_SCOPES_SUPPORTED"] == env(synth)["TENANTRY_SCOPES_SUPPORTED"] == "mcp:tools"
 
 
-def test_an_external_issuer_deploys_no_user_pool(custom: Synth) -> None:
-    for type_ in ("AWS::Cognito::UserPool", "AWS::Cognito::UserPoolResourceServer", "AWS::Cognito::UserPoolDomain"):
-        assert custom.resources(type_) == {}
-    assert custom.stack.node.try_find_child("Auth") is None
-    env = custom.resources("AWS::Lambda::Function")[custom.logical_id("Mcp/Function")]["Properties"]["Environment"]
-    assert env["Variables"]["TENANTRY_AUTHORIZATION_SERVERS"] == "https://auth.example.com/"
-    assert env["Variables"]["TENANTRY_SCOPES_SUPPORTED"] == "mcp:tools"
+def test_outputs_name_the_tables_the_members_cli_uses(synth: Synth, custom: Synth) -> None:
+    for variant in (synth, custom):
+        outputs = variant.raw["Outputs"]
+        assert outputs["MembersTable"]["Value"] == {"Ref": variant.logical_id("Auth/Members")}
+        assert outputs["OAuthTable"]["Value"] == {"Ref": variant.logical_id("Auth/State")}
+        assert outputs["SigningKeyArn"]["Value"] == arn(variant, "Auth/SigningKey")
+    assert "UserPoolId" in synth.raw["Outputs"]
+    assert "UserPoolId" not in custom.raw["Outputs"]

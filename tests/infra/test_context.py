@@ -28,30 +28,57 @@ def test_cdk_json_documents_every_default() -> None:
     assert {k: v for k, v in context.items() if ":" not in k} == DEFAULTS
 
 
+OIDC = {
+    "oidc_issuer": "https://example.okta.com",
+    "oidc_client_id": "0oa1tenantry",
+    "oidc_client_secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tenantry-okta-AbCdEf",
+}
+
+
 def test_defaults_load_without_any_context() -> None:
     config = load_config(Node())
-    assert config.uses_cognito  # no issuer: the stack's own user pool
-    assert not config.uses_placeholder_issuer
+    assert config.uses_cognito  # no upstream provider named: the stack's own user pool
+    assert (config.oidc_issuer, config.oidc_client_id, config.oidc_client_secret_arn) == (None, None, None)
+    assert config.oidc_user_claim == "email"
     assert config.cells == 1
-    assert config.audience == ()  # the MCP URL, decided by the stack
-    assert config.authorization_servers == ()  # the API's origin, which serves the RFC 8414 document
+    assert config.scopes == ("mcp:tools",)
     assert config.dcr_redirect_hosts == ("chatgpt.com",)
     assert config.auth_domain_prefix is None  # derived from the stack name and account
 
 
-def test_an_external_issuer_turns_cognito_off_and_is_advertised() -> None:
-    config = load_config(Node(issuer="https://idp.example.com/", scopes="api://mcp/tools"))
+def test_an_upstream_oidc_provider_turns_cognito_off() -> None:
+    config = load_config(Node(**OIDC, oidc_user_claim="preferred_username"))
     assert not config.uses_cognito
-    assert config.authorization_servers == ("https://idp.example.com/",)
-    assert config.scopes == ("api://mcp/tools",)
+    assert config.oidc_issuer == "https://example.okta.com"
+    assert config.oidc_client_id == "0oa1tenantry"
+    assert config.oidc_client_secret_arn == OIDC["oidc_client_secret_arn"]
+    assert config.oidc_user_claim == "preferred_username"
+
+
+@pytest.mark.parametrize("missing", sorted(OIDC))
+def test_an_upstream_provider_needs_all_three_values(missing: str) -> None:
+    with pytest.raises(ContextError) as caught:
+        load_config(Node(**{k: v for k, v in OIDC.items() if k != missing}))
+    assert caught.value.key == missing
+
+
+@pytest.mark.parametrize("old", ["issuer", "audience", "authorization_servers"])
+def test_a_removed_key_is_refused_and_names_what_replaced_it(old: str) -> None:
+    # Before the stack had its own authorization server these named an external token issuer;
+    # silently ignoring one would deploy a different sign-in than the operator asked for.
+    with pytest.raises(ContextError) as caught:
+        load_config(Node(**{old: "https://idp.example.com/"}))
+    assert caught.value.key == old
+    assert "-c oidc_issuer=" in str(caught.value)
 
 
 @pytest.mark.parametrize(
     ("context", "key"),
     [
-        ({"issuer": "http://idp.example.com"}, "issuer"),
-        ({"issuer": "not a url"}, "issuer"),
-        ({"audience": "https://ok.example.com/mcp,bad value"}, "audience"),
+        ({**OIDC, "oidc_issuer": "http://idp.example.com"}, "oidc_issuer"),
+        ({**OIDC, "oidc_issuer": "not a url"}, "oidc_issuer"),
+        ({**OIDC, "oidc_client_secret_arn": "arn:aws:kms:eu-west-1:123456789012:key/abc"}, "oidc_client_secret_arn"),
+        ({**OIDC, "oidc_client_id": "has spaces"}, "oidc_client_id"),
         ({"domain": "Not_A_Domain"}, "domain"),
         ({"domain": "mcp.example.com"}, "certificate_arn"),
         ({"certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc"}, "domain"),
@@ -86,7 +113,7 @@ def test_a_bad_value_names_the_key_and_how_to_set_it(context: dict[str, Any], ke
 def test_synth_with_a_bad_value_prints_one_line_and_no_traceback() -> None:
     env = {
         **os.environ,
-        "CDK_CONTEXT_JSON": json.dumps({"issuer": "ftp://idp.example.com"}),
+        "CDK_CONTEXT_JSON": json.dumps({**OIDC, "oidc_issuer": "ftp://idp.example.com"}),
         # Node 20's end-of-life banner from jsii is not ours to test.
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
     }
@@ -96,6 +123,6 @@ def test_synth_with_a_bad_value_prints_one_line_and_no_traceback() -> None:
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert lines == [
-        "tenantry: context value 'issuer' must be an https URL without query or fragment "
-        "(got 'ftp://idp.example.com'); set it with -c issuer=https://your-idp.example.com/"
+        "tenantry: context value 'oidc_issuer' must be an https URL without query or fragment "
+        "(got 'ftp://idp.example.com'); set it with -c oidc_issuer=https://your-idp.example.com"
     ], result.stderr

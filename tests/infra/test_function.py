@@ -51,7 +51,8 @@ def test_environment_names_every_resource_the_runtime_needs(synth: Synth, custom
     custom_env = function(custom)["Environment"]["Variables"]
     assert custom_env["TENANTRY_BASE_DOMAIN"] == "mcp.example.com"
     assert custom_env["TENANTRY_RESOURCE_URL"] == "https://mcp.example.com/mcp"
-    assert custom_env["TENANTRY_AUTHORIZATION_SERVERS"] == "https://auth.example.com/"
+    # The stack's own authorization server, on the custom domain.
+    assert custom_env["TENANTRY_AUTHORIZATION_SERVERS"] == "https://mcp.example.com"
     cells = [custom.logical_id(p) for p in ("Data/Data", "Data/DataCell1", "Data/DataCell2")]
     assert custom_env["TENANTRY_CELL_TABLES"] == {
         "Fn::Join": ["", [{"Ref": cells[0]}, ",", {"Ref": cells[1]}, ",", {"Ref": cells[2]}]]
@@ -70,7 +71,7 @@ def test_logs_are_kept_for_the_configured_period_and_tracing_follows_context(syn
 
 
 def test_premium_function_serves_only_its_plans_with_reserved_concurrency(synth: Synth, custom: Synth) -> None:
-    # By default one MCP function (the others are the Cognito trigger and OAuth front, tests/infra/test_auth.py).
+    # By default one MCP function (the authorization server's is tests/infra/test_auth.py's).
     mcp_functions = [
         f for f in synth.resources("AWS::Lambda::Function").values() if ".mcp_server." in f["Properties"]["Handler"]
     ]

@@ -112,6 +112,7 @@ def test_only_the_function_role_can_assume_tenant_access_and_only_with_a_tenant_
         assert statement["Principal"] == function_role
         assert statement["Condition"] == {
             "StringLike": {"aws:RequestTag/tenant_id": "?*"},
+            # No wildcard or variable characters in the tag (a '*' tag could stand for every tenant).
             "StringNotLike": {"aws:RequestTag/tenant_id": ["*${*}*", "*${?}*", "*${$}*"]},
             "ForAllValues:StringEquals": {"aws:TagKeys": ["tenant_id"]},
         }

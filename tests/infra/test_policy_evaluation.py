@@ -59,6 +59,8 @@ def layout_of(s: Synth) -> Layout:
         bucket=s.logical_id("Branding/Bucket"),
         silo_prefix="tenantry-silo-",
         outside_principals=outside,
+        signing_key=s.logical_id("Auth/SigningKey"),
+        signing_role=s.logical_id("Auth/Role"),
     )
 
 
@@ -196,6 +198,29 @@ def _function_reads_tenant_rows(t: Template, lay: Layout) -> None:
     statement["Resource"] = [statement["Resource"], {"Fn::GetAtt": [lay.pooled_tables[0], "Arn"]}]
 
 
+def _signing_statement(t: Template, lay: Layout) -> dict[str, Any]:
+    return _statement(t["Resources"][lay.signing_key]["Properties"]["KeyPolicy"], "OnlyTheAuthorizationServerSigns")
+
+
+def _signing_key_for_the_whole_account(t: Template, lay: Layout) -> None:
+    del _signing_statement(t, lay)["Condition"]
+
+
+def _function_role_may_sign(t: Template, lay: Layout) -> None:
+    _policy_of_role(t, lay.execution_role)["Statement"].append(
+        {"Effect": "Allow", "Action": ["kms:Sign"], "Resource": {"Fn::GetAtt": [lay.signing_key, "Arn"]}}
+    )
+
+
+def _anyone_signs(t: Template, lay: Layout) -> None:
+    _signing_key_for_the_whole_account(t, lay)
+    _function_role_may_sign(t, lay)
+
+
+def _signs(c: Case, lay: Layout) -> bool:
+    return c.service == "kms" and c.target.logical_id == lay.signing_key and c.who.role != lay.signing_role
+
+
 def _is(service: str, who: str = "", action: str = "", kind: str = "") -> Callable[[Case, Layout], bool]:
     def match(case: Case, lay: Layout) -> bool:
         role = {"tenant": lay.tenant_role, "function": lay.execution_role, "": case.who.role}[who]
@@ -286,6 +311,21 @@ MUTATIONS = [
             and c.action in {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}
             and c.context.get("kms:EncryptionContext:tenant_id") in {OTHER, PREFIXED}
         ),
+    ),
+    Mutation(
+        "kms: signing key policy open to the whole account (IAM alone)",
+        _signing_key_for_the_whole_account,
+        holds=_signs,
+    ),
+    Mutation(
+        "kms: the function role granted kms:Sign (key policy alone)",
+        _function_role_may_sign,
+        holds=_signs,
+    ),
+    Mutation(
+        "kms: anyone may sign tokens",
+        _anyone_signs,
+        opens=lambda c, lay: _signs(c, lay) and c.who.role == lay.execution_role and c.action == "kms:Sign",
     ),
     Mutation(
         "s3: objects anywhere in the bucket",

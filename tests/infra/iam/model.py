@@ -184,6 +184,8 @@ class Resolver:
             "AWS::Cognito::UserPool": lambda: f"{REGION}_{logical_id[:9]}",
             "AWS::Lambda::Function": lambda: self._name(logical_id, "FunctionName"),
             "AWS::SNS::Topic": lambda: _arn("sns", self._name(logical_id, "TopicName")),
+            # A secret's Ref is its ARN (name plus the random suffix Secrets Manager adds).
+            "AWS::SecretsManager::Secret": lambda: _arn("secretsmanager", f"secret:{logical_id}-AbCdEf"),
         }
         if type_ not in names:
             raise PolicyNotFound(f"Ref to {logical_id} ({type_}) is not modelled")

@@ -28,6 +28,8 @@ KMS_USE = ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey")
 KMS_NEVER = ("kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKeyWithoutPlaintext", "kms:CreateGrant")
 ROW_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query")
 OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+# Whoever can sign with the token key can mint a token for any tenant.
+SIGNING = ("kms:Sign", "kms:GetPublicKey")
 
 Expect = Literal["allow", "deny"]
 Service = Literal["dynamodb", "kms", "s3", "sts"]
@@ -80,6 +82,8 @@ class Layout:
     bucket: str
     silo_prefix: str
     outside_principals: tuple[str, ...] = ()  # ARNs the trust policy names besides the function role
+    signing_key: str = ""  # the access-token signing key (RSA, SIGN_VERIFY)
+    signing_role: str = ""  # the authorization server's role, the only one that may sign
 
 
 def cases(layout: Layout, other_roles: tuple[str, ...]) -> list[Case]:
@@ -168,6 +172,15 @@ def cases(layout: Layout, other_roles: tuple[str, ...]) -> list[Case]:
             add("kms", who, action, key, "deny", True)
     for action in KMS_NEVER:
         add("kms", me, action, key, "deny", True, **{ec: OWN})
+
+    # The token signing key: the authorization server's role signs; no other role, tagged or not.
+    if layout.signing_key:
+        signing_key = Target("key", layout.signing_key)
+        server = Who(role=layout.signing_role)
+        for action in SIGNING:
+            add("kms", server, action, signing_key, "allow", False)
+            for who in [function, me, untagged, *(o for o in others if o.role != layout.signing_role)]:
+                add("kms", who, action, signing_key, "deny", True)
 
     # S3: objects and listings under tenants/<own tenant>/ only.
     for action in OBJECT_ACTIONS:
