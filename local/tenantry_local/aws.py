@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -67,6 +68,38 @@ _WRITE_LOCK = threading.RLock()
 _SERIALIZED_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
 
 
+# DynamoDB treats a TransactWriteItems with a ClientRequestToken it saw in the last 10 minutes as
+# already done (botocore fills the token in once per call, so its retries reuse it); moto applies
+# every replay again. On a loaded machine a read timeout then retried a transaction that had
+# succeeded and reported "already exists". The local platform keeps DynamoDB's idempotency.
+_IDEMPOTENCY_SECONDS = 600.0
+_done_transactions: dict[str, tuple[float, Any]] = {}
+
+
+def _idempotent_transactions() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.transact_write_items
+    if getattr(original, "_tenantry_idempotent", False):
+        return
+
+    def transact_write_items(self: Any) -> Any:
+        token = self.body.get("ClientRequestToken")
+        with _WRITE_LOCK:  # a replay waits for the first attempt to finish, then sees it done
+            now = time.monotonic()
+            for old in [t for t, (at, _) in _done_transactions.items() if now - at > _IDEMPOTENCY_SECONDS]:
+                del _done_transactions[old]
+            if token and token in _done_transactions:
+                return _done_transactions[token][1]
+            result = original(self)
+            if token:
+                _done_transactions[token] = (now, result)
+            return result
+
+    transact_write_items._tenantry_idempotent = True  # type: ignore[attr-defined]
+    DynamoHandler.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 def _serialize_dynamodb_writes() -> None:
     """Give moto DynamoDB's per-item atomicity for conditional writes.
 
@@ -109,6 +142,7 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
 def embedded_aws() -> Iterator[str]:
     """Start moto on a free loopback port; point boto3 at it through the environment."""
     _serialize_dynamodb_writes()
+    _idempotent_transactions()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
