@@ -205,6 +205,9 @@ def _plain_env() -> dict[str, str]:
     # The CDK CLI runs the app with FORCE_COLOR set; uv would then colour the requirements it exports.
     env = {k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", "CLICOLOR_FORCE"}}
     env["NO_COLOR"] = "1"
+    # Copy, never hard-link, out of uv's cache: pruning edits the installed tree, and a linked file
+    # edited there would be edited in the cache (and in every environment installed from it later).
+    env["UV_LINK_MODE"] = "copy"
     return env
 
 

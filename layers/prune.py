@@ -8,6 +8,7 @@ would let it) and the tests can use the same lists without building anything.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,4 +113,8 @@ def prune_endpoints(source: Path, target: Path) -> None:
     data = json.loads(source.read_text())
     for partition in data["partitions"]:
         partition["services"] = {k: v for k, v in partition["services"].items() if k in BOTOCORE_SERVICES}
-    target.write_text(json.dumps(data, separators=(",", ":")))
+    # Write a new file and move it over the target, never into the target's inode: an installed file
+    # may be a hard link into uv's cache, and writing through it would prune every later install.
+    fresh = target.with_name(target.name + ".pruned")
+    fresh.write_text(json.dumps(data, separators=(",", ":")))
+    os.replace(fresh, target)
