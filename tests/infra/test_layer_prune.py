@@ -19,21 +19,12 @@ from layers.prune import BOTOCORE_SERVICES, PRUNED_PACKAGES, prune_site
 from layers.sizes import MB, measure
 from tenantry.mcp_server.services import RUNTIME_SERVICES, Services
 from tenantry.oauth.services import OAUTH_SERVICES
-from tenantry.settings import Settings
+from tests.examples import EXAMPLE_SETTINGS
 from tests.infra.conftest import Synth
 
 ASSET_LIMIT_MB = 25
 
-SETTINGS = Settings(
-    registry_table="registry",
-    data_table="data",
-    usage_table="usage",
-    audit_table="audit",
-    tenant_role_arn="arn:aws:iam::123456789012:role/tenant",
-    secrets_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
-    branding_bucket="branding",
-    resource_url="https://mcp.example.com/mcp",
-)
+SETTINGS = EXAMPLE_SETTINGS
 
 
 @pytest.fixture(scope="module")

@@ -8,21 +8,12 @@ from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
 
 from tenantry.mcp_server.services import Services
-from tenantry.settings import Settings
+from tests.examples import EXAMPLE_SETTINGS
 
 # Nothing listens on the discard port: any request that leaves the process fails at once.
 NOWHERE = "http://127.0.0.1:9"
 
-SETTINGS = Settings(
-    registry_table="registry",
-    data_table="data",
-    usage_table="usage",
-    audit_table="audit",
-    tenant_role_arn="arn:aws:iam::123456789012:role/tenant",
-    secrets_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
-    branding_bucket="branding",
-    resource_url="https://mcp.example.com/mcp",
-)
+SETTINGS = EXAMPLE_SETTINGS
 
 
 @pytest.fixture
