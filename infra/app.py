@@ -22,6 +22,8 @@ elif str(ROOT) not in sys.path:
 # works, so keep synth and test output readable. Set to 0 to see the banner again.
 for _name in ("DEPRECATED", "UNTESTED"):
     os.environ.setdefault(f"JSII_SILENCE_WARNING_{_name}_NODE_VERSION", "1")
+# Past jsii's support date for a Node major, the switch is a list of majors rather than a flag.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20,22")
 
 from aws_cdk import App, Environment, Validations  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402

@@ -22,6 +22,8 @@ from tenantry_local.platform import LocalPlatform, running_platform
 # Before anything imports aws_cdk (tests/infra): no jsii Node end-of-life banner in test output.
 for _name in ("DEPRECATED", "UNTESTED"):
     os.environ.setdefault(f"JSII_SILENCE_WARNING_{_name}_NODE_VERSION", "1")
+# Past jsii's support date for a Node major, the switch is a list of majors rather than a flag.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20,22")
 
 
 @pytest.fixture(scope="session")
