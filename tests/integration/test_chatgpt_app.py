@@ -15,7 +15,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types.methods import CACHEABLE_METHODS
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
-from tenantry.mcp_server.server import PRIVATE_LISTS, build_server
+from tenantry.mcp_server.assembly import build_server
+from tenantry.mcp_server.server import PRIVATE_LISTS
 from tenantry.mcp_server.widgets import BRANDING_META_KEY, CUSTOMERS_WIDGET
 from tenantry.tenancy.registry import Branding, TenantRecord
 from tenantry_local.platform import LocalPlatform

@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from tenantry.mcp_server.app import LambdaApp
+from tenantry.mcp_server.assembly import build_server
 from tenantry.mcp_server.gateway import Gateway
-from tenantry.mcp_server.server import build_server
 from tenantry.mcp_server.services import Services
 from tenantry.mcp_server.tools.customers import READ_ONLY
 from tenantry.observability import get_logger

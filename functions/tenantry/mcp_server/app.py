@@ -10,8 +10,8 @@ from typing import Any
 
 from mangum import Mangum
 
+from tenantry.mcp_server.assembly import build_server
 from tenantry.mcp_server.gateway import Gateway
-from tenantry.mcp_server.server import build_server
 from tenantry.mcp_server.services import Services
 from tenantry.observability import get_metrics
 from tenantry.settings import Settings

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
-from mcp.server.apps import Apps, ResourceCsp
 from mcp.server.caching import CACHEABLE_METHODS, CacheHint
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.context import Context
@@ -27,16 +26,13 @@ from mcp.types import Tool as MCPTool
 
 from tenantry.audit import AuditEvent, AuditLog, AuditTally
 from tenantry.errors import LimitExceededError, QuotaExceededError, TenantBlockedError, dependency_error
-from tenantry.mcp_server.widgets import BRANDING_META_KEY, CUSTOMERS_WIDGET, customers_widget_html
+from tenantry.mcp_server.widgets import BRANDING_META_KEY
 from tenantry.metering.meter import UsageMeter
 from tenantry.observability import emit_metric, get_logger, log_context, traced
 from tenantry.tenancy.context import current_tenant
 from tenantry.tenancy.plans import FEATURES, EffectiveConfig, Feature, cheapest_plan_with
 
-if TYPE_CHECKING:
-    from tenantry.mcp_server.services import Services
-
-__all__ = ["PRIVATE_LISTS", "TenantMCPServer", "ToolFeatureError", "ToolMetadataError", "build_server"]
+__all__ = ["PRIVATE_LISTS", "TenantMCPServer", "ToolFeatureError", "ToolMetadataError"]
 
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])
 _ACCESS_DENIED = -32001  # the JSON-RPC code the gateway uses for tenant refusals
@@ -219,45 +215,3 @@ def _require_hints(tool: str, annotations: ToolAnnotations | None) -> None:
         raise ToolMetadataError(
             f"tool {tool} must declare {', '.join(missing)} explicitly in its ToolAnnotations (docs/chatgpt.md)"
         )
-
-
-def build_server(services: Services) -> TenantMCPServer:
-    from tenantry.mcp_server.tools import customers as customer_tools
-    from tenantry.mcp_server.tools import integrations as integration_tools
-    from tenantry.mcp_server.tools import profile as profile_tools
-    from tenantry.mcp_server.tools import search as search_tools
-
-    # One widget template for every tenant (MCP Apps, io.modelcontextprotocol/ui); it loads nothing
-    # but, when an operator allows logo origins, the tenants' logos (docs/chatgpt.md).
-    apps = Apps()
-    apps.add_html_resource(
-        CUSTOMERS_WIDGET,
-        customers_widget_html(),
-        name="customers-widget",
-        title="Customers",
-        description="Shows a customer card or a customer list in your studio's colours.",
-        csp=ResourceCsp(resource_domains=list(services.settings.widget_image_origins)),
-        prefers_border=True,
-    )
-    # WARNING: the SDK configures the root logger; INFO would log every request twice.
-    server = TenantMCPServer(
-        services.usage,
-        services.audit,
-        tracing=services.settings.tracing,
-        branding=services.profile.widget_branding,
-        extensions=[apps],
-        cache_hints=PRIVATE_LISTS,
-        on_blocked=services.registry.invalidate,
-        name="tenantry",
-        title="Tenantry",
-        instructions=INSTRUCTIONS,
-        version="0.1.0",
-        log_level="WARNING",
-    )
-    customer_tools.register(server, services.customers)
-    customer_tools.register_insights(server, services.insights)
-    search_tools.register(server, services.search)
-    profile_tools.register(server, services.profile, services.usage_report)
-    integration_tools.register(server, services.notifications, services.secrets)
-    server.check_tool_features()
-    return server
