@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore import handlers
 
 from bench.core import BenchError, Options, Row
@@ -52,9 +52,9 @@ class CallCounter:
             ("after-call", self._on_after_call),
         ]
 
-    def install(self, session: boto3.Session) -> None:
+    def install(self, session: botocore.session.Session) -> None:
         for event, hook in self._hooks():
-            session.events.register(event, hook)
+            session.register(event, hook)
 
     def install_on_client(self, client: Any) -> None:
         for event, hook in self._hooks():
@@ -64,7 +64,7 @@ class CallCounter:
     def on_every_new_session(self) -> Iterator[None]:
         """Also count calls of sessions the runtime creates itself (per-tenant assumed credentials).
 
-        Hooks on the injected session cannot see those: a new boto3.Session has its own
+        Hooks on the injected session cannot see those: a new botocore session has its own
         event emitter. Every botocore session registers botocore's builtin handler list
         when it is created, so entries added to it reach sessions created until exit.
         """
@@ -198,7 +198,7 @@ def run_aws_calls(resources: Resources, options: Options) -> list[Row]:
     counting = Counting()
     direct = CallCounter()  # hooks on the runtime's own cached tenant client: a second opinion
     with counting.everywhere.on_every_new_session():
-        session = boto3.Session()
+        session = botocore.session.get_session()
         counting.injected.install(session)
         # A fresh container, so its first call shows what empty caches cost.
         services = Services.create(aws.settings, session=session)

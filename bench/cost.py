@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-import boto3
+import botocore.session
 
 from bench.aws_calls import CallCounter
 from bench.core import Options, Row
@@ -84,7 +84,7 @@ def _measure(resources: Resources, per_tool: int) -> Measured:
     runtime_logger = logging.getLogger("tenantry")
     level = runtime_logger.level
     with counter.on_every_new_session():
-        app = LambdaApp(Services.create(aws.settings, session=boto3.Session()))
+        app = LambdaApp(Services.create(aws.settings, session=botocore.session.get_session()))
         for i, call in enumerate((GET_CUSTOMER, LIST_CUSTOMERS) * 5):  # warm caches; not counted
             check_response(call, app(event_for(call, i + 1), FakeLambdaContext()), i + 1)
         before = counter.snapshot()

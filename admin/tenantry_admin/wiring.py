@@ -57,7 +57,8 @@ class OperatorServices:
             settings.tenant_role_arn,
             duration_seconds=settings.tenant_credentials_seconds,
             max_tenants=settings.tenant_credentials_max,
-            base_session=session,
+            # Tenant clients come from the botocore session under the operator's boto3 session.
+            base_session=session._session,
         )
         clients = TenantClients(credentials, _OPERATOR_BOTO, audit)
         return cls(

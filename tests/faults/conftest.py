@@ -1,6 +1,6 @@
 """Fault injection: a container whose AWS clients answer with crafted errors (botocore `before-send`).
 
-The hook sits on the boto3 session the container's Services are built from, so every client
+The hook sits on the botocore session the container's Services are built from, so every client
 (the function's own and each tenant's) inherits it; requests it does not match go to moto.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
+import botocore.session
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
@@ -113,8 +113,8 @@ def _body(request: Any) -> str:
 def faulty(platform: LocalPlatform) -> Iterator[tuple[Container, FaultPlan]]:
     """One warm container of its own whose AWS calls go through a fault plan."""
     plan = FaultPlan()
-    session = boto3.Session()
-    session.events.register("before-send", plan.before_send)
+    session = botocore.session.get_session()
+    session.register("before-send", plan.before_send)
     container = Container(LambdaApp(Services.create(platform.settings, session=session)))
     yield container, plan
     container.executor.shutdown(wait=False)

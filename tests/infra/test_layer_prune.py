@@ -7,7 +7,6 @@ import os
 import shutil
 from pathlib import Path
 
-import boto3
 import botocore
 import botocore.loaders
 import botocore.session
@@ -46,13 +45,14 @@ def pruned_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site
 
 
-def _session_on(data: Path) -> boto3.Session:
-    """A boto3 session whose botocore loader sees only `data` (not the installed botocore's models)."""
+def _session_on(data: Path) -> botocore.session.Session:
+    """A botocore session whose botocore loader sees only `data` (not the installed botocore's models)."""
     core = botocore.session.get_session()
     core.register_component(
         "data_loader", botocore.loaders.Loader(extra_search_paths=[str(data)], include_default_search_paths=False)
     )
-    return boto3.Session(botocore_session=core, region_name="us-east-1")
+    core.set_config_variable("region", "us-east-1")
+    return core
 
 
 def test_the_layer_keeps_the_models_of_exactly_the_services_the_runtime_uses() -> None:
@@ -68,10 +68,10 @@ def test_every_client_the_runtime_builds_builds_from_the_pruned_models(
     services = Services.create(SETTINGS, session=session)  # the function's own DynamoDB and STS clients
     services.load_models()  # every service in RUNTIME_SERVICES, as init does
     for service in OAUTH_SERVICES:  # the authorization server's clients, from the same layer
-        session.client(service, aws_access_key_id="x", aws_secret_access_key="x")  # type: ignore[call-overload]
+        session.create_client(service, aws_access_key_id="x", aws_secret_access_key="x")
     # The loader really is confined to the pruned data: a dropped service cannot be built.
     with pytest.raises(UnknownServiceError):
-        session.client("lambda", aws_access_key_id="x", aws_secret_access_key="x")
+        session.create_client("lambda", aws_access_key_id="x", aws_secret_access_key="x")
 
 
 def test_pruning_drops_what_lambda_never_reads(pruned_site: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import boto3
+import botocore.session
 import pytest
 from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
@@ -22,7 +22,13 @@ def services(monkeypatch: pytest.MonkeyPatch) -> Services:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    return Services.create(SETTINGS, session=boto3.Session(region_name="us-east-1"))
+    return Services.create(SETTINGS, session=_session())
+
+
+def _session() -> botocore.session.Session:
+    session = botocore.session.get_session()
+    session.set_config_variable("region", "us-east-1")
+    return session
 
 
 def test_init_priming_sends_nothing(services: Services) -> None:
@@ -33,7 +39,7 @@ def test_init_priming_sends_nothing(services: Services) -> None:
 
 def test_clients_send_for_real_after_priming(services: Services) -> None:
     services.prime_clients()
-    client = services.session.client("dynamodb", config=Config(retries={"max_attempts": 1}))
+    client = services.session.create_client("dynamodb", config=Config(retries={"max_attempts": 1}))
     for target in (services.dynamodb, client):
         with pytest.raises(EndpointConnectionError):
             target.get_item(TableName="registry", Key={"tenant_id": {"S": "x"}})

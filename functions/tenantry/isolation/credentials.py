@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
+import botocore.session
 
 if TYPE_CHECKING:  # boto3-stubs: types for mypy only, nothing imported at run time
     from botocore.config import Config
@@ -26,34 +26,24 @@ __all__ = ["ScopedSession", "TenantCredentials"]
 
 @dataclass(frozen=True)
 class ScopedSession:
-    """A tenant's assumed credentials; clients are built from the container's one boto3 session.
+    """A tenant's assumed credentials; clients are built from the container's one botocore session.
 
-    Building a new boto3.Session per tenant costs ~65 ms (it reloads the service models); a
+    Building a new session per tenant costs ~65 ms (it reloads the service models); a
     client from the shared session with explicit credentials costs a few.
     """
 
     tenant_id: str
     credentials: dict[str, str]
     expires_at: float
-    base: boto3.Session
+    base: botocore.session.Session
 
     def client(self, service: str, config: Config | None = None) -> Any:
-        return self.base.client(  # type: ignore[call-overload]
+        return self.base.create_client(
             service,
             config=config,
             aws_access_key_id=self.credentials["AccessKeyId"],
             aws_secret_access_key=self.credentials["SecretAccessKey"],
             aws_session_token=self.credentials["SessionToken"],
-        )
-
-    @property
-    def session(self) -> boto3.Session:
-        """A standalone session on these credentials (tests and tools; slow to create)."""
-        return boto3.Session(
-            aws_access_key_id=self.credentials["AccessKeyId"],
-            aws_secret_access_key=self.credentials["SecretAccessKey"],
-            aws_session_token=self.credentials["SessionToken"],
-            region_name=self.base.region_name,
         )
 
 
@@ -66,7 +56,7 @@ class TenantCredentials:
         duration_seconds: int = 900,
         refresh_margin_seconds: float = 120.0,
         max_tenants: int = 512,
-        base_session: boto3.Session | None = None,
+        base_session: botocore.session.Session | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._sts = sts
@@ -74,7 +64,7 @@ class TenantCredentials:
         self._duration = duration_seconds
         self._margin = refresh_margin_seconds
         self._max = max_tenants
-        self._base = base_session or boto3.Session()
+        self._base = base_session or botocore.session.get_session()
         self._clock = clock
         self._cache: OrderedDict[str, ScopedSession] = OrderedDict()
         self._lock = threading.Lock()

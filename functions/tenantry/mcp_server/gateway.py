@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Message, Receive, Scope, Send
 
@@ -167,7 +166,7 @@ class Gateway:
             if method not in ("GET", "HEAD"):
                 await _send_json(send, 405, {"error": "method_not_allowed"}, {"allow": "GET"})
                 return
-            await _send_json(send, 200, self._resource_metadata(_event(scope)))
+            await _send_json(send, 200, self._resource_metadata(_request_context(scope)))
             return
         if path.rstrip("/") != MCP_PATH:
             await _send_json(send, 404, {"message": "Not Found"})
@@ -197,9 +196,8 @@ class Gateway:
         except _BadEnvelope as bad:
             envelope = bad
 
-        event = _event(scope)
-        claims = event.request_context.authorizer.jwt_claim
-        request_id = str(event.request_context.get("requestId") or "")
+        event = _request_context(scope)
+        claims, request_id = event.claims, event.request_id
         if not claims:
             # Only reachable if the route lost its authorizer: never serve anonymously.
             await _send_rpc_error(send, 401, envelope.rpc_id, _ACCESS_DENIED, "No verified access token.")
@@ -279,10 +277,10 @@ class Gateway:
             )
         )
 
-    def _resource_metadata(self, event: APIGatewayProxyEventV2) -> dict[str, Any]:
+    def _resource_metadata(self, event: _RequestContext) -> dict[str, Any]:
         resource = self._settings.resource_url
         if not resource:
-            domain = event.request_context.get("domainName") or "localhost"
+            domain = event.domain_name or "localhost"
             resource = f"https://{domain}{MCP_PATH}"
         return {
             "resource": resource,
@@ -323,10 +321,34 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
-def _event(scope: Scope) -> APIGatewayProxyEventV2:
-    """The API Gateway payload-2.0 event Mangum put in the scope, typed (an empty one if absent)."""
-    raw: Mapping[str, Any] = scope.get("aws.event") or {}
-    return APIGatewayProxyEventV2({**raw, "requestContext": raw.get("requestContext") or {}})
+@dataclass(frozen=True)
+class _RequestContext:
+    """What the gateway reads of the API Gateway payload-2.0 event Mangum puts in the scope.
+
+    Read from the three keys it needs rather than through powertools' event data classes,
+    whose package imports every event type there is (~0.1 s of every cold start).
+    """
+
+    request_id: str
+    domain_name: str | None
+    # The JWT authorizer's verified claims (requestContext.authorizer.jwt.claims); empty if absent.
+    claims: Mapping[str, Any]
+
+
+def _request_context(scope: Scope) -> _RequestContext:
+    raw = _mapping(scope.get("aws.event"))
+    context = _mapping(raw.get("requestContext"))
+    claims = _mapping(_mapping(_mapping(context.get("authorizer")).get("jwt")).get("claims"))
+    domain = context.get("domainName")
+    return _RequestContext(
+        request_id=str(context.get("requestId") or ""),
+        domain_name=domain if isinstance(domain, str) and domain else None,
+        claims=claims,
+    )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _reject_constant(name: str) -> Any:

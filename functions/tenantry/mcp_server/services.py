@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 from tenantry.audit import AuditLog
@@ -29,6 +29,10 @@ from tenantry.tenancy.placement import table_for
 from tenantry.tenancy.registry import TenantRecord, TenantRegistry
 from tenantry.tenancy.resolver import TenantResolver
 
+if TYPE_CHECKING:  # boto3-stubs: types for mypy only, nothing imported at run time
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sts import STSClient
+
 __all__ = ["AWS_RETRY_ATTEMPTS", "RUNTIME_SERVICES", "Services"]
 
 # botocore's standard retry mode (throttling and transient errors, jittered backoff, a retry quota
@@ -45,14 +49,16 @@ _BOTO_CONFIG = Config(
 RUNTIME_SERVICES = ("dynamodb", "sts", "kms", "s3")
 _STS_EMPTY = b"<AssumeRoleResponse><AssumeRoleResult></AssumeRoleResult></AssumeRoleResponse>"
 # Explicit placeholder keys: building a throwaway client then resolves no credentials and calls nothing.
-_NO_CREDENTIALS = {"aws_access_key_id": "init", "aws_secret_access_key": "init", "aws_session_token": "init"}
+_NO_CREDENTIALS = "init"
 
 
 @dataclass
 class Services:
     settings: Settings
-    # The container's one boto3 session: tenant clients are built from it (its loaded models are shared).
-    session: boto3.Session
+    # The container's one botocore session: tenant clients are built from it (its loaded models are shared).
+    # botocore rather than boto3: the runtime needs only clients, and boto3's import (with s3transfer) is
+    # about a tenth of a second of every cold start.
+    session: botocore.session.Session
     # The function's own client: registry, usage and audit only (IAM allows nothing else).
     dynamodb: Any
     registry: TenantRegistry
@@ -74,11 +80,14 @@ class Services:
 
     @classmethod
     def create(
-        cls, settings: Settings, session: boto3.Session | None = None, webhook_sender: WebhookSender | None = None
+        cls,
+        settings: Settings,
+        session: botocore.session.Session | None = None,
+        webhook_sender: WebhookSender | None = None,
     ) -> Services:
         # AWS_ENDPOINT_URL (honoured by botocore itself) points these at moto locally.
-        session = session or boto3.Session()
-        dynamodb = session.client("dynamodb", config=_BOTO_CONFIG)
+        session = session or botocore.session.get_session()
+        dynamodb = cast("DynamoDBClient", session.create_client("dynamodb", config=_BOTO_CONFIG))
         registry = TenantRegistry(
             dynamodb,
             settings.registry_table,
@@ -87,7 +96,7 @@ class Services:
         )
         audit = AuditLog(dynamodb, settings.audit_table, settings.audit_retention_days)
         credentials = TenantCredentials(
-            session.client("sts", config=_BOTO_CONFIG),
+            cast("STSClient", session.create_client("sts", config=_BOTO_CONFIG)),
             settings.tenant_role_arn,
             duration_seconds=settings.tenant_credentials_seconds,
             max_tenants=settings.tenant_credentials_max,
@@ -139,7 +148,7 @@ class Services:
         client later costs a few milliseconds instead of reading and parsing JSON.
         """
         for service in RUNTIME_SERVICES:
-            client = self.session.client(service, config=_BOTO_CONFIG, **_NO_CREDENTIALS)  # type: ignore[call-overload]
+            client = self._placeholder_client(service)
             client.close()
 
     def prime_clients(self) -> None:
@@ -163,10 +172,20 @@ class Services:
         sts = self.credentials.sts_client
         with answered_locally(sts, _STS_EMPTY):
             sts.assume_role(RoleArn=self.settings.tenant_role_arn, RoleSessionName="init", DurationSeconds=900)
-        tenant_like = self.session.client("dynamodb", config=_BOTO_CONFIG, **_NO_CREDENTIALS)  # type: ignore[call-overload]
+        tenant_like: Any = self._placeholder_client("dynamodb")
         with answered_locally(tenant_like):
             tenant_like.get_item(TableName=self.settings.data_table, Key=to_attrs(registry))
         tenant_like.close()
+
+    def _placeholder_client(self, service: str) -> Any:
+        """A throwaway client on placeholder keys: building it resolves no credentials and calls nothing."""
+        return self.session.create_client(
+            service,
+            config=_BOTO_CONFIG,
+            aws_access_key_id=_NO_CREDENTIALS,
+            aws_secret_access_key=_NO_CREDENTIALS,
+            aws_session_token=_NO_CREDENTIALS,
+        )
 
     def forget_tenants(self) -> None:
         """Drop everything cached for tenants: assumed credentials, their clients, registry records, usage state.

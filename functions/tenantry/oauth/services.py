@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 from tenantry.audit import AuditLog
@@ -26,7 +26,7 @@ OAUTH_SERVICES = ("dynamodb", "kms", "secretsmanager")
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
 
 
-def oidc_provider(settings: OAuthSettings, session: boto3.Session) -> OidcProvider:
+def oidc_provider(settings: OAuthSettings, session: botocore.session.Session) -> OidcProvider:
     """The upstream provider named by TENANTRY_OIDC_*; its client secret read once from Secrets Manager."""
     if not (settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret_arn):
         raise SettingsError(
@@ -38,7 +38,7 @@ def oidc_provider(settings: OAuthSettings, session: boto3.Session) -> OidcProvid
 
     def client_secret() -> str:
         if not cached:
-            secrets = session.client("secretsmanager", config=_BOTO_CONFIG)
+            secrets: Any = session.create_client("secretsmanager", config=_BOTO_CONFIG)
             cached.append(secrets.get_secret_value(SecretId=secret_arn)["SecretString"])
         return cached[0]
 
@@ -46,12 +46,12 @@ def oidc_provider(settings: OAuthSettings, session: boto3.Session) -> OidcProvid
 
 
 def build_server(
-    settings: OAuthSettings, upstream: IdentityProvider | None = None, session: boto3.Session | None = None
+    settings: OAuthSettings, upstream: IdentityProvider | None = None, session: botocore.session.Session | None = None
 ) -> AuthorizationServer:
     # AWS_ENDPOINT_URL (honoured by botocore itself) points these at moto locally.
-    session = session or boto3.Session()
-    dynamodb: Any = session.client("dynamodb", config=_BOTO_CONFIG)
-    kms: Any = session.client("kms", config=_BOTO_CONFIG)
+    session = session or botocore.session.get_session()
+    dynamodb: Any = session.create_client("dynamodb", config=_BOTO_CONFIG)
+    kms: Any = session.create_client("kms", config=_BOTO_CONFIG)
     store = OAuthStore(dynamodb, settings.oauth_table)
     scopes = tuple(settings.scopes_supported)
     clients = ClientRegistry(
