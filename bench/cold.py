@@ -166,7 +166,8 @@ def _rows(ours: list[ColdSample], bare: list[ColdSample]) -> list[Row]:
             median_ms(ours, "import_s"),
             "ms",
             median_ms(bare, "import_s"),
-            f"median; {spread(ours, 'import_s')}; from bytecode; ours without {', '.join(PRUNED_PACKAGES)} (not in the layer)",
+            f"median; {spread(ours, 'import_s')}; from bytecode; "
+            f"ours without {', '.join(PRUNED_PACKAGES)} (not in the layer)",
         ),
         Row(
             "cold",
