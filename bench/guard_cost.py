@@ -10,9 +10,9 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.session import get_session
 
@@ -25,6 +25,9 @@ from tenantry.dal.keys import PK, SK, counter_key, customer_key, customer_prefix
 from tenantry.errors import CrossTenantAccessError
 from tenantry.isolation.guard import install_guard
 from tenantry.tenancy.context import TenantContext
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["run_guard"]
 
@@ -142,9 +145,11 @@ def _per_check(hook: Hook, params: dict[str, Any], model: Any) -> float:
 
 
 def _end_to_end(tenant: TenantContext, options: Options) -> list[Row]:
-    session = boto3.Session()  # the environment points it at the embedded moto
-    plain = session.client("dynamodb", config=_CONFIG)
-    guarded = install_guard(session.client("dynamodb", config=_CONFIG), tenant.tenant_id, [tenant.data_table])
+    session = botocore.session.get_session()  # the environment points it at the embedded moto
+    plain: Any = session.create_client("dynamodb", config=_CONFIG)
+    guarded = install_guard(
+        cast("DynamoDBClient", session.create_client("dynamodb", config=_CONFIG)), tenant.tenant_id, [tenant.data_table]
+    )
     params = _cases(tenant)["GetItem"]
     for _ in range(WARMUP_CALLS):
         for client in (plain, guarded):
