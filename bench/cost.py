@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import botocore.session
 
 from bench.aws_calls import CallCounter
-from bench.core import Options, Row
+from bench.core import BenchError, Options, Row
 from bench.events import GET_CUSTOMER, LIST_CUSTOMERS, check_response, event_for
 from bench.lambda_context import FakeLambdaContext
 from bench.resources import Resources
@@ -79,8 +79,9 @@ def _measure(resources: Resources, per_tool: int) -> Measured:
     aws = resources.aws()
     counter = CallCounter()
     log = io.StringIO()
-    handler = logging.StreamHandler(log)
     # powertools' logger does not propagate; the deployed level is INFO (the local platform's is WARNING).
+    # Its own handlers are pointed at the buffer for the measured calls, so what is counted is exactly
+    # what Lambda would ship to CloudWatch (the JSON lines, not just the messages) and nothing is printed.
     runtime_logger = logging.getLogger("tenantry")
     level = runtime_logger.level
     with counter.on_every_new_session():
@@ -89,7 +90,10 @@ def _measure(resources: Resources, per_tool: int) -> Measured:
             check_response(call, app(event_for(call, i + 1), FakeLambdaContext()), i + 1)
         before = counter.snapshot()
         elapsed = request = response = 0.0
-        runtime_logger.addHandler(handler)
+        streams = [h for h in runtime_logger.handlers if isinstance(h, logging.StreamHandler)]
+        if not streams:
+            raise BenchError("the runtime's logger has no stream handler: its log bytes cannot be measured")
+        originals = [h.setStream(log) for h in streams]
         runtime_logger.setLevel(logging.INFO)
         try:
             for i in range(per_tool):
@@ -102,7 +106,8 @@ def _measure(resources: Resources, per_tool: int) -> Measured:
                     request += len(event.get("body") or "")
                     response += len(result.get("body") or "")
         finally:
-            runtime_logger.removeHandler(handler)
+            for h, original in zip(streams, originals, strict=True):
+                h.setStream(original)
             runtime_logger.setLevel(level)
         delta = counter.since(before)
     n = 2 * per_tool
