@@ -60,6 +60,7 @@ def test_the_environment_sets_every_required_oauth_setting(synth: Synth, custom:
         assert settings.scopes_supported == ["mcp:tools"]
         assert settings.dcr_redirect_hosts == ["chatgpt.com"]
         assert not settings.allow_loopback_documents  # loopback client documents are ./dev local only
+        assert settings.cimd_ca_file is None  # deployed, documents are checked against the system store only
     variables = env(synth)
     assert variables["TENANTRY_SIGNING_KEY_IDS"] == arn(synth, "Auth/SigningKey")
     assert variables["TENANTRY_OAUTH_TABLE"] == {"Ref": synth.logical_id("Auth/State")}
