@@ -34,6 +34,9 @@ DEFAULTS: dict[str, Any] = {
     "auth_domain_prefix": "",
     # Redirect URI hosts that DCR (POST /register) accepts (ChatGPT's connector callback host).
     "dcr_redirect_hosts": "chatgpt.com",
+    # Access-token signing key rotation: raising it by one creates a new key that signs and keeps the
+    # previous generation's key published for verification; older ones leave the stack (docs/deploy.md).
+    "signing_key_generation": 1,
     "domain": "",
     "certificate_arn": "",
     "hosted_zone_id": "",
@@ -107,6 +110,7 @@ class DeployConfig:
     oidc_user_claim: str
     auth_domain_prefix: str | None
     dcr_redirect_hosts: tuple[str, ...]
+    signing_key_generation: int
     domain: str | None
     certificate_arn: str | None
     hosted_zone_id: str | None
@@ -284,6 +288,7 @@ def load_config(node: _Node) -> DeployConfig:
             lower=True,
         ),
         dcr_redirect_hosts=_hosts(get("dcr_redirect_hosts")),
+        signing_key_generation=_int("signing_key_generation", get("signing_key_generation"), 1, 1000),
         domain=domain,
         certificate_arn=certificate_arn,
         hosted_zone_id=zone_id,

@@ -131,6 +131,12 @@ class TenantryStack(Stack):
         outputs["AuthorizationServer"] = (issuer, "The token issuer: the stack's own authorization server")
         outputs["AuthorizationServerFunctionName"] = (auth.function.function_name, "The authorization server function")
         outputs["SigningKeyArn"] = (auth.signing_key.key_arn, "KMS key (RSA, SIGN_VERIFY) that signs access tokens")
+        if len(auth.signing_keys) > 1:
+            # The next rotation takes it out of the stack (retained): schedule its deletion then.
+            outputs["PreviousSigningKeyArn"] = (
+                auth.signing_keys[1].key_arn,
+                "The previous signing key, still published in the JWKS until the next rotation",
+            )
         outputs["MembersTable"] = (auth.members.table_name, "User -> tenant memberships (tenantry members)")
         outputs["OAuthTable"] = (auth.state.table_name, "Authorization server state: clients, codes, grants")
         outputs["SignInIssuer"] = (auth.oidc_issuer, "The upstream OpenID provider users sign in with")

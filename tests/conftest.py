@@ -18,6 +18,7 @@ from mcp.client.streamable_http import streamable_http_client
 from tenantry.tenancy.context import TenantContext
 from tenantry.tenancy.registry import TenantRecord
 from tenantry_local.platform import LocalPlatform, running_platform
+from tests.tls import LocalTls, make_local_tls
 
 # Before anything imports aws_cdk (tests/infra): no jsii Node end-of-life banner in test output.
 for _name in ("DEPRECATED", "UNTESTED"):
@@ -27,8 +28,14 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20,22
 
 
 @pytest.fixture(scope="session")
-def platform() -> Iterator[LocalPlatform]:
-    with running_platform(port=0, state_dir=None, containers=2) as running:
+def local_tls(tmp_path_factory: pytest.TempPathFactory) -> LocalTls:
+    """A CA the session platform trusts for https client metadata documents, and a 127.0.0.1 certificate."""
+    return make_local_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def platform(local_tls: LocalTls) -> Iterator[LocalPlatform]:
+    with running_platform(port=0, state_dir=None, containers=2, cimd_ca_file=str(local_tls.ca_file)) as running:
         yield running
 
 

@@ -7,7 +7,7 @@ import re
 from functools import lru_cache
 from typing import Self
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 
 __all__ = ["OAuthSettings", "Settings", "SettingsError", "get_settings"]
 
@@ -133,12 +133,32 @@ class OAuthSettings(_FromEnv):
     token_per_minute: int = Field(default=60, ge=1, le=100_000)
     # Only `./dev local` sets this: client metadata documents over http from loopback.
     allow_loopback_documents: bool = False
+    # `./dev local` only: a PEM CA bundle trusted, besides the system store, for https client
+    # metadata documents (a local client serving its document with a self-signed certificate).
+    # Declared after allow_loopback_documents: its validator reads that field.
+    cimd_ca_file: str | None = None
     audit_retention_days: int = Field(default=400, ge=1, le=3650)
     # The upstream OpenID Connect provider users sign in with (Cognito by default, deployed).
     oidc_issuer: str | None = Field(default=None, pattern=r"^https://")
     oidc_client_id: str | None = None
     oidc_client_secret_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:secretsmanager:")
     oidc_user_claim: str = "email"
+
+    @field_validator("cimd_ca_file")
+    @classmethod
+    def _local_ca_only(cls, path: str | None, info: ValidationInfo) -> str | None:
+        if path is None:
+            return None
+        # Deployed, documents are verified against the system trust store only: an extra CA
+        # there would let whoever holds its key impersonate any client's document host.
+        if not info.data.get("allow_loopback_documents"):
+            raise ValueError(
+                "an extra CA for client metadata documents is for `./dev local` only; it is refused unless "
+                "TENANTRY_ALLOW_LOOPBACK_DOCUMENTS is true"
+            )
+        if not os.path.isfile(path):
+            raise ValueError(f"{path!r} is not a readable file (a PEM CA bundle is expected)")
+        return path
 
 
 @lru_cache(maxsize=1)

@@ -8,10 +8,17 @@ by default this stack's Cognito user pool (managed login), or any provider named
 `oidc_*` context values.
 
 Least privilege: the function's role reaches its own state, memberships, the registry
-(tenant names and status), the audit table (append), the signing key (Sign, GetPublicKey)
-and the upstream client's secret; no tenant data, no other key. The signing key's policy
-allows those two actions to that role alone, so no other principal in the account can sign a
-token the authorizer would accept, whatever its IAM policies say.
+(tenant names and status), the audit table (append), the signing key (Sign, GetPublicKey),
+the previous generation's key while it is still published (GetPublicKey only) and the upstream
+client's secret; no tenant data, no other key. The signing key's policy allows those two actions
+to that role alone, so no other principal in the account can sign a token the authorizer would
+accept, whatever its IAM policies say.
+
+Key rotation is a context value, `signing_key_generation` (default 1): generation N holds the key
+of generation N, which signs, and the key of generation N-1, published in the JWKS so tokens it
+signed verify until they expire; older keys leave the stack (retained in the account, not deleted).
+Generation 1 keeps the logical id `SigningKey`, so stacks deployed before rotation existed keep
+their key.
 
 The Cognito client's secret reaches Secrets Manager without a manual step: CDK's
 `userPoolClientSecret` reads it at deploy time through a custom resource that may only
@@ -43,7 +50,9 @@ __all__ = [
     "MEMBER_ACTIONS",
     "SIGNING_ACTIONS",
     "STATE_ACTIONS",
+    "VERIFY_ACTIONS",
     "AuthorizationServer",
+    "signing_key_generations",
 ]
 
 HANDLER = "tenantry.oauth.handler.handler"
@@ -54,9 +63,21 @@ STATE_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", 
 # One user's memberships: tenants_of (Query on the user) and is_member (GetItem).
 MEMBER_ACTIONS = ["dynamodb:GetItem", "dynamodb:Query"]
 SIGNING_ACTIONS = ["kms:Sign", "kms:GetPublicKey"]
+# The previous generation's key is only published (JWKS), never used to sign.
+VERIFY_ACTIONS = ["kms:GetPublicKey"]
 # Sign-in pages, discovery and the upstream's token call are short; API Gateway gives up at 30 s.
 TIMEOUT = Duration.seconds(15)
 _S = ddb.AttributeType.STRING
+
+
+def signing_key_generations(generation: int) -> list[tuple[int, str]]:
+    """(generation, construct id) of the keys a stack at `generation` holds: the signing key first.
+
+    Generation 1's id is the one the stack used before rotation existed, so its key is not replaced.
+    """
+    if generation < 1:
+        raise ValueError("signing key generations start at 1")
+    return [(g, "SigningKey" if g == 1 else f"SigningKeyV{g}") for g in (generation, generation - 1) if g >= 1]
 
 
 class AuthorizationServer(Construct):
@@ -99,7 +120,12 @@ class AuthorizationServer(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Tenantry authorization server: its state, memberships, registry read, audit, token signing",
         )
-        self.signing_key = self._signing_key()
+        keys = [
+            self._signing_key(construct_id, signs=index == 0)
+            for index, (_, construct_id) in enumerate(signing_key_generations(config.signing_key_generation))
+        ]
+        # The signing key first: the server signs with the first id and publishes them all.
+        self.signing_key, self.signing_keys = keys[0], keys
 
         if config.uses_cognito:
             self._cognito(config, stack_name)
@@ -118,6 +144,12 @@ class AuthorizationServer(Construct):
             ("ReadUpstreamClientSecret", ["secretsmanager:GetSecretValue"], self.oidc_client_secret_arn),
         ):
             self.role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=[resource]))
+        if len(keys) > 1:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="PublishPreviousSigningKey", actions=VERIFY_ACTIONS, resources=[keys[1].key_arn]
+                )
+            )
 
         self.log_group = logs.LogGroup(
             self, "Logs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.DESTROY
@@ -143,7 +175,7 @@ class AuthorizationServer(Construct):
                 "TENANTRY_MEMBERS_TABLE": self.members.table_name,
                 "TENANTRY_REGISTRY_TABLE": data.registry.table_name,
                 "TENANTRY_AUDIT_TABLE": data.audit.table_name,
-                "TENANTRY_SIGNING_KEY_IDS": self.signing_key.key_arn,
+                "TENANTRY_SIGNING_KEY_IDS": ",".join(key.key_arn for key in keys),
                 "TENANTRY_TENANT_CLAIM": config.tenant_claim,
                 "TENANTRY_SCOPES_SUPPORTED": ",".join(config.scopes),
                 "TENANTRY_DCR_REDIRECT_HOSTS": ",".join(config.dcr_redirect_hosts),
@@ -163,34 +195,37 @@ class AuthorizationServer(Construct):
             "(layers/build.py builds both for that version).",
         )
 
-    def _signing_key(self) -> kms.Key:
+    def _signing_key(self, construct_id: str, signs: bool) -> kms.Key:
         admin = iam.PolicyStatement(
             sid="AccountAdministersButCannotUse",
             principals=[iam.AccountRootPrincipal()],
             actions=ADMIN_ACTIONS,
             resources=["*"],  # in a key policy "*" means this key
         )
-        # Handed to IAM for exactly one principal: the server's role (whose identity policy grants both).
-        # Any other principal of the account is refused by the key policy, whatever its IAM policies say.
+        # Handed to IAM for exactly one principal: the server's role (whose identity policy grants the
+        # same). Any other principal of the account is refused by the key policy, whatever its IAM
+        # policies say. The previous generation's key may only be read (published), not sign.
         server_only = iam.PolicyStatement(
-            sid="OnlyTheAuthorizationServerSigns",
+            sid="OnlyTheAuthorizationServerSigns" if signs else "OnlyTheAuthorizationServerPublishes",
             principals=[iam.AccountRootPrincipal()],
-            actions=SIGNING_ACTIONS,
+            actions=SIGNING_ACTIONS if signs else VERIFY_ACTIONS,
             resources=["*"],
             conditions={"ArnEquals": {"aws:PrincipalArn": self.role.role_arn}},
         )
-        key = kms.Key(
+        return kms.Key(
             self,
-            "SigningKey",
-            description="Tenantry: signs the authorization server's access tokens (RS256)",
+            construct_id,
+            description="Tenantry: signs the authorization server's access tokens (RS256)"
+            if signs
+            else "Tenantry: the previous access-token signing key, published until its tokens expire",
             key_spec=kms.KeySpec.RSA_2048,
             key_usage=kms.KeyUsage.SIGN_VERIFY,
             policy=iam.PolicyDocument(statements=[admin, server_only]),
-            # Losing it only invalidates access tokens in flight (minutes); a scheduled deletion can be cancelled.
-            removal_policy=RemovalPolicy.DESTROY,
-            pending_window=Duration.days(7),
+            # A key that leaves the stack (two generations on) stays in the account: deleting a KMS key
+            # cannot be undone, and keeping it costs little. The operator schedules its deletion
+            # (docs/deploy.md, "Rotating the token signing key").
+            removal_policy=RemovalPolicy.RETAIN,
         )
-        return key
 
     def _cognito(self, config: DeployConfig, stack_name: str) -> None:
         self.user_pool = cognito.UserPool(

@@ -16,6 +16,9 @@ __all__ = ["register"]
 def _cmd_local(args: argparse.Namespace) -> int:
     from tenantry_local.platform import running_platform
 
+    if args.cimd_ca_file is not None and not Path(args.cimd_ca_file).is_file():
+        print(f"tenantry local: --cimd-ca-file {args.cimd_ca_file}: no such file (a PEM CA bundle)", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def on_refusal(message: str) -> None:
@@ -34,6 +37,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
         containers=args.containers,
         on_refusal=on_refusal,
         redirect_hosts=args.redirect_host,
+        cimd_ca_file=args.cimd_ca_file,
     ) as platform:
         info = platform.describe()
         print(f"Tenantry local MCP server: {info['url']}")
@@ -127,6 +131,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="append",
         metavar="HOST",
         help="host allowed in OAuth redirect URIs at registration; repeat for more (default: chatgpt.com)",
+    )
+    local.add_argument(
+        "--cimd-ca-file",
+        metavar="PEM",
+        help="CA certificate(s) the authorization server trusts, besides the system store, for https client "
+        "metadata documents a local client serves (e.g. with a self-signed certificate)",
     )
     local.set_defaults(func=_cmd_local)
 

@@ -95,7 +95,9 @@ def _environment_of(settings: Settings | OAuthSettings) -> dict[str, str]:
     return env
 
 
-def _oauth_settings_for(base_url: str, settings: Settings, signing_key_arn: str) -> OAuthSettings:
+def _oauth_settings_for(
+    base_url: str, settings: Settings, signing_key_arn: str, cimd_ca_file: str | None = None
+) -> OAuthSettings:
     return OAuthSettings(
         issuer_url=base_url,
         oauth_resources=[settings.resource_url],
@@ -108,6 +110,9 @@ def _oauth_settings_for(base_url: str, settings: Settings, signing_key_arn: str)
         scopes_supported=settings.scopes_supported,
         # Local MCP clients and tests serve their metadata documents on 127.0.0.1 over http.
         allow_loopback_documents=True,
+        # MCP SDKs send a client_id URL only when it is https: a local client serving its document
+        # with a self-signed certificate names its CA here (refused unless the switch above is on).
+        cimd_ca_file=cimd_ca_file,
         # Generous: the test suite signs in many times from one address.
         register_per_minute=1000,
         token_per_minute=1000,
@@ -162,10 +167,12 @@ def running_platform(
     log_level: str = "warning",
     on_refusal: Any = None,
     redirect_hosts: list[str] | None = None,
+    cimd_ca_file: str | None = None,
 ) -> Iterator[LocalPlatform]:
     """Start moto, tables, seed data, the emulator and an HTTP server; stop them on exit.
 
     port=0 picks a free port. With state_dir=None nothing is written to disk (tests).
+    cimd_ca_file: a PEM CA the authorization server trusts for https client metadata documents.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -184,7 +191,9 @@ def running_platform(
         settings = _settings_for(base_url, create_secrets_key("alias/tenantry-secrets"))
         create_tables(_tables_for(settings))
         create_bucket(settings.branding_bucket)
-        oauth_settings = _oauth_settings_for(base_url, settings, create_signing_key("alias/tenantry-oauth-signing"))
+        oauth_settings = _oauth_settings_for(
+            base_url, settings, create_signing_key("alias/tenantry-oauth-signing"), cimd_ca_file
+        )
         if redirect_hosts is not None:
             oauth_settings.dcr_redirect_hosts = [h.lower() for h in redirect_hosts]
         create_tables([("oauth", oauth_settings.oauth_table), ("members", oauth_settings.members_table)])

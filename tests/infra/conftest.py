@@ -1,8 +1,9 @@
 """Synthesize the CDK app once per test session (synth costs ~15 s and ~1 GB), then read the template.
 
 `stack` is the default deployment (cdk.json context); `custom` adds a custom domain with
-tenant subdomains, three cells, an alarm email, tracing, the premium function and an outside
-OpenID provider for sign-in, to cover the optional paths.
+tenant subdomains, three cells, an alarm email, tracing, the premium function, an outside
+OpenID provider for sign-in and a rotated token signing key (generation 2), to cover the
+optional paths.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ CUSTOM_CONTEXT = {
     "premium_reserved_concurrency": 20,
     "e2e_principal_arn": "arn:aws:iam::123456789012:role/tenantry-e2e",
     "operator_principal_arn": "arn:aws:iam::123456789012:role/tenantry-operator",
+    # One rotation: a new key signs, generation 1's key is still published.
+    "signing_key_generation": 2,
 }
 
 

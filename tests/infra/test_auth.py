@@ -11,7 +11,15 @@ from typing import Any
 
 from pydantic_core import PydanticUndefined
 
-from infra.constructs.auth import CALLBACK_PATH, HANDLER, MEMBER_ACTIONS, SIGNING_ACTIONS, STATE_ACTIONS
+from infra.constructs.auth import (
+    CALLBACK_PATH,
+    HANDLER,
+    MEMBER_ACTIONS,
+    SIGNING_ACTIONS,
+    STATE_ACTIONS,
+    VERIFY_ACTIONS,
+    signing_key_generations,
+)
 from tenantry.settings import OAuthSettings
 from tests.infra.conftest import Synth
 from tests.infra.test_iam import statements_of_role
@@ -60,6 +68,7 @@ def test_the_environment_sets_every_required_oauth_setting(synth: Synth, custom:
         assert settings.scopes_supported == ["mcp:tools"]
         assert settings.dcr_redirect_hosts == ["chatgpt.com"]
         assert not settings.allow_loopback_documents  # loopback client documents are ./dev local only
+        assert settings.cimd_ca_file is None  # deployed, documents are checked against the system store only
     variables = env(synth)
     assert variables["TENANTRY_SIGNING_KEY_IDS"] == arn(synth, "Auth/SigningKey")
     assert variables["TENANTRY_OAUTH_TABLE"] == {"Ref": synth.logical_id("Auth/State")}
@@ -106,27 +115,86 @@ def test_the_signing_key_is_rsa_sign_verify_and_only_the_servers_role_may_use_it
             assert key_id not in json.dumps(policy["Properties"]["PolicyDocument"]), name
 
 
+def _signing_keys(variant: Synth) -> dict[str, dict[str, Any]]:
+    keys = variant.resources("AWS::KMS::Key").items()
+    return {k: v for k, v in keys if v["Properties"].get("KeyUsage") == "SIGN_VERIFY"}
+
+
+def _key_users(key: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if {"kms:Sign", "kms:GetPublicKey"} & set(_list(s["Action"]))
+    ]
+
+
+def test_generation_1_keeps_the_original_key_and_a_rotation_keeps_two_generations() -> None:
+    assert signing_key_generations(1) == [(1, "SigningKey")]  # the logical id stacks had before rotation
+    assert signing_key_generations(2) == [(2, "SigningKeyV2"), (1, "SigningKey")]
+    assert signing_key_generations(3) == [(3, "SigningKeyV3"), (2, "SigningKeyV2")]  # generation 1 leaves
+
+
+def test_a_default_stack_has_one_signing_key_retained_when_it_leaves(synth: Synth) -> None:
+    keys = _signing_keys(synth)
+    assert list(keys) == [synth.logical_id("Auth/SigningKey")]
+    assert env(synth)["TENANTRY_SIGNING_KEY_IDS"] == arn(synth, "Auth/SigningKey")
+    (key,) = keys.values()
+    # Two generations on, the key leaves the stack: it stays in the account rather than being deleted.
+    assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"
+
+
+def test_generation_2_signs_with_the_new_key_and_publishes_the_previous_one(custom: Synth) -> None:
+    new, old = custom.logical_id("Auth/SigningKeyV2"), custom.logical_id("Auth/SigningKey")
+    keys = _signing_keys(custom)
+    assert sorted(keys) == sorted([new, old])
+    for key in keys.values():
+        assert key["Properties"]["KeySpec"] == "RSA_2048"
+        assert key["DeletionPolicy"] == "Retain"
+    # The server signs with the first id and publishes every id: new first, then old.
+    assert env(custom)["TENANTRY_SIGNING_KEY_IDS"] == {
+        "Fn::Join": ["", [arn(custom, "Auth/SigningKeyV2"), ",", arn(custom, "Auth/SigningKey")]]
+    }
+    role = arn(custom, "Auth/Role")
+    # Key policies: Sign on the new key only; the old key only hands out its public key.
+    (signs,) = _key_users(keys[new])
+    assert sorted(_list(signs["Action"])) == sorted(SIGNING_ACTIONS)
+    assert signs["Condition"] == {"ArnEquals": {"aws:PrincipalArn": role}}
+    (publishes,) = _key_users(keys[old])
+    assert _list(publishes["Action"]) == VERIFY_ACTIONS == ["kms:GetPublicKey"]
+    assert publishes["Condition"] == {"ArnEquals": {"aws:PrincipalArn": role}}
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
 def test_the_servers_role_reaches_its_own_state_and_nothing_of_tenants(synth: Synth, custom: Synth) -> None:
-    for variant, secret in (
-        (synth, {"Ref": synth.logical_id("Auth/SignInClientSecret")}),
-        (custom, "arn:aws:secretsmanager:us-east-1:123456789012:secret:tenantry-oidc-AbCdEf"),
+    for variant, secret, rotation in (
+        (synth, {"Ref": synth.logical_id("Auth/SignInClientSecret")}, {}),
+        (
+            custom,
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:tenantry-oidc-AbCdEf",
+            # Generation 2 signs with SigningKeyV2 and only publishes generation 1's key.
+            {"SignTokens": (sorted(SIGNING_ACTIONS), arn(custom, "Auth/SigningKeyV2"))}
+            | {"PublishPreviousSigningKey": (VERIFY_ACTIONS, arn(custom, "Auth/SigningKey"))},
+        ),
     ):
         statements = [
             s for s in statements_of_role(variant, "Auth/Role") if not json.dumps(s["Action"]).startswith('["logs:')
         ]
         granted = {s["Sid"]: (sorted(_list(s["Action"])), s["Resource"]) for s in statements}
-        assert granted == {
-            "OAuthState": (sorted(STATE_ACTIONS), arn(variant, "Auth/State")),
-            "ReadMemberships": (sorted(MEMBER_ACTIONS), arn(variant, "Auth/Members")),
-            "ReadTenantRegistry": (["dynamodb:GetItem"], arn(variant, "Data/Registry")),
-            "WriteAudit": (["dynamodb:PutItem"], arn(variant, "Data/Audit")),
-            "SignTokens": (sorted(SIGNING_ACTIONS), arn(variant, "Auth/SigningKey")),
-            "ReadUpstreamClientSecret": (["secretsmanager:GetSecretValue"], secret),
-        }, variant.stack.node.path
+        assert (
+            granted
+            == {
+                "OAuthState": (sorted(STATE_ACTIONS), arn(variant, "Auth/State")),
+                "ReadMemberships": (sorted(MEMBER_ACTIONS), arn(variant, "Auth/Members")),
+                "ReadTenantRegistry": (["dynamodb:GetItem"], arn(variant, "Data/Registry")),
+                "WriteAudit": (["dynamodb:PutItem"], arn(variant, "Data/Audit")),
+                "SignTokens": (sorted(SIGNING_ACTIONS), arn(variant, "Auth/SigningKey")),
+                "ReadUpstreamClientSecret": (["secretsmanager:GetSecretValue"], secret),
+            }
+            | rotation
+        ), variant.stack.node.path
         # The state is read item by item: no Scan, and no Query on the grants of every tenant.
         assert "dynamodb:Scan" not in json.dumps(statements)
 
@@ -211,6 +279,9 @@ def test_outputs_name_the_tables_the_members_cli_uses(synth: Synth, custom: Synt
         outputs = variant.raw["Outputs"]
         assert outputs["MembersTable"]["Value"] == {"Ref": variant.logical_id("Auth/Members")}
         assert outputs["OAuthTable"]["Value"] == {"Ref": variant.logical_id("Auth/State")}
-        assert outputs["SigningKeyArn"]["Value"] == arn(variant, "Auth/SigningKey")
+    assert synth.raw["Outputs"]["SigningKeyArn"]["Value"] == arn(synth, "Auth/SigningKey")
+    assert custom.raw["Outputs"]["SigningKeyArn"]["Value"] == arn(custom, "Auth/SigningKeyV2")  # the one signing
+    assert custom.raw["Outputs"]["PreviousSigningKeyArn"]["Value"] == arn(custom, "Auth/SigningKey")
+    assert "PreviousSigningKeyArn" not in synth.raw["Outputs"]
     assert "UserPoolId" in synth.raw["Outputs"]
     assert "UserPoolId" not in custom.raw["Outputs"]

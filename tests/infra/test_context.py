@@ -98,6 +98,8 @@ def test_a_removed_key_is_refused_and_names_what_replaced_it(old: str) -> None:
         ({"dcr_redirect_hosts": "https://chatgpt.com/connector"}, "dcr_redirect_hosts"),
         ({"dcr_redirect_hosts": " , "}, "dcr_redirect_hosts"),
         ({"scopes": "https://mcp.example.com/mcp/mcp:tools"}, "scopes"),
+        ({"signing_key_generation": "0"}, "signing_key_generation"),
+        ({"signing_key_generation": "two"}, "signing_key_generation"),
     ],
 )
 def test_a_bad_value_names_the_key_and_how_to_set_it(context: dict[str, Any], key: str) -> None:

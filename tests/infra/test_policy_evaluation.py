@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from infra.constructs.auth import AuthorizationServer
 from tests.infra.conftest import REPO, Synth
 from tests.infra.iam.model import PolicyNotFound, StackPolicies, mutated
 from tests.infra.iam.table import (
@@ -50,6 +51,10 @@ def layout_of(s: Synth) -> Layout:
     trust = s.raw["Resources"][s.logical_id("TenantAccess/Role")]["Properties"]["AssumeRolePolicyDocument"]
     named = [p for st in trust["Statement"] for p in _as_list(st["Principal"].get("AWS", []))]
     outside = tuple(sorted({p for p in named if isinstance(p, str) and p.startswith("arn:")}))
+    auth = s.stack.node.find_child("Auth")
+    assert isinstance(auth, AuthorizationServer)
+    # The signing key first, then (after a rotation) the previous generation's, still published.
+    signing = [s.stack.resolve(s.stack.get_logical_id(key.node.default_child)) for key in auth.signing_keys]
     return Layout(
         tenant_role=s.logical_id("TenantAccess/Role"),
         execution_role=s.logical_id("Execution/Role"),
@@ -59,8 +64,9 @@ def layout_of(s: Synth) -> Layout:
         bucket=s.logical_id("Branding/Bucket"),
         silo_prefix="tenantry-silo-",
         outside_principals=outside,
-        signing_key=s.logical_id("Auth/SigningKey"),
+        signing_key=signing[0],
         signing_role=s.logical_id("Auth/Role"),
+        previous_signing_key=signing[1] if len(signing) > 1 else "",
     )
 
 
@@ -111,6 +117,8 @@ class Mutation:
     opens: Callable[[Case, Layout], bool] = lambda c, lay: False
     # ...and requests that must still be denied (for the layer-independence proofs).
     holds: Callable[[Case, Layout], bool] = lambda c, lay: False
+    # The template it changes: "custom" for what only that variant has (a rotated signing key).
+    variant: str = "default"
 
 
 def _rows(template: Template, layout: Layout) -> dict[str, Any]:
@@ -215,6 +223,27 @@ def _function_role_may_sign(t: Template, lay: Layout) -> None:
 def _anyone_signs(t: Template, lay: Layout) -> None:
     _signing_key_for_the_whole_account(t, lay)
     _function_role_may_sign(t, lay)
+
+
+def _previous_key_policy_allows_sign(t: Template, lay: Layout) -> None:
+    key_policy = t["Resources"][lay.previous_signing_key]["Properties"]["KeyPolicy"]
+    _statement(key_policy, "OnlyTheAuthorizationServerPublishes")["Action"] = ["kms:GetPublicKey", "kms:Sign"]
+
+
+def _server_role_may_sign_with_the_previous_key(t: Template, lay: Layout) -> None:
+    _statement(_policy_of_role(t, lay.signing_role), "PublishPreviousSigningKey")["Action"] = [
+        "kms:GetPublicKey",
+        "kms:Sign",
+    ]
+
+
+def _previous_key_signs_again(t: Template, lay: Layout) -> None:
+    _previous_key_policy_allows_sign(t, lay)
+    _server_role_may_sign_with_the_previous_key(t, lay)
+
+
+def _server_signs_with_the_previous_key(c: Case, lay: Layout) -> bool:
+    return c.target.logical_id == lay.previous_signing_key and c.who.role == lay.signing_role and c.action == "kms:Sign"
 
 
 def _signs(c: Case, lay: Layout) -> bool:
@@ -328,6 +357,24 @@ MUTATIONS = [
         opens=lambda c, lay: _signs(c, lay) and c.who.role == lay.execution_role and c.action == "kms:Sign",
     ),
     Mutation(
+        "kms: previous signing key's policy allows Sign (IAM alone)",
+        _previous_key_policy_allows_sign,
+        holds=_server_signs_with_the_previous_key,
+        variant="custom",
+    ),
+    Mutation(
+        "kms: server role granted Sign on the previous key (key policy alone)",
+        _server_role_may_sign_with_the_previous_key,
+        holds=_server_signs_with_the_previous_key,
+        variant="custom",
+    ),
+    Mutation(
+        "kms: the previous signing key signs again",
+        _previous_key_signs_again,
+        opens=_server_signs_with_the_previous_key,
+        variant="custom",
+    ),
+    Mutation(
         "s3: objects anywhere in the bucket",
         _widen_objects,
         opens=lambda c, lay: _is("s3", "tenant", kind="object")(c, lay) and c.who.tenant == OWN,
@@ -376,7 +423,7 @@ class Run:
 @dataclass
 class Evaluated:
     variants: dict[str, Run]
-    mutated: dict[str, dict[str, str]]  # mutation name -> case id -> decision (default variant)
+    mutated: dict[str, dict[str, str]]  # mutation name -> case id -> decision (in the mutation's variant)
     canary: str
 
 
@@ -384,18 +431,20 @@ class Evaluated:
 def evaluated(synth: Synth, custom: Synth) -> Iterator[Evaluated]:
     batch: dict[str, dict[str, Any]] = {}
     runs: dict[str, tuple[Layout, list[Case]]] = {}
-    for name, variant in (("default", synth), ("custom", custom)):
+    synths = {"default": synth, "custom": custom}
+    for name, variant in synths.items():
         layout = layout_of(variant)
         table = cases(layout, other_roles(variant, layout))
         model = StackPolicies.from_template(variant.raw)
         for case in table:
             batch[f"{name}#{case.id}"] = simulation(model, layout, case)
         runs[name] = (layout, table)
-    layout, table = runs["default"]
     broken: dict[str, str] = {}
     for mutation in MUTATIONS:
+        layout, table = runs[mutation.variant]
+        raw = synths[mutation.variant].raw
         try:
-            model = StackPolicies.from_template(mutated(synth.raw, lambda t, m=mutation: m.change(t, layout)))  # type: ignore[misc]
+            model = StackPolicies.from_template(mutated(raw, lambda t, m=mutation, lay=layout: m.change(t, lay)))  # type: ignore[misc]
         except PolicyNotFound as error:  # the statement the mutation targets is gone: its test fails
             broken[mutation.name] = str(error)
             continue
@@ -409,7 +458,9 @@ def evaluated(synth: Synth, custom: Synth) -> Iterator[Evaluated]:
             name: Run(lay, tab, {c.id: decisions[f"{name}#{c.id}"] for c in tab}) for name, (lay, tab) in runs.items()
         },
         mutated={
-            m.name: {c.id: decisions.get(f"{m.name}#{c.id}", f"Error: {broken.get(m.name)}") for c in table}
+            m.name: {
+                c.id: decisions.get(f"{m.name}#{c.id}", f"Error: {broken.get(m.name)}") for c in runs[m.variant][1]
+            }
             for m in MUTATIONS
         },
         canary=decisions["canary"],
@@ -442,11 +493,12 @@ def test_the_custom_variant_covers_every_cell_and_the_opt_in_principals(evaluate
     layout = evaluated.variants["custom"].layout
     assert len(layout.pooled_tables) == 3
     assert len(layout.outside_principals) == 2
+    assert layout.previous_signing_key  # generation 2: the previous key is evaluated too
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
 def test_each_mutation_is_caught(evaluated: Evaluated, mutation: Mutation) -> None:
-    run = evaluated.variants["default"]
+    run = evaluated.variants[mutation.variant]
     after = evaluated.mutated[mutation.name]
     opened = [c for c in run.table if c.expect == "deny" and mutation.opens(c, run.layout)]
     held = [c for c in run.table if mutation.holds(c, run.layout)]

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
+import ssl
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html import unescape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -170,6 +175,55 @@ def flow(http: httpx.Client, platform: LocalPlatform, browser: Browser) -> Flow:
     started = Flow(http, platform, browser)
     started.register()
     return started
+
+
+class DocumentServer:
+    """Serves client metadata documents on 127.0.0.1 (the only place the local server fetches from).
+
+    Over http by default; given a server TLS context, over https (MCP SDKs send only https client_id URLs).
+    """
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.documents: dict[str, Any] = {}
+        self.requests: list[str] = []
+        documents, requests = self.documents, self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                requests.append(self.path)
+                document = documents.get(self.path)
+                body = json.dumps(document).encode() if document is not None else b"{}"
+                self.send_response(200 if document is not None else 404)
+                self.send_header("content-type", "application/json")
+                self.send_header("cache-control", "no-store")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.base = f"{'https' if tls else 'http'}://127.0.0.1:{self.server.server_address[1]}"
+
+    @classmethod
+    @contextmanager
+    def serving(cls, tls: ssl.SSLContext | None = None) -> Iterator[DocumentServer]:
+        served = cls(tls)
+        thread = threading.Thread(target=served.server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield served
+        finally:
+            served.server.shutdown()
+            served.server.server_close()
+
+    def publish(self, path: str, **fields: Any) -> str:
+        url = self.base + path
+        self.documents[path] = {"client_id": url, "client_name": "CIMD test", "redirect_uris": [REDIRECT_URI]} | fields
+        return url
 
 
 def registered_clients(platform: LocalPlatform) -> int:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -15,46 +12,13 @@ import pytest
 from tenantry.oauth.clients import cache_seconds
 from tenantry.oauth.server import AuthorizationServer
 from tenantry_local.platform import LocalPlatform
-from tests.oauth.conftest import REDIRECT_URI, Browser, Flow, hidden_fields, query_of, tenant_options
-
-
-class DocumentServer:
-    """Serves client metadata documents on 127.0.0.1 (the only place the local server fetches from)."""
-
-    def __init__(self) -> None:
-        self.documents: dict[str, Any] = {}
-        documents = self.documents
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                document = documents.get(self.path)
-                body = json.dumps(document).encode() if document is not None else b"{}"
-                self.send_response(200 if document is not None else 404)
-                self.send_header("content-type", "application/json")
-                self.send_header("cache-control", "no-store")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def publish(self, path: str, **fields: Any) -> str:
-        url = self.base + path
-        self.documents[path] = {"client_id": url, "client_name": "CIMD test", "redirect_uris": [REDIRECT_URI]} | fields
-        return url
+from tests.oauth.conftest import Browser, DocumentServer, Flow, hidden_fields, query_of, tenant_options
 
 
 @pytest.fixture(scope="module")
 def documents() -> Iterator[DocumentServer]:
-    served = DocumentServer()
-    thread = threading.Thread(target=served.server.serve_forever, daemon=True)
-    thread.start()
-    yield served
-    served.server.shutdown()
+    with DocumentServer.serving() as served:
+        yield served
 
 
 def test_a_metadata_document_client_signs_in_without_registering(

@@ -7,6 +7,7 @@ test waits on the wall clock and the shared platform's counters are left alone.
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -23,8 +24,10 @@ from tenantry.oauth.app import RateLimits, oauth_app
 from tenantry.oauth.clients import ClientRegistry, DocumentFetcher, FetchedDocument, RedirectPolicy
 from tenantry.oauth.server import AuthorizationServer
 from tenantry.oauth.upstream import s256
+from tenantry.settings import SettingsError
 from tenantry_local.platform import LocalPlatform
-from tests.oauth.conftest import pkce_pair, registered_clients
+from tests.oauth.conftest import DocumentServer, pkce_pair, registered_clients
+from tests.tls import LocalTls
 
 DAY = 86400
 
@@ -156,6 +159,43 @@ async def test_a_metadata_document_on_localhost_is_refused_outside_local_loopbac
         await DocumentFetcher(allow_loopback_http=False)("https://localhost/oauth/client.json")
     assert refused.value.error == "invalid_client"
     assert no_outbound == []
+
+
+@pytest.fixture(scope="module")
+def https_documents(local_tls: LocalTls) -> Iterator[DocumentServer]:
+    """Documents over https on 127.0.0.1, with a certificate from the session's throwaway CA."""
+    with DocumentServer.serving(local_tls.server_context()) as served:
+        yield served
+
+
+async def test_deployed_mode_refuses_a_loopback_https_document_whatever_its_certificate(
+    https_documents: DocumentServer,
+) -> None:
+    url = https_documents.publish("/clients/deployed-mode.json")
+    with pytest.raises(OAuthError) as refused:
+        await DocumentFetcher(allow_loopback_http=False)(url)
+    assert refused.value.error == "invalid_client"
+    assert "private, loopback or link-local" in refused.value.description
+    assert "/clients/deployed-mode.json" not in https_documents.requests
+
+
+async def test_local_mode_trusts_the_extra_ca_for_https_documents_and_nothing_else_does(
+    https_documents: DocumentServer, local_tls: LocalTls
+) -> None:
+    url = https_documents.publish("/clients/local-mode.json")
+    fetched = await DocumentFetcher(allow_loopback_http=True, extra_ca_file=str(local_tls.ca_file))(url)
+    assert fetched.status == 200 and json.loads(fetched.body)["client_id"] == url
+    # The system trust store alone does not know the throwaway CA: certificates are verified.
+    with pytest.raises(OAuthError) as refused:
+        await DocumentFetcher(allow_loopback_http=True)(url)
+    assert "could not be fetched" in refused.value.description
+
+
+def test_a_fetcher_refuses_an_extra_ca_outside_local_loopback_mode(local_tls: LocalTls) -> None:
+    # Settings refuse TENANTRY_CIMD_CA_FILE without the local switch (tests/unit/test_settings.py);
+    # the fetcher refuses the combination too, whoever builds it.
+    with pytest.raises(SettingsError, match="local loopback mode only"):
+        DocumentFetcher(allow_loopback_http=False, extra_ca_file=str(local_tls.ca_file))
 
 
 # --- 2. DCR: registrations per redirect host per day ---------------------------------------------

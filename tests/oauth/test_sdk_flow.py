@@ -1,7 +1,7 @@
 """The official MCP Python SDK's OAuth client signs in end to end against the local stack.
 
-401 -> resource_metadata -> RFC 9728 metadata -> RFC 8414 metadata -> DCR ->
-authorize (PKCE S256, resource) -> token -> the tool call carries the new token.
+401 -> resource_metadata -> RFC 9728 metadata -> RFC 8414 metadata -> DCR or a client metadata
+document (CIMD) -> authorize (PKCE S256, resource) -> token -> the tool call carries the new token.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAu
 from pydantic import AnyUrl
 
 from tenantry_local.platform import LocalPlatform
-from tests.oauth.conftest import REDIRECT_URI, Browser, query_of
+from tests.oauth.conftest import REDIRECT_URI, Browser, DocumentServer, query_of, registered_clients
+from tests.tls import LocalTls
 
 
 class MemoryStorage:
@@ -42,7 +43,11 @@ class MemoryStorage:
 
 
 async def sign_in_and_call(
-    platform: LocalPlatform, user: str, tenant: str | None = None, deployed_401: bool = False
+    platform: LocalPlatform,
+    user: str,
+    tenant: str | None = None,
+    deployed_401: bool = False,
+    client_metadata_url: str | None = None,
 ) -> tuple[dict[str, Any], MemoryStorage, list[tuple[str, str, int]]]:
     storage = MemoryStorage()
     pending: list[AuthorizationCodeResult] = []
@@ -72,6 +77,8 @@ async def sign_in_and_call(
         storage=storage,
         redirect_handler=redirect_handler,
         callback_handler=callback_handler,
+        # With it, the SDK sends this URL as its client_id when the server advertises CIMD support.
+        client_metadata_url=client_metadata_url,
     )
 
     async def record(response: httpx2.Response) -> None:
@@ -136,3 +143,28 @@ async def test_without_resource_metadata_on_the_401_the_sdk_falls_back_to_the_we
     profile, _, trace = await sign_in_and_call(platform, "owner@lotus.example", deployed_401=True)
     assert profile["tenant_id"] == "lotus-yoga"
     assert ("GET", "/.well-known/oauth-protected-resource/mcp", 200) in trace
+
+
+async def test_sdk_signs_in_with_a_client_metadata_document_served_over_https_without_registering(
+    platform: LocalPlatform, local_tls: LocalTls
+) -> None:
+    # The SDK uses a client_id URL only when it is https: the document is served on 127.0.0.1 with
+    # a certificate from the session's throwaway CA, which the local platform was started trusting.
+    before = registered_clients(platform)
+    with DocumentServer.serving(local_tls.server_context()) as documents:
+        url = documents.publish("/clients/python-sdk.json", client_name="Python SDK over CIMD")
+        assert url.startswith("https://127.0.0.1:")
+        profile, storage, trace = await sign_in_and_call(platform, "owner@summit.example", client_metadata_url=url)
+        fetched = list(documents.requests)
+
+    assert profile["tenant_id"] == "summit-climbing"
+    assert fetched and set(fetched) == {"/clients/python-sdk.json"}  # the server read the document
+    # No Dynamic Client Registration: no /register call, no client record created.
+    assert all(path != "/register" for _, path, _ in trace)
+    assert registered_clients(platform) == before
+    assert storage.client_info is not None and storage.client_info.client_id == url
+    assert storage.tokens is not None
+    claims = jwt.decode(storage.tokens.access_token, options={"verify_signature": False})
+    assert claims["client_id"] == url
+    assert claims["tenant_id"] == "summit-climbing"
+    assert claims["aud"] == platform.mcp_url

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tenantry.settings import Settings, SettingsError
+from tenantry.settings import OAuthSettings, Settings, SettingsError
 
 DEPLOYED = {
     "TENANTRY_REGISTRY_TABLE": "prod-tenants",
@@ -56,3 +58,31 @@ def test_a_missing_deploy_critical_value_fails_naming_it(missing: str) -> None:
 def test_values_a_deployment_cannot_use_are_refused(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({**DEPLOYED, name: value})
+
+
+OAUTH_DEPLOYED = {
+    "TENANTRY_ISSUER_URL": "https://auth.example.com",
+    "TENANTRY_OAUTH_RESOURCES": "https://mcp.example.com/mcp",
+    "TENANTRY_OAUTH_TABLE": "prod-oauth",
+    "TENANTRY_MEMBERS_TABLE": "prod-members",
+    "TENANTRY_REGISTRY_TABLE": "prod-tenants",
+    "TENANTRY_AUDIT_TABLE": "prod-audit",
+    "TENANTRY_SIGNING_KEY_IDS": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+}
+
+
+def test_an_extra_cimd_ca_is_refused_without_the_local_loopback_switch(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    # Deployed (no local switch): whoever held that CA's key could impersonate any document host.
+    with pytest.raises(SettingsError, match=r"TENANTRY_CIMD_CA_FILE: .*`\./dev local` only"):
+        OAuthSettings.from_env({**OAUTH_DEPLOYED, "TENANTRY_CIMD_CA_FILE": str(ca)})
+    with pytest.raises(SettingsError, match="TENANTRY_CIMD_CA_FILE"):
+        OAuthSettings.from_env(
+            {**OAUTH_DEPLOYED, "TENANTRY_CIMD_CA_FILE": str(ca), "TENANTRY_ALLOW_LOOPBACK_DOCUMENTS": "false"}
+        )
+    local = {**OAUTH_DEPLOYED, "TENANTRY_ALLOW_LOOPBACK_DOCUMENTS": "true"}
+    assert OAuthSettings.from_env({**local, "TENANTRY_CIMD_CA_FILE": str(ca)}).cimd_ca_file == str(ca)
+    with pytest.raises(SettingsError, match=r"TENANTRY_CIMD_CA_FILE: .*not a readable file"):
+        OAuthSettings.from_env({**local, "TENANTRY_CIMD_CA_FILE": str(tmp_path / "missing.pem")})
+    assert OAuthSettings.from_env(OAUTH_DEPLOYED).cimd_ca_file is None

@@ -7,8 +7,10 @@ CIMD fetches are the server reaching a URL an anonymous caller chose, so they ar
 https only (loopback http only when the server runs under `./dev local`), every address the
 name resolves to must be public (no private, loopback, link-local, reserved or multicast),
 the connection goes to the checked address (no second lookup an attacker could rebind), no
-redirects, 5 KiB and 3 s at most. Documents are cached as long as their Cache-Control says,
-between 1 minute and 1 day (no-store: 1 minute, to bound what a flood of sign-ins can fetch).
+redirects, 5 KiB and 3 s at most, certificates checked against the system trust store (under
+`./dev local` only, plus one extra CA file, so a local client can serve its document over https).
+Documents are cached as long as their Cache-Control says, between 1 minute and 1 day (no-store:
+1 minute, to bound what a flood of sign-ins can fetch).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import re
 import secrets
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -30,6 +33,7 @@ import httpx2
 
 from tenantry.dal.oauth import ClientRecord, OAuthStore
 from tenantry.errors import OAuthError
+from tenantry.settings import SettingsError
 
 __all__ = [
     "DEFAULT_REDIRECT_HOSTS",
@@ -166,9 +170,20 @@ def _refused_address(address: str, allow_loopback: bool) -> bool:
 class DocumentFetcher:
     """GET a client metadata document through the SSRF fences described above."""
 
-    def __init__(self, allow_loopback_http: bool = False, resolve: Resolve = _resolve) -> None:
+    def __init__(
+        self, allow_loopback_http: bool = False, resolve: Resolve = _resolve, extra_ca_file: str | None = None
+    ) -> None:
         self._allow_loopback = allow_loopback_http
         self._resolve = resolve
+        # The system trust store, plus (./dev local only) a CA a local client signed its
+        # certificate with: MCP SDKs use a client_id URL only when it is https.
+        self._tls: ssl.SSLContext | bool = True
+        if extra_ca_file is not None:
+            if not allow_loopback_http:
+                # Settings refuse this already; the fetcher refuses it too, whoever builds it.
+                raise SettingsError("an extra CA for client metadata documents is for local loopback mode only")
+            self._tls = httpx2.create_ssl_context(trust_env=False)
+            self._tls.load_verify_locations(cafile=extra_ca_file)
 
     def check_url(self, url: str) -> None:
         parts = urlsplit(url)
@@ -207,7 +222,9 @@ class DocumentFetcher:
         headers = {"accept": "application/json", "host": parts.netloc.rsplit("@", 1)[-1]}
         try:
             async with (
-                httpx2.AsyncClient(timeout=FETCH_SECONDS, follow_redirects=False, trust_env=False) as http,
+                httpx2.AsyncClient(
+                    timeout=FETCH_SECONDS, follow_redirects=False, trust_env=False, verify=self._tls
+                ) as http,
                 http.stream("GET", target, headers=headers, extensions={"sni_hostname": host}) as response,
             ):
                 body = b""

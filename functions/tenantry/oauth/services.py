@@ -58,7 +58,7 @@ def build_server(
         store,
         RedirectPolicy(allowed_hosts=frozenset(h.lower() for h in settings.dcr_redirect_hosts)),
         scopes,
-        DocumentFetcher(allow_loopback_http=settings.allow_loopback_documents),
+        DocumentFetcher(allow_loopback_http=settings.allow_loopback_documents, extra_ca_file=settings.cimd_ca_file),
         unused_days=settings.dcr_unused_days,
         registrations_per_host_per_day=settings.dcr_per_host_per_day,
     )

@@ -84,6 +84,8 @@ class Layout:
     outside_principals: tuple[str, ...] = ()  # ARNs the trust policy names besides the function role
     signing_key: str = ""  # the access-token signing key (RSA, SIGN_VERIFY)
     signing_role: str = ""  # the authorization server's role, the only one that may sign
+    # After a rotation (signing_key_generation >= 2): the previous key, published but never signing.
+    previous_signing_key: str = ""
 
 
 def cases(layout: Layout, other_roles: tuple[str, ...]) -> list[Case]:
@@ -181,6 +183,15 @@ def cases(layout: Layout, other_roles: tuple[str, ...]) -> list[Case]:
             add("kms", server, action, signing_key, "allow", False)
             for who in [function, me, untagged, *(o for o in others if o.role != layout.signing_role)]:
                 add("kms", who, action, signing_key, "deny", True)
+    # The previous generation's key: the server reads its public key (JWKS) and cannot sign with it.
+    if layout.previous_signing_key:
+        previous = Target("key", layout.previous_signing_key)
+        server = Who(role=layout.signing_role)
+        add("kms", server, "kms:GetPublicKey", previous, "allow", False)
+        add("kms", server, "kms:Sign", previous, "deny", False)
+        for action in SIGNING:
+            for who in [function, me, untagged, *(o for o in others if o.role != layout.signing_role)]:
+                add("kms", who, action, previous, "deny", True)
 
     # S3: objects and listings under tenants/<own tenant>/ only.
     for action in OBJECT_ACTIONS:
