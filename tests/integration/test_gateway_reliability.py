@@ -7,10 +7,12 @@ import base64
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import pytest
 
+from tenantry.audit import AuditTally
 from tenantry.mcp_server.gateway import Gateway
 from tenantry.settings import Settings
 from tenantry_local.apigw import build_event
@@ -212,3 +214,49 @@ async def test_an_unexpected_error_is_one_json_rpc_internal_error_with_a_request
     request_id = event["requestContext"]["requestId"]
     assert error["data"]["request_id"] == request_id and request_id in error["message"]
     assert "boom" not in json.dumps(body) and "Traceback" not in json.dumps(body)
+
+
+class _Clock:
+    def __init__(self, at: str) -> None:
+        self.now = datetime.fromisoformat(at).timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_refused_tenants_calls_are_one_audit_record_per_minute_but_cross_tenant_attempts_each_one(
+    platform: LocalPlatform, new_tenant: Any
+) -> None:
+    """A suspended tenant's client that keeps calling must not cost an audit write per call."""
+    suspended, victim = new_tenant(status="suspended"), new_tenant()
+    audit = platform.services.audit
+    clock = _Clock("2030-07-01T12:00:10+00:00")
+    gateway = Gateway(
+        _FakeServer(0, _ok_app),  # type: ignore[arg-type]
+        platform.services.resolver,
+        platform.settings,
+        audit,
+        AuditTally(audit, clock=clock),
+    )
+    for i in range(20):
+        status, body = await call_asgi(
+            gateway, lambda_event(suspended.tenant_id, {"jsonrpc": "2.0", "id": i, "method": "tools/list"})
+        )
+        assert status == 403 and "suspended" in body["error"]["message"]
+    assert audit.recent(suspended.tenant_id) == []  # logged at once (alarms see it), stored when its minute ends
+    clock.now += 60
+    await call_asgi(gateway, lambda_event(suspended.tenant_id, {"jsonrpc": "2.0", "id": 99, "method": "tools/list"}))
+    stored = audit.recent(suspended.tenant_id)
+    assert [(e.action, e.outcome, e.count) for e in stored] == [("mcp:request", "denied", 20)]
+
+    # An attempt on another tenant's data is a security event: its own record, at once, every time.
+    for i in range(2):
+        event = lambda_event(
+            suspended.tenant_id,
+            {"jsonrpc": "2.0", "id": i, "method": "tools/list"},
+            headers={"x-tenant-id": victim.tenant_id},
+        )
+        status, _ = await call_asgi(gateway, event)
+        assert status == 403
+    cross = [e for e in audit.recent(suspended.tenant_id) if e.reason != stored[0].reason]
+    assert len(cross) == 2 and all(e.count == 1 for e in cross)

@@ -25,7 +25,9 @@ class LambdaApp:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.server = server = build_server(services)
-        self.gateway = Gateway(server, services.resolver, services.settings, services.audit)
+        # One refusal tally per container: the gateway's refusals (suspended, unknown tenant) and the
+        # server's (quota, rate, feature) are flushed together.
+        self.gateway = Gateway(server, services.resolver, services.settings, services.audit, server.refusals)
         # lifespan="off": the SDK's lifespan may run once per app, Mangum would run it per call.
         self._mangum = Mangum(self.gateway, lifespan="off")
         logging.getLogger("mangum").setLevel(logging.WARNING)  # it logs every request at INFO

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Message, Receive, Scope, Send
 
-from tenantry.audit import AuditEvent, AuditLog
+from tenantry.audit import AuditEvent, AuditLog, AuditTally
 from tenantry.errors import CrossTenantAttemptError, TenantAccessError
 from tenantry.observability import emit_metric, get_logger, log_context
 from tenantry.settings import Settings
@@ -76,9 +76,13 @@ class Gateway:
         resolver: TenantResolver,
         settings: Settings,
         audit: AuditLog | None = None,
+        refusals: AuditTally | None = None,
     ) -> None:
         self._resolver = resolver
         self._audit = audit
+        # A suspended or unknown tenant's client may keep calling: its refusals are one audit record
+        # per tenant, reason and minute (with a count), not one write per call.
+        self._refusals = refusals or (AuditTally(audit) if audit is not None else None)
         self._settings = settings
         self._server = server
         self._mcp = self._build_app()
@@ -261,21 +265,23 @@ class Gateway:
         cross_tenant = isinstance(exc, CrossTenantAttemptError)
         if cross_tenant:
             emit_metric("CrossTenantDenied")
-        if self._audit is None:
+        if self._audit is None or self._refusals is None:
             return
         claimed = str(claims.get(self._settings.tenant_claim) or "")
-        self._audit.record(
-            AuditEvent(
-                # Audit records live in the token's tenant partition; an unusable claim goes to a shared bucket.
-                tenant_id=claimed if TENANT_ID_PATTERN.fullmatch(claimed) else "_unattributed",
-                principal=str(claims.get("sub") or claims.get("client_id") or "unknown"),
-                action="mcp:request",
-                resource=MCP_PATH,
-                outcome="denied",
-                reason=exc.code,
-                request_id=request_id,
-            )
+        event = AuditEvent(
+            # Audit records live in the token's tenant partition; an unusable claim goes to a shared bucket.
+            tenant_id=claimed if TENANT_ID_PATTERN.fullmatch(claimed) else "_unattributed",
+            principal=str(claims.get("sub") or claims.get("client_id") or "unknown"),
+            action="mcp:request",
+            resource=MCP_PATH,
+            outcome="denied",
+            reason=exc.code,
+            request_id=request_id,
         )
+        if cross_tenant:
+            self._audit.record(event)  # each attempt on another tenant is its own record, at once
+        else:
+            self._refusals.add(event)
 
     def _resource_metadata(self, event: _RequestContext) -> dict[str, Any]:
         resource = self._settings.resource_url
