@@ -180,7 +180,13 @@ def test_generation_2_signs_with_the_new_key_and_publishes_the_previous_and_the_
     assert env(custom)["TENANTRY_SIGNING_KEY_IDS"] == {
         "Fn::Join": [
             "",
-            [arn(custom, "Auth/SigningKeyV2"), ",", arn(custom, "Auth/SigningKeyV3"), ",", arn(custom, "Auth/SigningKey")],
+            [
+                arn(custom, "Auth/SigningKeyV2"),
+                ",",
+                arn(custom, "Auth/SigningKeyV3"),
+                ",",
+                arn(custom, "Auth/SigningKey"),
+            ],
         ]
     }
     role = arn(custom, "Auth/Role")

@@ -265,7 +265,9 @@ def _published_key_signs(stage: KeyStage) -> Callable[[Template, Layout], None]:
 def _server_signs_with(stage: KeyStage) -> Callable[[Case, Layout], bool]:
     def match(c: Case, lay: Layout) -> bool:
         return (
-            c.target.logical_id == _published_key(stage, lay) and c.who.role == lay.signing_role and c.action == "kms:Sign"
+            c.target.logical_id == _published_key(stage, lay)
+            and c.who.role == lay.signing_role
+            and c.action == "kms:Sign"
         )
 
     return match
