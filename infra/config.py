@@ -34,9 +34,13 @@ DEFAULTS: dict[str, Any] = {
     "auth_domain_prefix": "",
     # Redirect URI hosts that DCR (POST /register) accepts (ChatGPT's connector callback host).
     "dcr_redirect_hosts": "chatgpt.com",
-    # Access-token signing key rotation: raising it by one creates a new key that signs and keeps the
-    # previous generation's key published for verification; older ones leave the stack (docs/deploy.md).
+    # Access-token signing key rotation: raising it by one makes generation N+1's key sign (created now,
+    # or published since signing_key_next) and keeps the previous generation's key published for
+    # verification; older ones leave the stack (docs/deploy.md).
     "signing_key_generation": 1,
+    # Stage the next rotation: true adds generation N+1's key, published in the JWKS but not signing,
+    # so API Gateway's cached key set holds it before the deploy that raises the generation to N+1.
+    "signing_key_next": False,
     "domain": "",
     "certificate_arn": "",
     "hosted_zone_id": "",
@@ -111,6 +115,7 @@ class DeployConfig:
     auth_domain_prefix: str | None
     dcr_redirect_hosts: tuple[str, ...]
     signing_key_generation: int
+    signing_key_next: bool
     domain: str | None
     certificate_arn: str | None
     hosted_zone_id: str | None
@@ -289,6 +294,7 @@ def load_config(node: _Node) -> DeployConfig:
         ),
         dcr_redirect_hosts=_hosts(get("dcr_redirect_hosts")),
         signing_key_generation=_int("signing_key_generation", get("signing_key_generation"), 1, 1000),
+        signing_key_next=_bool("signing_key_next", get("signing_key_next")),
         domain=domain,
         certificate_arn=certificate_arn,
         hosted_zone_id=zone_id,

@@ -7,7 +7,7 @@ from constructs import Construct
 
 from infra.config import DeployConfig
 from infra.constructs.api import McpApi
-from infra.constructs.auth import AuthorizationServer
+from infra.constructs.auth import AuthorizationServer, KeyStage
 from infra.constructs.branding import BrandingBucket
 from infra.constructs.data import TenantData
 from infra.constructs.functions import McpFunction
@@ -131,10 +131,16 @@ class TenantryStack(Stack):
         outputs["AuthorizationServer"] = (issuer, "The token issuer: the stack's own authorization server")
         outputs["AuthorizationServerFunctionName"] = (auth.function.function_name, "The authorization server function")
         outputs["SigningKeyArn"] = (auth.signing_key.key_arn, "KMS key (RSA, SIGN_VERIFY) that signs access tokens")
-        if len(auth.signing_keys) > 1:
+        stages = auth.signing_key_stages
+        if KeyStage.NEXT in stages:
+            outputs["NextSigningKeyArn"] = (
+                stages[KeyStage.NEXT].key_arn,
+                "The staged signing key: published in the JWKS, signs once signing_key_generation is raised",
+            )
+        if KeyStage.PREVIOUS in stages:
             # The next rotation takes it out of the stack (retained): schedule its deletion then.
             outputs["PreviousSigningKeyArn"] = (
-                auth.signing_keys[1].key_arn,
+                stages[KeyStage.PREVIOUS].key_arn,
                 "The previous signing key, still published in the JWKS until the next rotation",
             )
         outputs["MembersTable"] = (auth.members.table_name, "User -> tenant memberships (tenantry members)")

@@ -122,7 +122,8 @@ class OAuthSettings(_FromEnv):
     members_table: str
     registry_table: str
     audit_table: str
-    # KMS key ids or ARNs (RSA, SIGN_VERIFY); the first signs, all are published (rotation).
+    # KMS key ids or ARNs (RSA, SIGN_VERIFY); the first signs, the rest (the staged next key, the
+    # previous key) are verification-only; all are published in the JWKS (oauth/signing.py).
     signing_key_ids: list[str] = Field(min_length=1)
     tenant_claim: str = "tenant_id"
     scopes_supported: list[str] = Field(default_factory=lambda: ["mcp:tools"])
@@ -143,6 +144,16 @@ class OAuthSettings(_FromEnv):
     oidc_client_id: str | None = None
     oidc_client_secret_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:secretsmanager:")
     oidc_user_claim: str = "email"
+
+    @field_validator("signing_key_ids")
+    @classmethod
+    def _distinct_keys(cls, key_ids: list[str]) -> list[str]:
+        # The first signs and the rest are published (oauth/signing.py); one key twice would publish
+        # one kid twice, and a signing key listed again as "previous" hides a mistake in the order.
+        repeated = sorted({key_id for key_id in key_ids if key_ids.count(key_id) > 1})
+        if repeated:
+            raise ValueError(f"each key may be listed once; listed more than once: {', '.join(repeated)}")
+        return key_ids
 
     @field_validator("cimd_ca_file")
     @classmethod

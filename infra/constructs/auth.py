@@ -9,14 +9,18 @@ by default this stack's Cognito user pool (managed login), or any provider named
 
 Least privilege: the function's role reaches its own state, memberships, the registry
 (tenant names and status), the audit table (append), the signing key (Sign, GetPublicKey),
-the previous generation's key while it is still published (GetPublicKey only) and the upstream
+the previous and the staged next generation's keys while they are published (GetPublicKey only) and the upstream
 client's secret; no tenant data, no other key. The signing key's policy allows those two actions
 to that role alone, so no other principal in the account can sign a token the authorizer would
 accept, whatever its IAM policies say.
 
-Key rotation is a context value, `signing_key_generation` (default 1): generation N holds the key
+Key rotation is two context values. `signing_key_generation` (default 1): generation N holds the key
 of generation N, which signs, and the key of generation N-1, published in the JWKS so tokens it
 signed verify until they expire; older keys leave the stack (retained in the account, not deleted).
+`signing_key_next` (default false) stages the following rotation: it adds generation N+1's key,
+published (GetPublicKey only) but not yet signing, so the JWT authorizer's cached key set holds it
+before any token names it. Raising the generation to N+1 afterwards keeps that key's construct id
+(so CloudFormation updates its policy in place rather than replacing it) and lets it sign.
 Generation 1 keeps the logical id `SigningKey`, so stacks deployed before rotation existed keep
 their key.
 
@@ -26,6 +30,8 @@ The Cognito client's secret reaches Secrets Manager without a manual step: CDK's
 """
 
 from __future__ import annotations
+
+from enum import Enum
 
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
@@ -52,6 +58,8 @@ __all__ = [
     "STATE_ACTIONS",
     "VERIFY_ACTIONS",
     "AuthorizationServer",
+    "KeyStage",
+    "key_construct_id",
     "signing_key_generations",
 ]
 
@@ -63,21 +71,47 @@ STATE_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", 
 # One user's memberships: tenants_of (Query on the user) and is_member (GetItem).
 MEMBER_ACTIONS = ["dynamodb:GetItem", "dynamodb:Query"]
 SIGNING_ACTIONS = ["kms:Sign", "kms:GetPublicKey"]
-# The previous generation's key is only published (JWKS), never used to sign.
+# The previous and the staged next generation's keys are only published (JWKS), never used to sign.
 VERIFY_ACTIONS = ["kms:GetPublicKey"]
 # Sign-in pages, discovery and the upstream's token call are short; API Gateway gives up at 30 s.
 TIMEOUT = Duration.seconds(15)
 _S = ddb.AttributeType.STRING
 
 
-def signing_key_generations(generation: int) -> list[tuple[int, str]]:
-    """(generation, construct id) of the keys a stack at `generation` holds: the signing key first.
+class KeyStage(Enum):
+    """Where a key is in its rotation; TENANTRY_SIGNING_KEY_IDS lists the keys in this order."""
 
-    Generation 1's id is the one the stack used before rotation existed, so its key is not replaced.
+    SIGNS = "signs"
+    NEXT = "next"  # staged: published ahead of the deploy that makes it sign
+    PREVIOUS = "previous"  # published until the tokens it signed have expired
+
+
+def key_construct_id(generation: int) -> str:
+    # Generation 1's id is the one the stack used before rotation existed, so its key is not replaced.
+    return "SigningKey" if generation == 1 else f"SigningKeyV{generation}"
+
+
+def signing_key_generations(generation: int, staged_next: bool = False) -> list[tuple[int, str, KeyStage]]:
+    """(generation, construct id, stage) of the keys a stack at `generation` holds: the signing key first.
+
+    A key's construct id depends on its generation only, never on its stage, so the staged key of
+    generation N+1 is the same CloudFormation resource once generation N+1 signs with it.
     """
     if generation < 1:
         raise ValueError("signing key generations start at 1")
-    return [(g, "SigningKey" if g == 1 else f"SigningKeyV{g}") for g in (generation, generation - 1) if g >= 1]
+    stages = [(generation, KeyStage.SIGNS)]
+    if staged_next:
+        stages.append((generation + 1, KeyStage.NEXT))
+    if generation > 1:
+        stages.append((generation - 1, KeyStage.PREVIOUS))
+    return [(g, key_construct_id(g), stage) for g, stage in stages]
+
+
+_KEY_DESCRIPTIONS = {
+    KeyStage.SIGNS: "Tenantry: signs the authorization server's access tokens (RS256)",
+    KeyStage.NEXT: "Tenantry: the next access-token signing key, published before it signs",
+    KeyStage.PREVIOUS: "Tenantry: the previous access-token signing key, published until its tokens expire",
+}
 
 
 class AuthorizationServer(Construct):
@@ -120,12 +154,11 @@ class AuthorizationServer(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Tenantry authorization server: its state, memberships, registry read, audit, token signing",
         )
-        keys = [
-            self._signing_key(construct_id, signs=index == 0)
-            for index, (_, construct_id) in enumerate(signing_key_generations(config.signing_key_generation))
-        ]
+        generations = signing_key_generations(config.signing_key_generation, config.signing_key_next)
+        keys = [self._signing_key(construct_id, stage) for _, construct_id, stage in generations]
         # The signing key first: the server signs with the first id and publishes them all.
         self.signing_key, self.signing_keys = keys[0], keys
+        self.signing_key_stages = {stage: key for key, (_, _, stage) in zip(keys, generations, strict=True)}
 
         if config.uses_cognito:
             self._cognito(config, stack_name)
@@ -144,12 +177,14 @@ class AuthorizationServer(Construct):
             ("ReadUpstreamClientSecret", ["secretsmanager:GetSecretValue"], self.oidc_client_secret_arn),
         ):
             self.role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=[resource]))
-        if len(keys) > 1:
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="PublishPreviousSigningKey", actions=VERIFY_ACTIONS, resources=[keys[1].key_arn]
+        # Verification-only keys: one statement each, so a policy test can name which key a grant is for.
+        for stage, sid in ((KeyStage.NEXT, "PublishNextSigningKey"), (KeyStage.PREVIOUS, "PublishPreviousSigningKey")):
+            if stage in self.signing_key_stages:
+                self.role.add_to_policy(
+                    iam.PolicyStatement(
+                        sid=sid, actions=VERIFY_ACTIONS, resources=[self.signing_key_stages[stage].key_arn]
+                    )
                 )
-            )
 
         self.log_group = logs.LogGroup(
             self, "Logs", retention=retention(config.log_retention_days), removal_policy=RemovalPolicy.DESTROY
@@ -195,7 +230,8 @@ class AuthorizationServer(Construct):
             "(layers/build.py builds both for that version).",
         )
 
-    def _signing_key(self, construct_id: str, signs: bool) -> kms.Key:
+    def _signing_key(self, construct_id: str, stage: KeyStage) -> kms.Key:
+        signs = stage is KeyStage.SIGNS
         admin = iam.PolicyStatement(
             sid="AccountAdministersButCannotUse",
             principals=[iam.AccountRootPrincipal()],
@@ -204,7 +240,8 @@ class AuthorizationServer(Construct):
         )
         # Handed to IAM for exactly one principal: the server's role (whose identity policy grants the
         # same). Any other principal of the account is refused by the key policy, whatever its IAM
-        # policies say. The previous generation's key may only be read (published), not sign.
+        # policies say. The previous and the staged next generation's keys may only be read
+        # (published), not sign.
         server_only = iam.PolicyStatement(
             sid="OnlyTheAuthorizationServerSigns" if signs else "OnlyTheAuthorizationServerPublishes",
             principals=[iam.AccountRootPrincipal()],
@@ -215,9 +252,10 @@ class AuthorizationServer(Construct):
         return kms.Key(
             self,
             construct_id,
-            description="Tenantry: signs the authorization server's access tokens (RS256)"
-            if signs
-            else "Tenantry: the previous access-token signing key, published until its tokens expire",
+            # Description and key policy change in place (no replacement) as a key moves from next to
+            # signing to previous; key spec and usage, which CloudFormation refuses to change on an
+            # existing key, are the same at every stage.
+            description=_KEY_DESCRIPTIONS[stage],
             key_spec=kms.KeySpec.RSA_2048,
             key_usage=kms.KeyUsage.SIGN_VERIFY,
             policy=iam.PolicyDocument(statements=[admin, server_only]),

@@ -2,8 +2,8 @@
 
 `stack` is the default deployment (cdk.json context); `custom` adds a custom domain with
 tenant subdomains, three cells, an alarm email, tracing, the premium function, an outside
-OpenID provider for sign-in and a rotated token signing key (generation 2), to cover the
-optional paths.
+OpenID provider for sign-in and a rotated token signing key (generation 2, with generation 3's
+key staged), to cover the optional paths.
 """
 
 from __future__ import annotations
@@ -38,8 +38,10 @@ CUSTOM_CONTEXT = {
     "premium_reserved_concurrency": 20,
     "e2e_principal_arn": "arn:aws:iam::123456789012:role/tenantry-e2e",
     "operator_principal_arn": "arn:aws:iam::123456789012:role/tenantry-operator",
-    # One rotation: a new key signs, generation 1's key is still published.
+    # One rotation: a new key signs, generation 1's key is still published, generation 3's is staged
+    # (published, not signing) for the next one.
     "signing_key_generation": 2,
+    "signing_key_next": "true",
 }
 
 

@@ -18,6 +18,8 @@ from infra.constructs.auth import (
     SIGNING_ACTIONS,
     STATE_ACTIONS,
     VERIFY_ACTIONS,
+    KeyStage,
+    key_construct_id,
     signing_key_generations,
 )
 from tenantry.settings import OAuthSettings
@@ -129,9 +131,30 @@ def _key_users(key: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_generation_1_keeps_the_original_key_and_a_rotation_keeps_two_generations() -> None:
-    assert signing_key_generations(1) == [(1, "SigningKey")]  # the logical id stacks had before rotation
-    assert signing_key_generations(2) == [(2, "SigningKeyV2"), (1, "SigningKey")]
-    assert signing_key_generations(3) == [(3, "SigningKeyV3"), (2, "SigningKeyV2")]  # generation 1 leaves
+    signs, previous = KeyStage.SIGNS, KeyStage.PREVIOUS
+    assert signing_key_generations(1) == [(1, "SigningKey", signs)]  # the logical id stacks had before rotation
+    assert signing_key_generations(2) == [(2, "SigningKeyV2", signs), (1, "SigningKey", previous)]
+    # Generation 1 leaves at generation 3.
+    assert signing_key_generations(3) == [(3, "SigningKeyV3", signs), (2, "SigningKeyV2", previous)]
+
+
+def test_a_staged_key_is_published_after_the_signing_key_and_signs_under_the_same_id_next_generation() -> None:
+    assert signing_key_generations(1, staged_next=True) == [
+        (1, "SigningKey", KeyStage.SIGNS),
+        (2, "SigningKeyV2", KeyStage.NEXT),
+    ]
+    assert signing_key_generations(2, staged_next=True) == [
+        (2, "SigningKeyV2", KeyStage.SIGNS),
+        (3, "SigningKeyV3", KeyStage.NEXT),
+        (1, "SigningKey", KeyStage.PREVIOUS),
+    ]
+    for generation in (1, 2, 7):
+        staged = {g: cid for g, cid, stage in signing_key_generations(generation, True) if stage is KeyStage.NEXT}
+        raised = signing_key_generations(generation + 1)
+        # The key staged at N is the one that signs at N+1 (same construct id: not replaced), and the key
+        # that signed at N stays published.
+        assert raised[0][:2] == (generation + 1, staged[generation + 1])
+        assert raised[1] == (generation, key_construct_id(generation), KeyStage.PREVIOUS)
 
 
 def test_a_default_stack_has_one_signing_key_retained_when_it_leaves(synth: Synth) -> None:
@@ -143,25 +166,39 @@ def test_a_default_stack_has_one_signing_key_retained_when_it_leaves(synth: Synt
     assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"
 
 
-def test_generation_2_signs_with_the_new_key_and_publishes_the_previous_one(custom: Synth) -> None:
-    new, old = custom.logical_id("Auth/SigningKeyV2"), custom.logical_id("Auth/SigningKey")
+def test_generation_2_signs_with_the_new_key_and_publishes_the_previous_and_the_staged_one(custom: Synth) -> None:
+    new = custom.logical_id("Auth/SigningKeyV2")
+    old = custom.logical_id("Auth/SigningKey")
+    staged = custom.logical_id("Auth/SigningKeyV3")
     keys = _signing_keys(custom)
-    assert sorted(keys) == sorted([new, old])
+    assert sorted(keys) == sorted([new, old, staged])
     for key in keys.values():
         assert key["Properties"]["KeySpec"] == "RSA_2048"
-        assert key["DeletionPolicy"] == "Retain"
-    # The server signs with the first id and publishes every id: new first, then old.
+        assert key["Properties"]["KeyUsage"] == "SIGN_VERIFY"
+        assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"
+    # The server signs with the first id and publishes every id: the signing key, the staged one, the old one.
     assert env(custom)["TENANTRY_SIGNING_KEY_IDS"] == {
-        "Fn::Join": ["", [arn(custom, "Auth/SigningKeyV2"), ",", arn(custom, "Auth/SigningKey")]]
+        "Fn::Join": [
+            "",
+            [
+                arn(custom, "Auth/SigningKeyV2"),
+                ",",
+                arn(custom, "Auth/SigningKeyV3"),
+                ",",
+                arn(custom, "Auth/SigningKey"),
+            ],
+        ]
     }
     role = arn(custom, "Auth/Role")
-    # Key policies: Sign on the new key only; the old key only hands out its public key.
+    # Key policies: Sign on the new key only; the old and the staged key only hand out their public key.
     (signs,) = _key_users(keys[new])
     assert sorted(_list(signs["Action"])) == sorted(SIGNING_ACTIONS)
     assert signs["Condition"] == {"ArnEquals": {"aws:PrincipalArn": role}}
-    (publishes,) = _key_users(keys[old])
-    assert _list(publishes["Action"]) == VERIFY_ACTIONS == ["kms:GetPublicKey"]
-    assert publishes["Condition"] == {"ArnEquals": {"aws:PrincipalArn": role}}
+    for published in (old, staged):
+        (publishes,) = _key_users(keys[published])
+        assert publishes["Sid"] == "OnlyTheAuthorizationServerPublishes"
+        assert _list(publishes["Action"]) == VERIFY_ACTIONS == ["kms:GetPublicKey"]
+        assert publishes["Condition"] == {"ArnEquals": {"aws:PrincipalArn": role}}
 
 
 def _list(value: Any) -> list[Any]:
@@ -174,9 +211,10 @@ def test_the_servers_role_reaches_its_own_state_and_nothing_of_tenants(synth: Sy
         (
             custom,
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:tenantry-oidc-AbCdEf",
-            # Generation 2 signs with SigningKeyV2 and only publishes generation 1's key.
+            # Generation 2 signs with SigningKeyV2 and only publishes generation 1's and the staged 3's keys.
             {"SignTokens": (sorted(SIGNING_ACTIONS), arn(custom, "Auth/SigningKeyV2"))}
-            | {"PublishPreviousSigningKey": (VERIFY_ACTIONS, arn(custom, "Auth/SigningKey"))},
+            | {"PublishPreviousSigningKey": (VERIFY_ACTIONS, arn(custom, "Auth/SigningKey"))}
+            | {"PublishNextSigningKey": (VERIFY_ACTIONS, arn(custom, "Auth/SigningKeyV3"))},
         ),
     ):
         statements = [
@@ -282,6 +320,8 @@ def test_outputs_name_the_tables_the_members_cli_uses(synth: Synth, custom: Synt
     assert synth.raw["Outputs"]["SigningKeyArn"]["Value"] == arn(synth, "Auth/SigningKey")
     assert custom.raw["Outputs"]["SigningKeyArn"]["Value"] == arn(custom, "Auth/SigningKeyV2")  # the one signing
     assert custom.raw["Outputs"]["PreviousSigningKeyArn"]["Value"] == arn(custom, "Auth/SigningKey")
+    assert custom.raw["Outputs"]["NextSigningKeyArn"]["Value"] == arn(custom, "Auth/SigningKeyV3")
     assert "PreviousSigningKeyArn" not in synth.raw["Outputs"]
+    assert "NextSigningKeyArn" not in synth.raw["Outputs"]
     assert "UserPoolId" in synth.raw["Outputs"]
     assert "UserPoolId" not in custom.raw["Outputs"]

@@ -100,6 +100,7 @@ def test_a_removed_key_is_refused_and_names_what_replaced_it(old: str) -> None:
         ({"scopes": "https://mcp.example.com/mcp/mcp:tools"}, "scopes"),
         ({"signing_key_generation": "0"}, "signing_key_generation"),
         ({"signing_key_generation": "two"}, "signing_key_generation"),
+        ({"signing_key_next": "later"}, "signing_key_next"),
     ],
 )
 def test_a_bad_value_names_the_key_and_how_to_set_it(context: dict[str, Any], key: str) -> None:

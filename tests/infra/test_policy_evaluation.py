@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from infra.constructs.auth import AuthorizationServer
+from infra.constructs.auth import AuthorizationServer, KeyStage
 from tests.infra.conftest import REPO, Synth
 from tests.infra.iam.model import PolicyNotFound, StackPolicies, mutated
 from tests.infra.iam.table import (
@@ -53,8 +53,11 @@ def layout_of(s: Synth) -> Layout:
     outside = tuple(sorted({p for p in named if isinstance(p, str) and p.startswith("arn:")}))
     auth = s.stack.node.find_child("Auth")
     assert isinstance(auth, AuthorizationServer)
-    # The signing key first, then (after a rotation) the previous generation's, still published.
-    signing = [s.stack.resolve(s.stack.get_logical_id(key.node.default_child)) for key in auth.signing_keys]
+    # Which key signs, which is the staged next one and which the previous one, by the construct's stages.
+    stages = {
+        stage: s.stack.resolve(s.stack.get_logical_id(key.node.default_child))
+        for stage, key in auth.signing_key_stages.items()
+    }
     return Layout(
         tenant_role=s.logical_id("TenantAccess/Role"),
         execution_role=s.logical_id("Execution/Role"),
@@ -64,9 +67,10 @@ def layout_of(s: Synth) -> Layout:
         bucket=s.logical_id("Branding/Bucket"),
         silo_prefix="tenantry-silo-",
         outside_principals=outside,
-        signing_key=signing[0],
+        signing_key=stages[KeyStage.SIGNS],
         signing_role=s.logical_id("Auth/Role"),
-        previous_signing_key=signing[1] if len(signing) > 1 else "",
+        previous_signing_key=stages.get(KeyStage.PREVIOUS, ""),
+        next_signing_key=stages.get(KeyStage.NEXT, ""),
     )
 
 
@@ -225,25 +229,48 @@ def _anyone_signs(t: Template, lay: Layout) -> None:
     _function_role_may_sign(t, lay)
 
 
-def _previous_key_policy_allows_sign(t: Template, lay: Layout) -> None:
-    key_policy = t["Resources"][lay.previous_signing_key]["Properties"]["KeyPolicy"]
-    _statement(key_policy, "OnlyTheAuthorizationServerPublishes")["Action"] = ["kms:GetPublicKey", "kms:Sign"]
+def _published_key(stage: KeyStage, lay: Layout) -> str:
+    return {KeyStage.PREVIOUS: lay.previous_signing_key, KeyStage.NEXT: lay.next_signing_key}[stage]
 
 
-def _server_role_may_sign_with_the_previous_key(t: Template, lay: Layout) -> None:
-    _statement(_policy_of_role(t, lay.signing_role), "PublishPreviousSigningKey")["Action"] = [
-        "kms:GetPublicKey",
-        "kms:Sign",
-    ]
+_PUBLISH_SID = {KeyStage.PREVIOUS: "PublishPreviousSigningKey", KeyStage.NEXT: "PublishNextSigningKey"}
 
 
-def _previous_key_signs_again(t: Template, lay: Layout) -> None:
-    _previous_key_policy_allows_sign(t, lay)
-    _server_role_may_sign_with_the_previous_key(t, lay)
+def _key_policy_allows_sign(stage: KeyStage) -> Callable[[Template, Layout], None]:
+    def change(t: Template, lay: Layout) -> None:
+        key_policy = t["Resources"][_published_key(stage, lay)]["Properties"]["KeyPolicy"]
+        _statement(key_policy, "OnlyTheAuthorizationServerPublishes")["Action"] = ["kms:GetPublicKey", "kms:Sign"]
+
+    return change
 
 
-def _server_signs_with_the_previous_key(c: Case, lay: Layout) -> bool:
-    return c.target.logical_id == lay.previous_signing_key and c.who.role == lay.signing_role and c.action == "kms:Sign"
+def _server_role_may_sign_with(stage: KeyStage) -> Callable[[Template, Layout], None]:
+    def change(t: Template, lay: Layout) -> None:
+        _statement(_policy_of_role(t, lay.signing_role), _PUBLISH_SID[stage])["Action"] = [
+            "kms:GetPublicKey",
+            "kms:Sign",
+        ]
+
+    return change
+
+
+def _published_key_signs(stage: KeyStage) -> Callable[[Template, Layout], None]:
+    def change(t: Template, lay: Layout) -> None:
+        _key_policy_allows_sign(stage)(t, lay)
+        _server_role_may_sign_with(stage)(t, lay)
+
+    return change
+
+
+def _server_signs_with(stage: KeyStage) -> Callable[[Case, Layout], bool]:
+    def match(c: Case, lay: Layout) -> bool:
+        return (
+            c.target.logical_id == _published_key(stage, lay)
+            and c.who.role == lay.signing_role
+            and c.action == "kms:Sign"
+        )
+
+    return match
 
 
 def _signs(c: Case, lay: Layout) -> bool:
@@ -356,23 +383,29 @@ MUTATIONS = [
         _anyone_signs,
         opens=lambda c, lay: _signs(c, lay) and c.who.role == lay.execution_role and c.action == "kms:Sign",
     ),
-    Mutation(
-        "kms: previous signing key's policy allows Sign (IAM alone)",
-        _previous_key_policy_allows_sign,
-        holds=_server_signs_with_the_previous_key,
-        variant="custom",
-    ),
-    Mutation(
-        "kms: server role granted Sign on the previous key (key policy alone)",
-        _server_role_may_sign_with_the_previous_key,
-        holds=_server_signs_with_the_previous_key,
-        variant="custom",
-    ),
-    Mutation(
-        "kms: the previous signing key signs again",
-        _previous_key_signs_again,
-        opens=_server_signs_with_the_previous_key,
-        variant="custom",
+    *(
+        mutation
+        for stage, name in ((KeyStage.PREVIOUS, "previous"), (KeyStage.NEXT, "staged next"))
+        for mutation in (
+            Mutation(
+                f"kms: {name} signing key's policy allows Sign (IAM alone)",
+                _key_policy_allows_sign(stage),
+                holds=_server_signs_with(stage),
+                variant="custom",
+            ),
+            Mutation(
+                f"kms: server role granted Sign on the {name} key (key policy alone)",
+                _server_role_may_sign_with(stage),
+                holds=_server_signs_with(stage),
+                variant="custom",
+            ),
+            Mutation(
+                f"kms: the {name} signing key signs",
+                _published_key_signs(stage),
+                opens=_server_signs_with(stage),
+                variant="custom",
+            ),
+        )
     ),
     Mutation(
         "s3: objects anywhere in the bucket",
@@ -494,6 +527,8 @@ def test_the_custom_variant_covers_every_cell_and_the_opt_in_principals(evaluate
     assert len(layout.pooled_tables) == 3
     assert len(layout.outside_principals) == 2
     assert layout.previous_signing_key  # generation 2: the previous key is evaluated too
+    assert layout.next_signing_key  # signing_key_next: generation 3's staged key too
+    assert len({layout.signing_key, layout.previous_signing_key, layout.next_signing_key}) == 3
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])

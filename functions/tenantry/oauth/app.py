@@ -22,6 +22,7 @@ from starlette.routing import Route
 from tenantry.errors import OAuthError
 from tenantry.oauth.pages import consent_page, error_page
 from tenantry.oauth.server import AS_METADATA_PATH, JWKS_PATH, OIDC_DISCOVERY_PATH, AuthorizationServer
+from tenantry.oauth.signing import JWKS_MAX_AGE_SECONDS
 
 __all__ = ["SESSION_COOKIE", "OAuthLambdaApp", "RateLimits", "oauth_app"]
 
@@ -89,7 +90,7 @@ def oauth_app(server: AuthorizationServer, limits: RateLimits | None = None) -> 
         return JSONResponse(server.openid_configuration(), headers={"cache-control": "max-age=300"})
 
     async def jwks(request: Request) -> Response:
-        return JSONResponse(server.signer.jwks(), headers={"cache-control": "max-age=300"})
+        return JSONResponse(server.signer.jwks(), headers={"cache-control": f"max-age={JWKS_MAX_AGE_SECONDS}"})
 
     async def register(request: Request) -> Response:
         refused = limited("register", limits.register, request)

@@ -1,8 +1,22 @@
 """RS256 JWTs signed by a KMS asymmetric key (RSA, SIGN_VERIFY); the JWKS from kms:GetPublicKey.
 
 The private key never leaves KMS. `kid` is the RFC 7638 thumbprint of the public key, so it
-follows the key, not a name. Rotation: the first key id signs; every id listed is published
-in the JWKS, so tokens signed by the previous key verify until they expire.
+follows the key, not a name.
+
+Rotation is the order of the key ids (TENANTRY_SIGNING_KEY_IDS): the FIRST signs; every id after
+it is verification-only and is published in the JWKS, in the order given. The stack lists the
+signing key, then the staged next key (published before any token names it, so API Gateway's
+cached key set already holds it when it starts signing), then the previous key (published until
+the tokens it signed expire); infra/constructs/auth.py and docs/deploy.md. A key that cannot be
+read (GetPublicKey refused: disabled, pending deletion, no permission) fails signing if it is the
+signing key, and otherwise is left out of the JWKS with an error logged: one retired key must
+not take the whole key set down, since the JWT authorizer then verifies no token at all.
+
+Caching never serves a stale set: the set is the list of ids, fixed per container by its
+environment (a deploy that changes it starts new containers), and what is cached per id is that
+KMS key's public key, which never changes. The JWKS response itself may be cached for
+JWKS_MAX_AGE_SECONDS by whoever reads it; API Gateway keeps its own copy up to an hour or two
+(docs/upstream-notes.md), which is what the waits in the rotation procedure cover.
 
 The signing input is sent whole (MessageType RAW, at most 4,096 bytes; our tokens are well
 under 2 KB): moto signs RAW correctly but hashes a DIGEST again (docs/upstream-notes.md).
@@ -13,20 +27,28 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
-__all__ = ["JWKS_CACHE_SECONDS", "KmsSigner", "Signer", "b64url", "jwk_of", "thumbprint"]
+__all__ = ["JWKS_CACHE_SECONDS", "JWKS_MAX_AGE_SECONDS", "KmsSigner", "Signer", "b64url", "jwk_of", "thumbprint"]
 
+# How long a container keeps a key's public key (it never changes; the bound only limits memory of
+# keys no longer listed, which cannot happen within one container).
 JWKS_CACHE_SECONDS = 3600
+# Cache-Control max-age of the JWKS response: a reader may hold the set this long, so a staged key
+# must be published at least this long (plus API Gateway's own cache) before it signs.
+JWKS_MAX_AGE_SECONDS = 300
+_LOG = logging.getLogger(__name__)
 _MAX_RAW_MESSAGE = 4096
 
 
@@ -99,10 +121,31 @@ class KmsSigner:
         return public
 
     def kid(self) -> str:
-        return thumbprint(self._public_key(self._key_ids[0]))
+        return thumbprint(self._public_key(self.signing_key_id))
+
+    @property
+    def signing_key_id(self) -> str:
+        return self._key_ids[0]
+
+    @property
+    def verification_key_ids(self) -> list[str]:
+        """Published but never used to sign: the staged next key and the previous one."""
+        return self._key_ids[1:]
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [jwk_of(self._public_key(key_id)) for key_id in self._key_ids]}
+        keys = [jwk_of(self._public_key(self.signing_key_id))]
+        for key_id in self.verification_key_ids:
+            try:
+                keys.append(jwk_of(self._public_key(key_id)))
+            except ClientError as error:
+                # Not cached: the next JWKS request asks KMS again.
+                _LOG.error(
+                    "verification key %s left out of the JWKS: KMS refused GetPublicKey (%s); "
+                    "remove it from TENANTRY_SIGNING_KEY_IDS or restore it",
+                    key_id,
+                    error.response.get("Error", {}).get("Code", "unknown"),
+                )
+        return {"keys": keys}
 
     def sign(self, claims: Mapping[str, Any], typ: str = "at+jwt") -> str:
         return self.sign_jws({"alg": "RS256", "typ": typ, "kid": self.kid()}, claims)
@@ -113,7 +156,7 @@ class KmsSigner:
         if len(signing_input) > _MAX_RAW_MESSAGE:
             raise ValueError("the token is too large for kms:Sign with MessageType RAW")
         response = self._kms.sign(
-            KeyId=self._key_ids[0],
+            KeyId=self.signing_key_id,
             Message=signing_input,
             MessageType="RAW",
             SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256",

@@ -86,6 +86,8 @@ class Layout:
     signing_role: str = ""  # the authorization server's role, the only one that may sign
     # After a rotation (signing_key_generation >= 2): the previous key, published but never signing.
     previous_signing_key: str = ""
+    # With signing_key_next: the next generation's key, published ahead of signing and not signing yet.
+    next_signing_key: str = ""
 
 
 def cases(layout: Layout, other_roles: tuple[str, ...]) -> list[Case]:
@@ -183,15 +185,18 @@ def cases(layout: Layout, other_roles: tuple[str, ...]) -> list[Case]:
             add("kms", server, action, signing_key, "allow", False)
             for who in [function, me, untagged, *(o for o in others if o.role != layout.signing_role)]:
                 add("kms", who, action, signing_key, "deny", True)
-    # The previous generation's key: the server reads its public key (JWKS) and cannot sign with it.
-    if layout.previous_signing_key:
-        previous = Target("key", layout.previous_signing_key)
+    # The previous generation's key and the staged next one: the server reads their public keys (JWKS)
+    # and cannot sign with either; no other role may do either.
+    for published_key in (layout.previous_signing_key, layout.next_signing_key):
+        if not published_key:
+            continue
+        published = Target("key", published_key)
         server = Who(role=layout.signing_role)
-        add("kms", server, "kms:GetPublicKey", previous, "allow", False)
-        add("kms", server, "kms:Sign", previous, "deny", False)
+        add("kms", server, "kms:GetPublicKey", published, "allow", False)
+        add("kms", server, "kms:Sign", published, "deny", False)
         for action in SIGNING:
             for who in [function, me, untagged, *(o for o in others if o.role != layout.signing_role)]:
-                add("kms", who, action, previous, "deny", True)
+                add("kms", who, action, published, "deny", True)
 
     # S3: objects and listings under tenants/<own tenant>/ only.
     for action in OBJECT_ACTIONS:
