@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tenantry_local.platform import LocalPlatform
+from tests.oauth.test_handler_init import UPSTREAM
+
 ROOT = Path(__file__).resolve().parents[2]
 # Imported by the handler's init nowhere on the request path: each is a cold-start cost with no use there.
 KEPT_OFF = ("boto3", "s3transfer", "aws_lambda_powertools.utilities.data_classes", "tenantry_local", "tenantry_admin")
@@ -53,5 +56,27 @@ def test_the_handlers_init_imports_neither_boto3_nor_powertools_event_classes(in
     assert done.returncode == 0, done.stderr[-3000:]
     modules = set(json.loads(done.stdout.strip().splitlines()[-1]))
     assert "tenantry.mcp_server.app" in modules and "botocore.client" in modules  # the probe did import the app
+    _assert_kept_off(modules)
+
+
+def test_the_authorization_servers_init_imports_neither(platform: LocalPlatform) -> None:
+    env = {
+        **os.environ,
+        **platform.environment(),
+        **platform.describe()["oauth_environment"],
+        **UPSTREAM,
+        "PYTHONPATH": str(ROOT / "functions"),
+    }
+    probe = "import json, sys\nimport tenantry.oauth.handler\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    modules = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "tenantry.oauth.app" in modules and "botocore.client" in modules
+    _assert_kept_off(modules)
+
+
+def _assert_kept_off(modules: set[str]) -> None:
     imported = sorted(m for m in modules if m.split(".")[0] in KEPT_OFF or m.startswith(KEPT_OFF))
     assert imported == [], f"the handler's init imported {imported[:10]}"
