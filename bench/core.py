@@ -1,17 +1,14 @@
-"""What every section shares: options, result rows, small statistics, the section registry type."""
+"""What every section shares: options, result rows, small statistics."""
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from bench.resources import Resources
-
-__all__ = ["BenchError", "Options", "Row", "Section", "iqr", "ms", "p99", "ratio"]
+__all__ = ["BenchError", "Options", "Row", "iqr", "ms", "p99", "ratio"]
 
 
 class BenchError(Exception):
@@ -54,17 +51,6 @@ class Row:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"ratio": self.ratio}
-
-
-@dataclass(frozen=True)
-class Section:
-    name: str
-    summary: str
-    # Sections ask Resources for what they need (moto, seeded tables), started once per run.
-    run: Callable[[Resources, Options], list[Row]]
-    # Left out of a default run (it needs the network or minutes); `--only NAME` runs it.
-    opt_in: bool = False
-    why_opt_in: str = ""
 
 
 def ratio(value: float | None, baseline: float | None) -> float | None:

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from bench.aws_calls import run_aws_calls
 from bench.cold import run_cold
-from bench.core import Section
+from bench.core import Options, Row
 from bench.cost import run_cost
 from bench.first_call import run_first_call
 from bench.guard_cost import run_guard
 from bench.quota import run_quota
+from bench.resources import Resources
 from bench.size import WHY_OPT_IN, run_size
 from bench.warm import run_warm
 
-__all__ = ["SECTIONS"]
+__all__ = ["SECTIONS", "Section"]
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    summary: str
+    # Sections ask Resources for what they need (moto, seeded tables), started once per run.
+    run: Callable[[Resources, Options], list[Row]]
+    # Left out of a default run (it needs the network or minutes); `--only NAME` runs it.
+    opt_in: bool = False
+    why_opt_in: str = ""
+
 
 SECTIONS: list[Section] = [
     # Cold first: the parent is still idle, so the children get the CPU to themselves.
