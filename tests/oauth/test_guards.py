@@ -244,7 +244,7 @@ def test_register_and_token_past_the_rate_limit_answer_429_and_create_nothing(pl
         # A valid code, then two token requests that use up the minute's budget.
         verifier, challenge = pkce_pair()
         code = secrets.token_urlsafe(32)
-        built.store.put_code(
+        built.store.codes.put(
             code,
             CodeRecord(
                 client_id=client_id,
@@ -273,7 +273,7 @@ def test_register_and_token_past_the_rate_limit_answer_429_and_create_nothing(pl
         assert limited.status_code == 429, limited.text
         assert limited.json()["error"] == "slow_down"
         assert "access_token" not in limited.json()
-        stored = built.store.get_code(code)
+        stored = built.store.codes.get(code)
         assert stored is not None and stored.used_at is None  # the code was not spent
 
         # The next minute the same request is answered: it was the limit, not the request.
@@ -313,7 +313,7 @@ async def test_a_dcr_client_unused_past_its_expiry_can_no_longer_authorize_or_re
 
     verifier, challenge = pkce_pair()
     code = secrets.token_urlsafe(32)
-    built.store.put_code(
+    built.store.codes.put(
         code,
         CodeRecord(
             client_id=client_id,
@@ -338,5 +338,5 @@ async def test_a_dcr_client_unused_past_its_expiry_can_no_longer_authorize_or_re
             ]
         )
     assert refused.value.error == "invalid_client"
-    stored = built.store.get_code(code)
+    stored = built.store.codes.get(code)
     assert stored is not None and stored.used_at is None
