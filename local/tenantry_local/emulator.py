@@ -18,33 +18,16 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tenantry.mcp_server.app import LambdaApp
+from tenantry.routes import API_ROUTES
 from tenantry_local.apigw import build_event, parse_response
 from tenantry_local.authorizer import JwtAuthorizer, Unauthorized, stringify_claims
 
 __all__ = ["GATEWAY_MAX_BODY", "OAUTH_ROUTES", "ROUTES", "ROUTE_SCOPES", "Container", "Emulator", "FunctionContainer"]
 
-# (method, path) -> whether the route has the JWT authorizer. Mirrors infra/.
-ROUTES: dict[tuple[str, str], bool] = {
-    ("POST", "/mcp"): True,
-    ("GET", "/mcp"): False,
-    ("DELETE", "/mcp"): False,
-    ("GET", "/.well-known/oauth-protected-resource"): False,
-    ("GET", "/.well-known/oauth-protected-resource/mcp"): False,
-}
+# (method, path) -> whether the route has the JWT authorizer: the list the stack deploys.
+ROUTES: dict[tuple[str, str], bool] = {route.key: route.authorized for route in API_ROUTES}
 # The authorization server function's routes, all public (they are how a client gets a token).
-OAUTH_ROUTES: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("GET", "/.well-known/oauth-authorization-server"),
-        ("GET", "/.well-known/openid-configuration"),
-        ("GET", "/.well-known/jwks.json"),
-        ("POST", "/register"),
-        ("GET", "/authorize"),
-        ("GET", "/callback"),
-        ("POST", "/consent"),
-        ("POST", "/token"),
-    }
-)
-ROUTES.update(dict.fromkeys(OAUTH_ROUTES, False))
+OAUTH_ROUTES: frozenset[tuple[str, str]] = frozenset(route.key for route in API_ROUTES if route.function == "oauth")
 # Authorization scopes per authorized route (the route's AuthorizationScopes in infra/).
 # As deployed, a token passes when it carries at least one of them in `scope` or `scp`.
 ROUTE_SCOPES: dict[tuple[str, str], tuple[str, ...]] = {

@@ -32,6 +32,7 @@ from tenantry.errors import OAuthError
 from tenantry.oauth.clients import Client, ClientRegistry, requested_scope
 from tenantry.oauth.signing import Signer
 from tenantry.oauth.upstream import IdentityProvider, s256
+from tenantry.routes import API_ROUTES, AS_METADATA_PATH, JWKS_PATH, OIDC_DISCOVERY_PATH
 from tenantry.tenancy.registry import TenantRegistry
 
 __all__ = [
@@ -44,12 +45,8 @@ __all__ = [
     "Lifetimes",
 ]
 
-AS_METADATA_PATH = "/.well-known/oauth-authorization-server"
-OIDC_DISCOVERY_PATH = "/.well-known/openid-configuration"
-JWKS_PATH = "/.well-known/jwks.json"
-AS_PATHS = frozenset(
-    {AS_METADATA_PATH, OIDC_DISCOVERY_PATH, JWKS_PATH, "/register", "/authorize", "/callback", "/consent", "/token"}
-)
+# Every path this server answers (the HTTP API routes them here: tenantry/routes.py).
+AS_PATHS = frozenset(route.path for route in API_ROUTES if route.function == "oauth")
 
 Params = Sequence[tuple[str, str]]
 # An S256 challenge is the unpadded base64url of a SHA-256 digest: 43 characters.
