@@ -203,31 +203,23 @@ class OAuthStore:
 
     def count_registration(self, host: str, day: str, cap: int) -> bool:
         """Count one registration for `host` today; False (nothing counted) once `cap` is reached."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=to_attrs(oauth_registration_key(host, day)),
-                UpdateExpression="ADD n :one SET expires_at = :exp",
-                ConditionExpression="attribute_not_exists(n) OR n < :cap",
-                ExpressionAttributeValues=to_attrs({":one": 1, ":cap": cap, ":exp": self.now() + 2 * 86400}),
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return self._count(oauth_registration_key(host, day), cap, self.now() + 2 * 86400)
 
     def hit_rate(self, endpoint: str, caller: str, limit_per_minute: int) -> bool:
         """Count one request from `caller` this minute; False once the minute's limit is reached."""
         now = self.now()
         minute = time.strftime("%Y%m%d%H%M", time.gmtime(now))
+        return self._count(oauth_rate_key(endpoint, caller, minute), limit_per_minute, now + 120)
+
+    def _count(self, key: dict[str, str], cap: int, expires_at: int) -> bool:
+        """Add one to the counter at `key` unless it has reached `cap` (then False, nothing counted)."""
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=to_attrs(oauth_rate_key(endpoint, caller, minute)),
+                Key=to_attrs(key),
                 UpdateExpression="ADD n :one SET expires_at = :exp",
                 ConditionExpression="attribute_not_exists(n) OR n < :cap",
-                ExpressionAttributeValues=to_attrs({":one": 1, ":cap": limit_per_minute, ":exp": now + 120}),
+                ExpressionAttributeValues=to_attrs({":one": 1, ":cap": cap, ":exp": expires_at}),
             )
         except ClientError as exc:
             if _conditional_failed(exc):
