@@ -167,23 +167,20 @@ class Emulator:
         await _respond(send, response.status, response.headers, response.body)
 
     async def _invoke(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """On the next free MCP container, as Lambda gives each container one request at a time."""
         if self._free is None:
             self._free = asyncio.Queue()
             for container in self.containers:
                 self._free.put_nowait(container)
         container = await self._free.get()
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(container.executor, container.invoke, event)
-        except Exception:  # noqa: BLE001 - a crashed invocation is API Gateway's 500, as deployed
-            import traceback
-
-            traceback.print_exc()
-            return None
+            return await self._invoke_on(container, event)
         finally:
             self._free.put_nowait(container)
 
-    async def _invoke_on(self, container: FunctionContainer, event: dict[str, Any]) -> dict[str, Any] | None:
+    async def _invoke_on(
+        self, container: Container | FunctionContainer, event: dict[str, Any]
+    ) -> dict[str, Any] | None:
         try:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(container.executor, container.invoke, event)
