@@ -109,6 +109,23 @@ class McpApi(Construct):
             raise RuntimeError("McpApi.set_authorizer() must run before the routes are added")
         return authorizer
 
+    def _protected(
+        self, method: str, path: str, integration: apigw.HttpRouteIntegration, premium: bool = False
+    ) -> None:
+        self.api.add_routes(
+            path=path,
+            methods=[apigw.HttpMethod(method)],
+            integration=integration,
+            authorizer=self._authorizer(premium),
+            # A token passes with any one of these in its scope claim.
+            authorization_scopes=self._scopes,
+        )
+
+    def _public(self, method: str, path: str, integration: apigw.HttpRouteIntegration, why: str) -> apigw.HttpRoute:
+        (route,) = self.api.add_routes(path=path, methods=[apigw.HttpMethod(method)], integration=integration)
+        acknowledge(route, "AwsSolutions-APIG4", f"Public by design: {why}")
+        return route
+
     def route_to(self, function: lambda_.IFunction) -> None:
         """The MCP function's routes: POST /mcp behind the JWT authorizer, the rest public."""
         integration = integrations.HttpLambdaIntegration("Mcp", function)
@@ -116,37 +133,25 @@ class McpApi(Construct):
             if route.function != "mcp":
                 continue
             if route.authorized:
-                self.api.add_routes(
-                    path=route.path,
-                    methods=[apigw.HttpMethod(route.method)],
-                    integration=integration,
-                    authorizer=self._authorizer(),
-                    # A token passes with any one of these in its scope claim.
-                    authorization_scopes=self._scopes,
+                self._protected(route.method, route.path, integration)
+            else:
+                self._public(
+                    route.method,
+                    route.path,
+                    integration,
+                    "RFC 9728 metadata is read before a client holds a token, and GET/DELETE /mcp only answer 405.",
                 )
-                continue
-            (added,) = self.api.add_routes(
-                path=route.path, methods=[apigw.HttpMethod(route.method)], integration=integration
-            )
-            acknowledge(
-                added,
-                "AwsSolutions-APIG4",
-                "Public by design: RFC 9728 metadata is read before a client holds a token, and "
-                "GET/DELETE /mcp only answer 405.",
-            )
 
     def route_authorization_server(self, function: lambda_.IFunction) -> None:
         """Discovery, JWKS, registration, sign-in, consent and tokens: public, two of them throttled on their own."""
         integration = integrations.HttpLambdaIntegration("AuthorizationServer", function)
         routes = [route for route in API_ROUTES if route.function == "oauth"]
         for route in routes:
-            (added,) = self.api.add_routes(
-                path=route.path, methods=[apigw.HttpMethod(route.method)], integration=integration
-            )
-            acknowledge(
-                added,
-                "AwsSolutions-APIG4",
-                "Public by design: this is the OAuth authorization server clients use to get a token (discovery, "
+            added = self._public(
+                route.method,
+                route.path,
+                integration,
+                "this is the OAuth authorization server clients use to get a token (discovery, "
                 "registration, sign-in, consent, token); PKCE, CSRF and rate limits guard it.",
             )
             if route.throttle is not None:
@@ -162,13 +167,7 @@ class McpApi(Construct):
             function,
             parameter_mapping=apigw.ParameterMapping().overwrite_path(apigw.MappingValue.custom("/mcp")),
         )
-        self.api.add_routes(
-            path=PREMIUM_ROUTE[1],
-            methods=[apigw.HttpMethod(PREMIUM_ROUTE[0])],
-            integration=integration,
-            authorizer=self._authorizer(premium=True),
-            authorization_scopes=self._scopes,
-        )
+        self._protected(*PREMIUM_ROUTE, integration, premium=True)
         # RFC 9728: the premium URL's own metadata document, answered by the premium function
         # (its TENANTRY_RESOURCE_URL is the premium URL), so strict clients accept that resource.
         metadata = integrations.HttpLambdaIntegration(
@@ -178,14 +177,7 @@ class McpApi(Construct):
                 apigw.MappingValue.custom("/.well-known/oauth-protected-resource/mcp")
             ),
         )
-        (route,) = self.api.add_routes(
-            path=PREMIUM_METADATA_ROUTE[1], methods=[apigw.HttpMethod(PREMIUM_METADATA_ROUTE[0])], integration=metadata
-        )
-        acknowledge(
-            route,
-            "AwsSolutions-APIG4",
-            "Public by design: RFC 9728 metadata is read before a client holds a token.",
-        )
+        self._public(*PREMIUM_METADATA_ROUTE, metadata, "RFC 9728 metadata is read before a client holds a token.")
 
     def _custom_domain(self, config: DeployConfig) -> None:
         assert config.domain is not None
