@@ -54,28 +54,26 @@ class ClientRecord(BaseModel):
     expires_at: int
 
 
-class CodeRecord(BaseModel):
+class _SingleUseRecord(BaseModel):
+    """What a code and a refresh token both carry: the grant they belong to, and when they were used."""
+
     client_id: str
+    resource: str
+    scope: str
+    subject: str
+    tenant_id: str
+    grant_id: str
+    expires_at: int
+    used_at: int | None = None
+
+
+class CodeRecord(_SingleUseRecord):
     redirect_uri: str
     code_challenge: str
-    resource: str
-    scope: str
-    subject: str
-    tenant_id: str
-    grant_id: str
-    expires_at: int
-    used_at: int | None = None
 
 
-class RefreshRecord(BaseModel):
-    client_id: str
-    resource: str
-    scope: str
-    subject: str
-    tenant_id: str
-    grant_id: str
-    expires_at: int
-    used_at: int | None = None
+class RefreshRecord(_SingleUseRecord):
+    pass
 
 
 class GrantRecord(BaseModel):
