@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tenantry.dal.oauth import CodeRecord, OAuthStore
+from tenantry.dal.oauth import CodeRecord, OAuthStore, RefreshRecord
 from tenantry.errors import OAuthError
 from tenantry.oauth import clients as clients_module
 from tenantry.oauth.app import RateLimits, oauth_app
@@ -340,3 +340,31 @@ async def test_a_dcr_client_unused_past_its_expiry_can_no_longer_authorize_or_re
     assert refused.value.error == "invalid_client"
     stored = built.store.codes.get(code)
     assert stored is not None and stored.used_at is None
+
+
+# --- 5. Single use holds in the write, not only in the read ----------------------------------------
+
+
+def test_two_redemptions_that_both_read_a_code_unused_spend_it_once(platform: LocalPlatform) -> None:
+    # Two token requests racing with one code (or refresh token) both read used_at as unset; the
+    # conditional write is what lets exactly one of them through (the server then revokes the grant).
+    built = build(platform)
+    bound = {
+        "client_id": "c-race",
+        "resource": "https://mcp.example.com/mcp",
+        "scope": "mcp:tools",
+        "subject": "owner@ironworks.example",
+        "tenant_id": "t-guards",
+        "grant_id": secrets.token_urlsafe(12),
+        "expires_at": int(built.clock.now) + 600,
+    }
+    code, token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    built.store.codes.put(code, CodeRecord(redirect_uri=built.redirect_uri, code_challenge="x" * 43, **bound))
+    built.store.refresh_tokens.put(token, RefreshRecord(**bound))
+    for kind, secret in ((built.store.codes, code), (built.store.refresh_tokens, token)):
+        first, second = kind.get(secret), kind.get(secret)
+        assert first is not None and second is not None and first.used_at is second.used_at is None
+        assert kind.consume(secret) is True
+        assert kind.consume(secret) is False
+        stored = kind.get(secret)
+        assert stored is not None and stored.used_at == int(built.clock.now)

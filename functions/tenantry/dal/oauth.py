@@ -167,14 +167,17 @@ class OAuthStore:
 
     def _consume(self, key: dict[str, str]) -> bool:
         """Mark used once; False if it was already used (or is gone)."""
+        return self._update_if(
+            key,
+            UpdateExpression="SET used_at = :now",
+            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(used_at)",
+            ExpressionAttributeValues=to_attrs({":now": self.now()}),
+        )
+
+    def _update_if(self, key: dict[str, str], **update: Any) -> bool:
+        """One conditional UpdateItem; False (nothing written) when its condition does not hold."""
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=to_attrs(key),
-                UpdateExpression="SET used_at = :now",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(used_at)",
-                ExpressionAttributeValues=to_attrs({":now": self.now()}),
-            )
+            self._client.update_item(TableName=self._table, Key=to_attrs(key), **update)
         except ClientError as exc:
             if _conditional_failed(exc):
                 return False
@@ -211,19 +214,12 @@ class OAuthStore:
 
     def _count(self, key: dict[str, str], cap: int, expires_at: int) -> bool:
         """Add one to the counter at `key` unless it has reached `cap` (then False, nothing counted)."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=to_attrs(key),
-                UpdateExpression="ADD n :one SET expires_at = :exp",
-                ConditionExpression="attribute_not_exists(n) OR n < :cap",
-                ExpressionAttributeValues=to_attrs({":one": 1, ":cap": cap, ":exp": expires_at}),
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return self._update_if(
+            key,
+            UpdateExpression="ADD n :one SET expires_at = :exp",
+            ConditionExpression="attribute_not_exists(n) OR n < :cap",
+            ExpressionAttributeValues=to_attrs({":one": 1, ":cap": cap, ":exp": expires_at}),
+        )
 
     # --- grants (token families) -----------------------------------------------------------------
 
@@ -234,17 +230,13 @@ class OAuthStore:
         return self._get(oauth_grant_key(tenant_id, grant_id), GrantRecord)
 
     def revoke_grant(self, tenant_id: str, grant_id: str, reason: str) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=to_attrs(oauth_grant_key(tenant_id, grant_id)),
-                UpdateExpression="SET revoked = :yes, revoked_reason = :why",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=to_attrs({":yes": True, ":why": reason}),
-            )
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
+        # A grant already gone (TTL) needs no revoking: a failed condition is not an error here.
+        self._update_if(
+            oauth_grant_key(tenant_id, grant_id),
+            UpdateExpression="SET revoked = :yes, revoked_reason = :why",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=to_attrs({":yes": True, ":why": reason}),
+        )
 
     def revoke_grants(self, tenant_id: str, reason: str, subject: str | None = None) -> list[GrantRecord]:
         """Revoke every live grant of the tenant (of one user when `subject` is given); returns them."""
