@@ -10,13 +10,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-import boto3
+import botocore.session
 from botocore.exceptions import ClientError
 
 from tenantry.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts import STSClient
 
 __all__ = ["REQUIRED_OUTPUTS", "STACK_OUTPUTS", "AdminTarget", "TargetError", "connect", "settings_from_outputs"]
 
@@ -60,7 +63,8 @@ class TargetError(Exception):
 @dataclass(frozen=True)
 class AdminTarget:
     settings: Settings
-    session: boto3.Session
+    # botocore, like the runtime: the stores the operator acts through take a botocore session.
+    session: botocore.session.Session
     principal: str
     where: str
     # The authorization server's (members table, OAuth table), when the target has them.
@@ -81,19 +85,32 @@ def settings_from_outputs(outputs: list[Mapping[str, Any]], stack: str) -> Setti
         raise TargetError(f"Stack {stack}: {exc}") from None
 
 
-def _stack_outputs(session: boto3.Session, stack: str) -> list[Mapping[str, Any]]:
-    cloudformation = session.client("cloudformation")
+def _session(region: str | None) -> botocore.session.Session:
+    """A botocore session in `region` (else the usual configuration's region), as boto3.Session(region_name=) makes."""
+    session = botocore.session.get_session()
+    if region:
+        session.set_config_variable("region", region)
+    return session
+
+
+def _region(session: botocore.session.Session) -> str | None:
+    region = session.get_config_variable("region")
+    return str(region) if region else None
+
+
+def _stack_outputs(session: botocore.session.Session, stack: str) -> list[Mapping[str, Any]]:
+    cloudformation: Any = session.create_client("cloudformation")  # no CloudFormation stubs installed
     try:
         stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
     except ClientError as exc:
         message = exc.response.get("Error", {}).get("Message", str(exc))
         raise TargetError(
-            f"Cannot read stack {stack} in {session.region_name or 'the default region'}: {message}"
+            f"Cannot read stack {stack} in {_region(session) or 'the default region'}: {message}"
         ) from None
     return list(stacks[0].get("Outputs", []))
 
 
-def _stack_settings(session: boto3.Session, stack: str) -> Settings:
+def _stack_settings(session: botocore.session.Session, stack: str) -> Settings:
     return settings_from_outputs(_stack_outputs(session, stack), stack)
 
 
@@ -123,14 +140,14 @@ def _reachable(endpoint: str) -> bool:
 
 @contextmanager
 def connect(state_dir: Path, stack: str | None = None, region: str | None = None) -> Iterator[AdminTarget]:
-    """The target for this command; locally, boto3 points at the emulator's moto while it runs."""
+    """The target for this command; locally, botocore points at the emulator's moto while it runs."""
     if stack:
-        session = boto3.Session(region_name=region)
+        session = _session(region)
         outputs = _stack_outputs(session, stack)
         settings = settings_from_outputs(outputs, stack)
         oauth_tables = oauth_tables_from_outputs(outputs)
-        principal = str(session.client("sts").get_caller_identity()["Arn"])
-        yield AdminTarget(settings, session, principal, f"stack {stack} ({session.region_name})", oauth_tables)
+        principal = str(cast("STSClient", session.create_client("sts")).get_caller_identity()["Arn"])
+        yield AdminTarget(settings, session, principal, f"stack {stack} ({_region(session)})", oauth_tables)
         return
     described = state_dir / "local.json"
     if not described.exists():
@@ -150,7 +167,7 @@ def connect(state_dir: Path, stack: str | None = None, region: str | None = None
             settings = Settings.from_env({**{str(k): str(v) for k, v in settings_env.items()}, **_operator_overrides()})
         except SettingsError as exc:
             raise TargetError(f"{described}: {exc}") from None
-        session = boto3.Session(region_name=LOCAL_ENV["AWS_REGION"])
+        session = _session(LOCAL_ENV["AWS_REGION"])
         oauth_env = info.get("oauth_environment") or {}
         oauth = (
             (str(oauth_env["TENANTRY_MEMBERS_TABLE"]), str(oauth_env["TENANTRY_OAUTH_TABLE"]))

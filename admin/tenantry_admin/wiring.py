@@ -1,30 +1,19 @@
 """The operator's object graph: the stores admin commands act through, and nothing of the MCP server.
 
-Built from the same runtime classes the function uses (so an operator writes exactly what the
-function reads), on the operator's own boto3 session: the running local server's moto, or a
+Built by the runtime's own factory (tenantry/stores.py), so an operator writes exactly what the
+function reads, on the operator's own botocore session: the running local server's moto, or a
 deployed stack's account.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
-from tenantry.audit import AuditLog
-from tenantry.dal.branding import BrandingAssets
-from tenantry.dal.customers import CustomerStore
-from tenantry.dal.secrets import SecretStore
-from tenantry.isolation.clients import TenantClients
-from tenantry.isolation.credentials import TenantCredentials
-from tenantry.metering.meter import UsageMeter
 from tenantry.settings import Settings
-from tenantry.tenancy.registry import TenantRegistry
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+from tenantry.stores import Stores, open_stores
 
 __all__ = ["OperatorServices"]
 
@@ -33,42 +22,10 @@ _OPERATOR_BOTO = Config(retries={"mode": "standard", "max_attempts": 5}, connect
 
 
 @dataclass
-class OperatorServices:
-    settings: Settings
-    # The operator's own client: registry, usage and audit tables.
-    dynamodb: DynamoDBClient
-    registry: TenantRegistry
-    audit: AuditLog
-    # Tenant data is reached only through the tenant role, like the function does.
-    clients: TenantClients
-    customer_store: CustomerStore
-    secret_store: SecretStore
-    branding: BrandingAssets
-    usage: UsageMeter
+class OperatorServices(Stores):
+    """The function's stores with the operator's retries, and the registry read uncached."""
 
     @classmethod
-    def create(cls, settings: Settings, session: boto3.Session) -> OperatorServices:
-        dynamodb = session.client("dynamodb", config=_OPERATOR_BOTO)
+    def create(cls, settings: Settings, session: botocore.session.Session) -> OperatorServices:
         # Admin paths read the registry uncached (load/all); the TTL only matters to the request path.
-        registry = TenantRegistry(dynamodb, settings.registry_table, ttl_seconds=0)
-        audit = AuditLog(dynamodb, settings.audit_table, settings.audit_retention_days)
-        credentials = TenantCredentials(
-            session.client("sts", config=_OPERATOR_BOTO),
-            settings.tenant_role_arn,
-            duration_seconds=settings.tenant_credentials_seconds,
-            max_tenants=settings.tenant_credentials_max,
-            # Tenant clients come from the botocore session under the operator's boto3 session.
-            base_session=session._session,
-        )
-        clients = TenantClients(credentials, _OPERATOR_BOTO, audit)
-        return cls(
-            settings=settings,
-            dynamodb=dynamodb,
-            registry=registry,
-            audit=audit,
-            clients=clients,
-            customer_store=CustomerStore(clients),
-            secret_store=SecretStore(clients, settings.secrets_key_arn),
-            branding=BrandingAssets(clients, settings.branding_bucket),
-            usage=UsageMeter(dynamodb, settings.usage_table),
-        )
+        return cls(**open_stores(settings, session, _OPERATOR_BOTO, registry_ttl_seconds=0).parts())

@@ -32,43 +32,26 @@ from constructs import Construct
 from infra.config import DeployConfig
 from infra.constructs.functions import retention
 from infra.nag import acknowledge
+from tenantry.routes import API_ROUTES, ApiRoute
 
-__all__ = [
-    "AUTHORIZATION_SERVER_ROUTES",
-    "AUTHORIZATION_SERVER_THROTTLES",
-    "PREMIUM_ROUTE",
-    "PROTECTED_ROUTES",
-    "PUBLIC_ROUTES",
-    "McpApi",
-]
+__all__ = ["PREMIUM_METADATA_ROUTE", "PREMIUM_ROUTE", "McpApi", "route_settings"]
 
-PROTECTED_ROUTES = [("POST", "/mcp")]
+# The routes every stack deploys are tenantry/routes.py (the local emulator serves the same list);
+# the premium path is deployed only when configured, so it is the stack's own.
 PREMIUM_ROUTE = ("POST", "/business/mcp")
 PREMIUM_METADATA_ROUTE = ("GET", "/.well-known/oauth-protected-resource/business/mcp")
-PUBLIC_ROUTES = [
-    ("GET", "/mcp"),
-    ("DELETE", "/mcp"),
-    ("GET", "/.well-known/oauth-protected-resource"),
-    ("GET", "/.well-known/oauth-protected-resource/mcp"),
-]
-# The authorization server function's routes (tenantry.oauth.app; tests/infra/test_api.py keeps them equal).
-AUTHORIZATION_SERVER_ROUTES = [
-    ("GET", "/.well-known/oauth-authorization-server"),
-    ("GET", "/.well-known/openid-configuration"),
-    ("GET", "/.well-known/jwks.json"),
-    ("POST", "/register"),
-    ("GET", "/authorize"),
-    ("GET", "/callback"),
-    ("POST", "/consent"),
-    ("POST", "/token"),
-]
-# Stage-wide caps below the default route limits; the function also limits each source address
-# (TENANTRY_REGISTER_PER_MINUTE, TENANTRY_TOKEN_PER_MINUTE). Registration writes a client item, so it
-# stays slow; /token carries every refresh of every connected user, so it gets more room.
-AUTHORIZATION_SERVER_THROTTLES = {
-    ("POST", "/register"): {"ThrottlingRateLimit": 2, "ThrottlingBurstLimit": 5},
-    ("POST", "/token"): {"ThrottlingRateLimit": 25, "ThrottlingBurstLimit": 50},
-}
+
+
+def route_settings(routes: Sequence[ApiRoute]) -> dict[str, dict[str, int]]:
+    """The stage's RouteSettings: each throttled route's own caps, below the default route limits."""
+    return {
+        f"{route.method} {route.path}": {
+            "ThrottlingRateLimit": route.throttle.rate,
+            "ThrottlingBurstLimit": route.throttle.burst,
+        }
+        for route in routes
+        if route.throttle is not None
+    }
 
 
 class McpApi(Construct):
@@ -126,45 +109,56 @@ class McpApi(Construct):
             raise RuntimeError("McpApi.set_authorizer() must run before the routes are added")
         return authorizer
 
+    def _protected(
+        self, method: str, path: str, integration: apigw.HttpRouteIntegration, premium: bool = False
+    ) -> None:
+        self.api.add_routes(
+            path=path,
+            methods=[apigw.HttpMethod(method)],
+            integration=integration,
+            authorizer=self._authorizer(premium),
+            # A token passes with any one of these in its scope claim.
+            authorization_scopes=self._scopes,
+        )
+
+    def _public(self, method: str, path: str, integration: apigw.HttpRouteIntegration, why: str) -> apigw.HttpRoute:
+        (route,) = self.api.add_routes(path=path, methods=[apigw.HttpMethod(method)], integration=integration)
+        acknowledge(route, "AwsSolutions-APIG4", f"Public by design: {why}")
+        return route
+
     def route_to(self, function: lambda_.IFunction) -> None:
+        """The MCP function's routes: POST /mcp behind the JWT authorizer, the rest public."""
         integration = integrations.HttpLambdaIntegration("Mcp", function)
-        for method, path in PROTECTED_ROUTES:
-            self.api.add_routes(
-                path=path,
-                methods=[apigw.HttpMethod(method)],
-                integration=integration,
-                authorizer=self._authorizer(),
-                # A token passes with any one of these in its scope claim.
-                authorization_scopes=self._scopes,
-            )
-        for method, path in PUBLIC_ROUTES:
-            (route,) = self.api.add_routes(path=path, methods=[apigw.HttpMethod(method)], integration=integration)
-            acknowledge(
-                route,
-                "AwsSolutions-APIG4",
-                "Public by design: RFC 9728 metadata is read before a client holds a token, and "
-                "GET/DELETE /mcp only answer 405.",
-            )
+        for route in API_ROUTES:
+            if route.function != "mcp":
+                continue
+            if route.authorized:
+                self._protected(route.method, route.path, integration)
+            else:
+                self._public(
+                    route.method,
+                    route.path,
+                    integration,
+                    "RFC 9728 metadata is read before a client holds a token, and GET/DELETE /mcp only answer 405.",
+                )
 
     def route_authorization_server(self, function: lambda_.IFunction) -> None:
         """Discovery, JWKS, registration, sign-in, consent and tokens: public, two of them throttled on their own."""
         integration = integrations.HttpLambdaIntegration("AuthorizationServer", function)
-        settings = {}
-        for method, path in AUTHORIZATION_SERVER_ROUTES:
-            (route,) = self.api.add_routes(path=path, methods=[apigw.HttpMethod(method)], integration=integration)
-            acknowledge(
-                route,
-                "AwsSolutions-APIG4",
-                "Public by design: this is the OAuth authorization server clients use to get a token (discovery, "
+        routes = [route for route in API_ROUTES if route.function == "oauth"]
+        for route in routes:
+            added = self._public(
+                route.method,
+                route.path,
+                integration,
+                "this is the OAuth authorization server clients use to get a token (discovery, "
                 "registration, sign-in, consent, token); PKCE, CSRF and rate limits guard it.",
             )
-            throttle = AUTHORIZATION_SERVER_THROTTLES.get((method, path))
-            if throttle:
-                settings[f"{method} {path}"] = throttle
+            if route.throttle is not None:
                 # Route settings name a route key, which must exist before the stage is updated.
-                self.stage.node.add_dependency(route)
+                self.stage.node.add_dependency(added)
         stage = self.stage.node.default_child
-        stage.add_property_override("RouteSettings", settings)  # type: ignore[union-attr]
+        stage.add_property_override("RouteSettings", route_settings(routes))  # type: ignore[union-attr]
 
     def route_premium(self, function: lambda_.IFunction) -> None:
         """POST /business/mcp to the premium function; the path is rewritten so the function sees /mcp."""
@@ -173,13 +167,7 @@ class McpApi(Construct):
             function,
             parameter_mapping=apigw.ParameterMapping().overwrite_path(apigw.MappingValue.custom("/mcp")),
         )
-        self.api.add_routes(
-            path=PREMIUM_ROUTE[1],
-            methods=[apigw.HttpMethod(PREMIUM_ROUTE[0])],
-            integration=integration,
-            authorizer=self._authorizer(premium=True),
-            authorization_scopes=self._scopes,
-        )
+        self._protected(*PREMIUM_ROUTE, integration, premium=True)
         # RFC 9728: the premium URL's own metadata document, answered by the premium function
         # (its TENANTRY_RESOURCE_URL is the premium URL), so strict clients accept that resource.
         metadata = integrations.HttpLambdaIntegration(
@@ -189,14 +177,7 @@ class McpApi(Construct):
                 apigw.MappingValue.custom("/.well-known/oauth-protected-resource/mcp")
             ),
         )
-        (route,) = self.api.add_routes(
-            path=PREMIUM_METADATA_ROUTE[1], methods=[apigw.HttpMethod(PREMIUM_METADATA_ROUTE[0])], integration=metadata
-        )
-        acknowledge(
-            route,
-            "AwsSolutions-APIG4",
-            "Public by design: RFC 9728 metadata is read before a client holds a token.",
-        )
+        self._public(*PREMIUM_METADATA_ROUTE, metadata, "RFC 9728 metadata is read before a client holds a token.")
 
     def _custom_domain(self, config: DeployConfig) -> None:
         assert config.domain is not None

@@ -18,33 +18,16 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tenantry.mcp_server.app import LambdaApp
+from tenantry.routes import API_ROUTES
 from tenantry_local.apigw import build_event, parse_response
 from tenantry_local.authorizer import JwtAuthorizer, Unauthorized, stringify_claims
 
 __all__ = ["GATEWAY_MAX_BODY", "OAUTH_ROUTES", "ROUTES", "ROUTE_SCOPES", "Container", "Emulator", "FunctionContainer"]
 
-# (method, path) -> whether the route has the JWT authorizer. Mirrors infra/.
-ROUTES: dict[tuple[str, str], bool] = {
-    ("POST", "/mcp"): True,
-    ("GET", "/mcp"): False,
-    ("DELETE", "/mcp"): False,
-    ("GET", "/.well-known/oauth-protected-resource"): False,
-    ("GET", "/.well-known/oauth-protected-resource/mcp"): False,
-}
+# (method, path) -> whether the route has the JWT authorizer: the list the stack deploys.
+ROUTES: dict[tuple[str, str], bool] = {route.key: route.authorized for route in API_ROUTES}
 # The authorization server function's routes, all public (they are how a client gets a token).
-OAUTH_ROUTES: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("GET", "/.well-known/oauth-authorization-server"),
-        ("GET", "/.well-known/openid-configuration"),
-        ("GET", "/.well-known/jwks.json"),
-        ("POST", "/register"),
-        ("GET", "/authorize"),
-        ("GET", "/callback"),
-        ("POST", "/consent"),
-        ("POST", "/token"),
-    }
-)
-ROUTES.update(dict.fromkeys(OAUTH_ROUTES, False))
+OAUTH_ROUTES: frozenset[tuple[str, str]] = frozenset(route.key for route in API_ROUTES if route.function == "oauth")
 # Authorization scopes per authorized route (the route's AuthorizationScopes in infra/).
 # As deployed, a token passes when it carries at least one of them in `scope` or `scp`.
 ROUTE_SCOPES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -184,23 +167,20 @@ class Emulator:
         await _respond(send, response.status, response.headers, response.body)
 
     async def _invoke(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """On the next free MCP container, as Lambda gives each container one request at a time."""
         if self._free is None:
             self._free = asyncio.Queue()
             for container in self.containers:
                 self._free.put_nowait(container)
         container = await self._free.get()
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(container.executor, container.invoke, event)
-        except Exception:  # noqa: BLE001 - a crashed invocation is API Gateway's 500, as deployed
-            import traceback
-
-            traceback.print_exc()
-            return None
+            return await self._invoke_on(container, event)
         finally:
             self._free.put_nowait(container)
 
-    async def _invoke_on(self, container: FunctionContainer, event: dict[str, Any]) -> dict[str, Any] | None:
+    async def _invoke_on(
+        self, container: Container | FunctionContainer, event: dict[str, Any]
+    ) -> dict[str, Any] | None:
         try:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(container.executor, container.invoke, event)

@@ -49,14 +49,18 @@ def test_a_stack_without_the_outputs_is_refused_by_name() -> None:
 
 
 class _FakeSession:
-    region_name = "eu-west-1"
+    """The part of a botocore session the lookup uses."""
 
     def __init__(self, cloudformation: Any) -> None:
         self._cloudformation = cloudformation
 
-    def client(self, service: str) -> Any:
+    def create_client(self, service: str) -> Any:
         assert service == "cloudformation"
         return self._cloudformation
+
+    def get_config_variable(self, name: str) -> str:
+        assert name == "region"
+        return "eu-west-1"
 
 
 class _FakeCloudFormation:

@@ -8,9 +8,10 @@ from typing import Any
 
 from starlette.routing import Route
 
-from infra.constructs.api import AUTHORIZATION_SERVER_ROUTES, AUTHORIZATION_SERVER_THROTTLES
+from infra.constructs.api import route_settings
 from tenantry.oauth.app import oauth_app
 from tenantry.oauth.server import AS_PATHS
+from tenantry.routes import API_ROUTES
 from tenantry_local.emulator import OAUTH_ROUTES, ROUTE_SCOPES, ROUTES
 from tests.infra.conftest import Synth
 
@@ -38,14 +39,15 @@ def deployed_routes(synth: Synth) -> dict[tuple[str, str], bool]:
 
 
 def test_routes_match_the_local_emulator_and_only_post_mcp_needs_a_token(synth: Synth) -> None:
-    # The emulator's route table, authorization server included, is exactly what the stack deploys.
+    # The shared route list, authorization server included, is exactly what the stack deploys ...
+    assert deployed_routes(synth) == {route.key: route.authorized for route in API_ROUTES}
+    # ... and exactly what the emulator routes.
     assert deployed_routes(synth) == ROUTES
     assert ROUTES[("POST", "/mcp")] is True
     assert not any(ROUTES[route] for route in OAUTH_ROUTES)
 
 
 def test_the_deployed_authorization_server_routes_are_the_ones_its_app_serves() -> None:
-    assert set(AUTHORIZATION_SERVER_ROUTES) == OAUTH_ROUTES
     assert {path for _, path in OAUTH_ROUTES} == AS_PATHS
     # The Starlette app's own route table (building it reads only the server's URL).
     app = oauth_app(SimpleNamespace(url="https://mcp.example.com"))  # type: ignore[arg-type]
@@ -83,9 +85,12 @@ def test_the_authorization_server_routes_reach_its_function_without_an_authorize
 
 def test_registration_and_token_are_throttled_below_the_default_route_limits(synth: Synth) -> None:
     (stage,) = synth.resources("AWS::ApiGatewayV2::Stage").values()
-    expected = {f"{m} {p}": limits for (m, p), limits in AUTHORIZATION_SERVER_THROTTLES.items()}
+    expected = route_settings(API_ROUTES)
     assert stage["Properties"]["RouteSettings"] == expected
-    assert set(expected) == {"POST /register", "POST /token"}
+    assert expected == {
+        "POST /register": {"ThrottlingRateLimit": 2, "ThrottlingBurstLimit": 5},
+        "POST /token": {"ThrottlingRateLimit": 25, "ThrottlingBurstLimit": 50},
+    }
     default = stage["Properties"]["DefaultRouteSettings"]
     for limits in expected.values():
         assert limits["ThrottlingRateLimit"] < default["ThrottlingRateLimit"]

@@ -30,7 +30,7 @@ def test_a_metadata_document_client_signs_in_without_registering(
     claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
     assert claims["client_id"] == flow.client_id
     assert claims["tenant_id"] == "summit-climbing"
-    assert oauth.store.get_client(flow.client_id) is None  # nothing registered
+    assert oauth.store.clients.get(flow.client_id) is None  # nothing registered
 
 
 def test_a_metadata_document_with_bad_response_types_is_refused(flow: Flow, documents: DocumentServer) -> None:

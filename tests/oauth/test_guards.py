@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tenantry.dal.oauth import CodeRecord, OAuthStore
+from tenantry.dal.oauth import CodeRecord, OAuthStore, RefreshRecord
 from tenantry.errors import OAuthError
 from tenantry.oauth import clients as clients_module
 from tenantry.oauth.app import RateLimits, oauth_app
@@ -244,7 +244,7 @@ def test_register_and_token_past_the_rate_limit_answer_429_and_create_nothing(pl
         # A valid code, then two token requests that use up the minute's budget.
         verifier, challenge = pkce_pair()
         code = secrets.token_urlsafe(32)
-        built.store.put_code(
+        built.store.codes.put(
             code,
             CodeRecord(
                 client_id=client_id,
@@ -273,7 +273,7 @@ def test_register_and_token_past_the_rate_limit_answer_429_and_create_nothing(pl
         assert limited.status_code == 429, limited.text
         assert limited.json()["error"] == "slow_down"
         assert "access_token" not in limited.json()
-        stored = built.store.get_code(code)
+        stored = built.store.codes.get(code)
         assert stored is not None and stored.used_at is None  # the code was not spent
 
         # The next minute the same request is answered: it was the limit, not the request.
@@ -313,7 +313,7 @@ async def test_a_dcr_client_unused_past_its_expiry_can_no_longer_authorize_or_re
 
     verifier, challenge = pkce_pair()
     code = secrets.token_urlsafe(32)
-    built.store.put_code(
+    built.store.codes.put(
         code,
         CodeRecord(
             client_id=client_id,
@@ -338,5 +338,33 @@ async def test_a_dcr_client_unused_past_its_expiry_can_no_longer_authorize_or_re
             ]
         )
     assert refused.value.error == "invalid_client"
-    stored = built.store.get_code(code)
+    stored = built.store.codes.get(code)
     assert stored is not None and stored.used_at is None
+
+
+# --- 5. Single use holds in the write, not only in the read ----------------------------------------
+
+
+def test_two_redemptions_that_both_read_a_code_unused_spend_it_once(platform: LocalPlatform) -> None:
+    # Two token requests racing with one code (or refresh token) both read used_at as unset; the
+    # conditional write is what lets exactly one of them through (the server then revokes the grant).
+    built = build(platform)
+    bound = {
+        "client_id": "c-race",
+        "resource": "https://mcp.example.com/mcp",
+        "scope": "mcp:tools",
+        "subject": "owner@ironworks.example",
+        "tenant_id": "t-guards",
+        "grant_id": secrets.token_urlsafe(12),
+        "expires_at": int(built.clock.now) + 600,
+    }
+    code, token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    built.store.codes.put(code, CodeRecord(redirect_uri=built.redirect_uri, code_challenge="x" * 43, **bound))
+    built.store.refresh_tokens.put(token, RefreshRecord(**bound))
+    for kind, secret in ((built.store.codes, code), (built.store.refresh_tokens, token)):
+        first, second = kind.get(secret), kind.get(secret)
+        assert first is not None and second is not None and first.used_at is second.used_at is None
+        assert kind.consume(secret) is True
+        assert kind.consume(secret) is False
+        stored = kind.get(secret)
+        assert stored is not None and stored.used_at == int(built.clock.now)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
@@ -36,7 +36,9 @@ from tenantry.errors import aws_error_code
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["ClientRecord", "CodeRecord", "GrantRecord", "OAuthStore", "RefreshRecord", "SessionRecord"]
+__all__ = ["ClientRecord", "CodeRecord", "GrantRecord", "OAuthStore", "Records", "RefreshRecord", "SessionRecord"]
+
+_R = TypeVar("_R", bound=BaseModel)
 
 
 class ClientRecord(BaseModel):
@@ -52,28 +54,26 @@ class ClientRecord(BaseModel):
     expires_at: int
 
 
-class CodeRecord(BaseModel):
+class _SingleUseRecord(BaseModel):
+    """What a code and a refresh token both carry: the grant they belong to, and when they were used."""
+
     client_id: str
+    resource: str
+    scope: str
+    subject: str
+    tenant_id: str
+    grant_id: str
+    expires_at: int
+    used_at: int | None = None
+
+
+class CodeRecord(_SingleUseRecord):
     redirect_uri: str
     code_challenge: str
-    resource: str
-    scope: str
-    subject: str
-    tenant_id: str
-    grant_id: str
-    expires_at: int
-    used_at: int | None = None
 
 
-class RefreshRecord(BaseModel):
-    client_id: str
-    resource: str
-    scope: str
-    subject: str
-    tenant_id: str
-    grant_id: str
-    expires_at: int
-    used_at: int | None = None
+class RefreshRecord(_SingleUseRecord):
+    pass
 
 
 class GrantRecord(BaseModel):
@@ -116,6 +116,10 @@ def _conditional_failed(exc: ClientError) -> bool:
     return aws_error_code(exc) == "ConditionalCheckFailedException"
 
 
+def _record(values: dict[str, Any], model: type[_R]) -> _R:
+    return model.model_validate({k: v for k, v in values.items() if k not in (PK, SK)})
+
+
 class OAuthStore:
     def __init__(
         self,
@@ -126,6 +130,12 @@ class OAuthStore:
         self._client = client
         self._table = table_name
         self._clock = clock
+        # Each kind found by one string; a code, refresh token or session id is a secret, hashed into its key.
+        self.clients = Records(self, ClientRecord, oauth_client_key)
+        # A sign-in session advances step by step, each step rewriting it.
+        self.sessions = Records(self, SessionRecord, oauth_session_key, overwrite=True)
+        self.codes = Records(self, CodeRecord, oauth_code_key)
+        self.refresh_tokens = Records(self, RefreshRecord, oauth_refresh_key)
 
     def now(self) -> int:
         return int(self._clock())
@@ -145,7 +155,7 @@ class OAuthStore:
             raise
         return True
 
-    def _get(self, key: dict[str, str]) -> dict[str, Any] | None:
+    def _get(self, key: dict[str, str], model: type[_R]) -> _R | None:
         response = self._client.get_item(TableName=self._table, Key=to_attrs(key), ConsistentRead=True)
         item = response.get("Item")
         if item is None:
@@ -153,32 +163,31 @@ class OAuthStore:
         values = from_attrs(item)
         if int(values.get("expires_at", 0)) <= self.now():
             return None  # expired, waiting for TTL
-        return {k: v for k, v in values.items() if k not in (PK, SK)}
+        return _record(values, model)
 
     def _consume(self, key: dict[str, str]) -> bool:
         """Mark used once; False if it was already used (or is gone)."""
+        return self._update_if(
+            key,
+            UpdateExpression="SET used_at = :now",
+            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(used_at)",
+            ExpressionAttributeValues=to_attrs({":now": self.now()}),
+        )
+
+    def _update_if(self, key: dict[str, str], **update: Any) -> bool:
+        """One conditional UpdateItem; False (nothing written) when its condition does not hold."""
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=to_attrs(key),
-                UpdateExpression="SET used_at = :now",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(used_at)",
-                ExpressionAttributeValues=to_attrs({":now": self.now()}),
-            )
+            self._client.update_item(TableName=self._table, Key=to_attrs(key), **update)
         except ClientError as exc:
             if _conditional_failed(exc):
                 return False
             raise
         return True
 
+    def _delete(self, key: dict[str, str]) -> None:
+        self._client.delete_item(TableName=self._table, Key=to_attrs(key))
+
     # --- clients ---------------------------------------------------------------------------------
-
-    def put_client(self, record: ClientRecord) -> bool:
-        return self._put(oauth_client_key(record.client_id), record)
-
-    def get_client(self, client_id: str) -> ClientRecord | None:
-        values = self._get(oauth_client_key(client_id))
-        return ClientRecord.model_validate(values) if values else None
 
     def touch_client(self, record: ClientRecord, unused_seconds: int) -> None:
         """Push back the expiry of a client in use; at most one write a day per client."""
@@ -195,73 +204,22 @@ class OAuthStore:
 
     def count_registration(self, host: str, day: str, cap: int) -> bool:
         """Count one registration for `host` today; False (nothing counted) once `cap` is reached."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=to_attrs(oauth_registration_key(host, day)),
-                UpdateExpression="ADD n :one SET expires_at = :exp",
-                ConditionExpression="attribute_not_exists(n) OR n < :cap",
-                ExpressionAttributeValues=to_attrs({":one": 1, ":cap": cap, ":exp": self.now() + 2 * 86400}),
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return self._count(oauth_registration_key(host, day), cap, self.now() + 2 * 86400)
 
     def hit_rate(self, endpoint: str, caller: str, limit_per_minute: int) -> bool:
         """Count one request from `caller` this minute; False once the minute's limit is reached."""
         now = self.now()
         minute = time.strftime("%Y%m%d%H%M", time.gmtime(now))
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=to_attrs(oauth_rate_key(endpoint, caller, minute)),
-                UpdateExpression="ADD n :one SET expires_at = :exp",
-                ConditionExpression="attribute_not_exists(n) OR n < :cap",
-                ExpressionAttributeValues=to_attrs({":one": 1, ":cap": limit_per_minute, ":exp": now + 120}),
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return self._count(oauth_rate_key(endpoint, caller, minute), limit_per_minute, now + 120)
 
-    # --- sign-in sessions ------------------------------------------------------------------------
-
-    def put_session(self, session_id: str, record: SessionRecord) -> None:
-        self._put(oauth_session_key(session_id), record, new=False)
-
-    def get_session(self, session_id: str) -> SessionRecord | None:
-        values = self._get(oauth_session_key(session_id))
-        return SessionRecord.model_validate(values) if values else None
-
-    def delete_session(self, session_id: str) -> None:
-        self._client.delete_item(TableName=self._table, Key=to_attrs(oauth_session_key(session_id)))
-
-    # --- codes -----------------------------------------------------------------------------------
-
-    def put_code(self, code: str, record: CodeRecord) -> None:
-        self._put(oauth_code_key(code), record)
-
-    def get_code(self, code: str) -> CodeRecord | None:
-        values = self._get(oauth_code_key(code))
-        return CodeRecord.model_validate(values) if values else None
-
-    def consume_code(self, code: str) -> bool:
-        return self._consume(oauth_code_key(code))
-
-    # --- refresh tokens --------------------------------------------------------------------------
-
-    def put_refresh(self, token: str, record: RefreshRecord) -> None:
-        self._put(oauth_refresh_key(token), record)
-
-    def get_refresh(self, token: str) -> RefreshRecord | None:
-        values = self._get(oauth_refresh_key(token))
-        return RefreshRecord.model_validate(values) if values else None
-
-    def consume_refresh(self, token: str) -> bool:
-        return self._consume(oauth_refresh_key(token))
+    def _count(self, key: dict[str, str], cap: int, expires_at: int) -> bool:
+        """Add one to the counter at `key` unless it has reached `cap` (then False, nothing counted)."""
+        return self._update_if(
+            key,
+            UpdateExpression="ADD n :one SET expires_at = :exp",
+            ConditionExpression="attribute_not_exists(n) OR n < :cap",
+            ExpressionAttributeValues=to_attrs({":one": 1, ":cap": cap, ":exp": expires_at}),
+        )
 
     # --- grants (token families) -----------------------------------------------------------------
 
@@ -269,21 +227,16 @@ class OAuthStore:
         self._put(oauth_grant_key(record.tenant_id, record.grant_id), record)
 
     def get_grant(self, tenant_id: str, grant_id: str) -> GrantRecord | None:
-        values = self._get(oauth_grant_key(tenant_id, grant_id))
-        return GrantRecord.model_validate(values) if values else None
+        return self._get(oauth_grant_key(tenant_id, grant_id), GrantRecord)
 
     def revoke_grant(self, tenant_id: str, grant_id: str, reason: str) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=to_attrs(oauth_grant_key(tenant_id, grant_id)),
-                UpdateExpression="SET revoked = :yes, revoked_reason = :why",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=to_attrs({":yes": True, ":why": reason}),
-            )
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
+        # A grant already gone (TTL) needs no revoking: a failed condition is not an error here.
+        self._update_if(
+            oauth_grant_key(tenant_id, grant_id),
+            UpdateExpression="SET revoked = :yes, revoked_reason = :why",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=to_attrs({":yes": True, ":why": reason}),
+        )
 
     def revoke_grants(self, tenant_id: str, reason: str, subject: str | None = None) -> list[GrantRecord]:
         """Revoke every live grant of the tenant (of one user when `subject` is given); returns them."""
@@ -297,8 +250,7 @@ class OAuthStore:
         while True:
             page = self._client.query(**request)
             for item in page.get("Items", []):
-                values = from_attrs(item)
-                grant = GrantRecord.model_validate({k: v for k, v in values.items() if k not in (PK, SK)})
+                grant = _record(from_attrs(item), GrantRecord)
                 if grant.revoked or (subject is not None and grant.subject != subject):
                     continue
                 self.revoke_grant(tenant_id, grant.grant_id, reason)
@@ -306,3 +258,31 @@ class OAuthStore:
             if "LastEvaluatedKey" not in page:
                 return revoked
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class Records(Generic[_R]):
+    """One kind of record, found by one string (a client id, or a secret that dal/keys.py hashes).
+
+    A put never overwrites (False if the key is taken) unless the kind is `overwrite`; a get
+    returns None once `expires_at` has passed; a consume marks the record used exactly once.
+    """
+
+    def __init__(
+        self, store: OAuthStore, model: type[_R], key: Callable[[str], dict[str, str]], *, overwrite: bool = False
+    ) -> None:
+        self._store = store
+        self._model = model
+        self._key = key
+        self._overwrite = overwrite
+
+    def put(self, name: str, record: _R) -> bool:
+        return self._store._put(self._key(name), record, new=not self._overwrite)
+
+    def get(self, name: str) -> _R | None:
+        return self._store._get(self._key(name), self._model)
+
+    def consume(self, name: str) -> bool:
+        return self._store._consume(self._key(name))
+
+    def delete(self, name: str) -> None:
+        self._store._delete(self._key(name))

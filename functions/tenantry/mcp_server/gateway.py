@@ -20,14 +20,14 @@ from starlette.types import Message, Receive, Scope, Send
 from tenantry.audit import AuditEvent, AuditLog, AuditTally
 from tenantry.errors import CrossTenantAttemptError, TenantAccessError
 from tenantry.observability import emit_metric, get_logger, log_context
+from tenantry.routes import MCP_PATH, RESOURCE_METADATA_PATHS
 from tenantry.settings import Settings
 from tenantry.tenancy.context import TENANT_ID_PATTERN, tenant_scope
 from tenantry.tenancy.resolver import TenantResolver
 
 __all__ = ["MCP_PATH", "WELL_KNOWN_PATHS", "Gateway"]
 
-MCP_PATH = "/mcp"
-WELL_KNOWN_PATHS = frozenset({"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"})
+WELL_KNOWN_PATHS = frozenset(RESOURCE_METADATA_PATHS)
 # JSON-RPC codes for refusals made before the MCP server sees the message.
 _PARSE_ERROR = -32700
 _INVALID_REQUEST = -32600

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import botocore.session
 from botocore.config import Config
 
-from tenantry.audit import AuditLog
-from tenantry.dal.branding import BrandingAssets
-from tenantry.dal.customers import CustomerStore
 from tenantry.dal.items import to_attrs
 from tenantry.dal.keys import registry_key, usage_month_key
-from tenantry.dal.secrets import SecretStore
-from tenantry.isolation.clients import TenantClients
-from tenantry.isolation.credentials import TenantCredentials
 from tenantry.logic.customers import CustomerInsights, CustomerService
 from tenantry.logic.notifications import NotificationService, UrllibWebhookSender, WebhookSender
 from tenantry.logic.profile import ProfileService
@@ -23,15 +17,11 @@ from tenantry.logic.search import SearchService
 from tenantry.logic.secrets import SecretService
 from tenantry.logic.usage import UsageService
 from tenantry.mcp_server.priming import answered_locally
-from tenantry.metering.meter import UsageMeter
 from tenantry.settings import Settings
+from tenantry.stores import Stores, open_stores
 from tenantry.tenancy.placement import table_for
-from tenantry.tenancy.registry import TenantRecord, TenantRegistry
+from tenantry.tenancy.registry import TenantRecord
 from tenantry.tenancy.resolver import TenantResolver
-
-if TYPE_CHECKING:  # boto3-stubs: types for mypy only, nothing imported at run time
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_sts import STSClient
 
 __all__ = ["AWS_RETRY_ATTEMPTS", "RUNTIME_SERVICES", "Services"]
 
@@ -53,29 +43,16 @@ _NO_CREDENTIALS = "init"
 
 
 @dataclass
-class Services:
-    settings: Settings
-    # The container's one botocore session: tenant clients are built from it (its loaded models are shared).
-    # botocore rather than boto3: the runtime needs only clients, and boto3's import (with s3transfer) is
-    # about a tenth of a second of every cold start.
-    session: botocore.session.Session
-    # The function's own client: registry, usage and audit only (IAM allows nothing else).
-    dynamodb: Any
-    registry: TenantRegistry
+class Services(Stores):
+    """The stores (tenantry/stores.py, shared with the operator) plus what the MCP server's tools call."""
+
     resolver: TenantResolver
-    audit: AuditLog
-    credentials: TenantCredentials
-    clients: TenantClients
-    customer_store: CustomerStore
-    secret_store: SecretStore
     customers: CustomerService
     profile: ProfileService
     secrets: SecretService
     notifications: NotificationService
-    usage: UsageMeter
     usage_report: UsageService
     insights: CustomerInsights
-    branding: BrandingAssets
     search: SearchService
 
     @classmethod
@@ -86,58 +63,31 @@ class Services:
         webhook_sender: WebhookSender | None = None,
     ) -> Services:
         # AWS_ENDPOINT_URL (honoured by botocore itself) points these at moto locally.
-        session = session or botocore.session.get_session()
-        dynamodb = cast("DynamoDBClient", session.create_client("dynamodb", config=_BOTO_CONFIG))
-        registry = TenantRegistry(
-            dynamodb,
-            settings.registry_table,
-            ttl_seconds=settings.registry_cache_seconds,
-            max_entries=settings.registry_cache_max,
-        )
-        audit = AuditLog(dynamodb, settings.audit_table, settings.audit_retention_days)
-        credentials = TenantCredentials(
-            cast("STSClient", session.create_client("sts", config=_BOTO_CONFIG)),
-            settings.tenant_role_arn,
-            duration_seconds=settings.tenant_credentials_seconds,
-            max_tenants=settings.tenant_credentials_max,
-            base_session=session,
-        )
-        clients = TenantClients(credentials, _BOTO_CONFIG, audit)
-        customer_store = CustomerStore(clients)
-        branding = BrandingAssets(clients, settings.branding_bucket)
-        usage = UsageMeter(dynamodb, settings.usage_table)
-        secret_store = SecretStore(clients, settings.secrets_key_arn)
+        # botocore rather than boto3: the runtime needs only clients, and boto3's import (with s3transfer) is
+        # about a tenth of a second of every cold start.
+        stores = open_stores(settings, session or botocore.session.get_session(), _BOTO_CONFIG)
+        customer_store, secret_store = stores.customer_store, stores.secret_store
 
         def table_of(record: TenantRecord) -> str:
             return table_for(record.tenant_id, record.placement, settings.cells(), settings.silo_table_prefix)
 
         return cls(
-            settings=settings,
-            session=session,
-            dynamodb=dynamodb,
-            registry=registry,
+            **stores.parts(),
             resolver=TenantResolver(
-                registry, settings.tenant_claim, settings.base_domain, table_of, frozenset(settings.serve_plans)
+                stores.registry, settings.tenant_claim, settings.base_domain, table_of, frozenset(settings.serve_plans)
             ),
-            audit=audit,
-            credentials=credentials,
-            clients=clients,
-            customer_store=customer_store,
-            secret_store=secret_store,
             customers=CustomerService(customer_store, settings.page_size_max),
-            profile=ProfileService(registry, branding, tuple(settings.widget_image_origins)),
+            profile=ProfileService(stores.registry, stores.branding, tuple(settings.widget_image_origins)),
             secrets=SecretService(secret_store),
             notifications=NotificationService(
                 customer_store,
                 secret_store,
                 webhook_sender or UrllibWebhookSender(),
                 allow_loopback=settings.allow_loopback_webhooks,
-                audit=audit,
+                audit=stores.audit,
             ),
-            usage=usage,
-            usage_report=UsageService(usage, customer_store),
+            usage_report=UsageService(stores.usage, customer_store),
             insights=CustomerInsights(customer_store),
-            branding=branding,
             search=SearchService(customer_store),
         )
 

@@ -296,7 +296,7 @@ class ClientRegistry:
             last_used_at=now,
             expires_at=now + self._unused_seconds,
         )
-        if not self._store.put_client(record):
+        if not self._store.clients.put(record.client_id, record):
             raise OAuthError("invalid_client_metadata", "could not allocate a client id; try again", status=500)
         response: dict[str, Any] = {
             "client_id": record.client_id,
@@ -320,7 +320,7 @@ class ClientRegistry:
             return await self._from_document(client_id)
         if not client_id.startswith("dcr-") or len(client_id) > 64:
             return None
-        record = self._store.get_client(client_id)
+        record = self._store.clients.get(client_id)
         if record is None:
             return None
         return Client(

@@ -32,6 +32,7 @@ from tenantry.errors import OAuthError
 from tenantry.oauth.clients import Client, ClientRegistry, requested_scope
 from tenantry.oauth.signing import Signer
 from tenantry.oauth.upstream import IdentityProvider, s256
+from tenantry.routes import API_ROUTES, AS_METADATA_PATH, JWKS_PATH, OIDC_DISCOVERY_PATH
 from tenantry.tenancy.registry import TenantRegistry
 
 __all__ = [
@@ -44,12 +45,8 @@ __all__ = [
     "Lifetimes",
 ]
 
-AS_METADATA_PATH = "/.well-known/oauth-authorization-server"
-OIDC_DISCOVERY_PATH = "/.well-known/openid-configuration"
-JWKS_PATH = "/.well-known/jwks.json"
-AS_PATHS = frozenset(
-    {AS_METADATA_PATH, OIDC_DISCOVERY_PATH, JWKS_PATH, "/register", "/authorize", "/callback", "/consent", "/token"}
-)
+# Every path this server answers (the HTTP API routes them here: tenantry/routes.py).
+AS_PATHS = frozenset(route.path for route in API_ROUTES if route.function == "oauth")
 
 Params = Sequence[tuple[str, str]]
 # An S256 challenge is the unpadded base64url of a SHA-256 digest: 43 characters.
@@ -262,7 +259,7 @@ class AuthorizationServer:
             upstream_verifier=secrets.token_urlsafe(48),
             expires_at=self._now() + self.lifetimes.session_seconds,
         )
-        self.store.put_session(session_id, session)
+        self.store.sessions.put(session_id, session)
         url = await self.upstream.authorization_url(
             session.upstream_state, session.nonce, session.upstream_verifier, self.callback_url
         )
@@ -271,7 +268,7 @@ class AuthorizationServer:
     # --- 2. The upstream provider's callback ---------------------------------------------------
 
     def _session(self, session_id: str | None) -> SessionRecord:
-        session = self.store.get_session(session_id) if session_id else None
+        session = self.store.sessions.get(session_id) if session_id else None
         if session is None:
             raise OAuthError(
                 "invalid_request",
@@ -296,13 +293,13 @@ class AuthorizationServer:
             )
         except OAuthError as exc:
             assert session_id is not None
-            self.store.delete_session(session_id)
+            self.store.sessions.delete(session_id)
             self.audit("sign-in", "denied", exc.description, principal=session.client_id)
             raise self._to_client(session, exc.error, exc.description) from None
         tenants = self.members.tenants_of(user.user)
         assert session_id is not None
         if not tenants:
-            self.store.delete_session(session_id)
+            self.store.sessions.delete(session_id)
             self.audit("sign-in", "denied", "member of no tenant", principal=user.user)
             raise self._to_client(
                 session, "access_denied", f"{user.user} is not a member of any tenant; ask your administrator"
@@ -315,7 +312,7 @@ class AuthorizationServer:
                 "csrf": secrets.token_urlsafe(24),
             }
         )
-        self.store.put_session(session_id, session)
+        self.store.sessions.put(session_id, session)
         return session
 
     def tenant_names(self, tenant_ids: Sequence[str]) -> dict[str, str]:
@@ -335,7 +332,7 @@ class AuthorizationServer:
             self.audit("consent", "denied", "missing or wrong CSRF token", principal=session.client_id)
             raise OAuthError("invalid_request", "the form is stale or was not sent from this sign-in; start again")
         assert session_id is not None
-        self.store.delete_session(session_id)  # one decision per session, whatever it is
+        self.store.sessions.delete(session_id)  # one decision per session, whatever it is
         subject = session.subject
         if _single(form, "decision") != "allow":
             self.audit("consent", "denied", "the user denied access", principal=subject)
@@ -348,7 +345,7 @@ class AuthorizationServer:
         self._require_active(tenant_id, lambda why: self._to_client(session, "access_denied", why))
         code = secrets.token_urlsafe(32)
         grant_id = secrets.token_urlsafe(12)
-        self.store.put_code(
+        self.store.codes.put(
             code,
             CodeRecord(
                 client_id=session.client_id,
@@ -414,7 +411,7 @@ class AuthorizationServer:
             raise OAuthError("invalid_request", "code is missing")
         if not verifier:
             raise OAuthError("invalid_request", "code_verifier is missing (PKCE is required)")
-        record = self.store.get_code(code)
+        record = self.store.codes.get(code)
         if record is None:
             raise OAuthError("invalid_grant", "the authorization code is unknown or expired")
         # Every binding is checked before the code is marked used: a wrong guess burns nothing.
@@ -428,7 +425,7 @@ class AuthorizationServer:
             raise OAuthError("invalid_target", "resource differs from the one in the authorization request")
         if not _VERIFIER.fullmatch(verifier) or not secrets.compare_digest(s256(verifier), record.code_challenge):
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
-        if record.used_at is not None or not self.store.consume_code(code):
+        if record.used_at is not None or not self.store.codes.consume(code):
             # The real client presented it before: someone else holds a copy. End that sign-in.
             self.store.revoke_grant(record.tenant_id, record.grant_id, "authorization code reused")
             self.audit("token", "denied", "authorization code reused; grant revoked", record.tenant_id, record.subject)
@@ -452,7 +449,7 @@ class AuthorizationServer:
         token = form.get("refresh_token")
         if not token:
             raise OAuthError("invalid_request", "refresh_token is missing")
-        record = self.store.get_refresh(token)
+        record = self.store.refresh_tokens.get(token)
         if record is None:
             raise OAuthError("invalid_grant", "the refresh token is unknown or expired; sign in again")
         if record.client_id != client.client_id:
@@ -469,7 +466,7 @@ class AuthorizationServer:
         grant = self.store.get_grant(record.tenant_id, record.grant_id)
         if grant is None or grant.revoked:
             raise OAuthError("invalid_grant", "this sign-in was revoked or has ended; sign in again")
-        if record.used_at is not None or not self.store.consume_refresh(token):
+        if record.used_at is not None or not self.store.refresh_tokens.consume(token):
             # A rotated token came back: someone holds a copy. End the whole sign-in.
             self.store.revoke_grant(record.tenant_id, record.grant_id, "refresh token reused")
             self.audit("token", "denied", "refresh token reused; grant revoked", record.tenant_id, record.subject)
@@ -505,7 +502,7 @@ class AuthorizationServer:
             }
         )
         refresh = secrets.token_urlsafe(32)
-        self.store.put_refresh(
+        self.store.refresh_tokens.put(
             refresh,
             RefreshRecord(
                 client_id=client_id,
