@@ -15,6 +15,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from tenantry.observability import get_logger
 from tenantry.tenancy.context import TenantContext
 from tenantry.tenancy.registry import TenantRecord
 from tenantry_local.platform import LocalPlatform, running_platform
@@ -25,6 +26,12 @@ for _name in ("DEPRECATED", "UNTESTED"):
     os.environ.setdefault(f"JSII_SILENCE_WARNING_{_name}_NODE_VERSION", "1")
 # Past jsii's support date for a Node major, the switch is a list of majors rather than a flag.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20,22")
+
+# powertools' Logger binds its handler to sys.stdout as it is when the logger is created. Created
+# inside a test that uses capsys, it would keep writing to that test's capture after it is closed,
+# and later tests would see "--- Logging error ---" tracebacks in their output. Created here, it
+# writes to pytest's session-long capture.
+get_logger()
 
 
 @pytest.fixture(scope="session")
