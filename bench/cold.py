@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import botocore
 from bench.core import BenchError, Options, Row
 from bench.events import BASELINE_CALL, GET_CUSTOMER, ToolCall, check_response, event_for
 from bench.resources import Resources
-from layers.prune import PRUNED_PACKAGES, prune_endpoints
+from layers.prune import PRUNED_PACKAGES, prune_site
 
 __all__ = ["run_cold"]
 
@@ -30,12 +31,13 @@ class Variant:
     call: ToolCall
     # Packages the child may not import: those layers/build.py leaves out of the Lambda layer.
     absent: tuple[str, ...] = ()
-    # botocore reads the layer's pruned endpoints.json (AWS_DATA_PATH is searched before its own data).
-    pruned_data: bool = False
+    # The child imports botocore as the layer holds it: models and endpoints.json for our services only.
+    # (botocore lists every service directory it can see when a session builds its first client.)
+    layer_botocore: bool = False
 
 
 VARIANTS = {
-    "tenantry": Variant("tenantry.mcp_server.handler", GET_CUSTOMER, PRUNED_PACKAGES, pruned_data=True),
+    "tenantry": Variant("tenantry.mcp_server.handler", GET_CUSTOMER, PRUNED_PACKAGES, layer_botocore=True),
     # The bare SDK deployed as its dependencies come: every package mcp requires.
     "baseline": Variant("bench.baseline", BASELINE_CALL),
 }
@@ -61,8 +63,7 @@ def run_cold(resources: Resources, options: Options) -> list[Row]:
     samples: dict[str, list[ColdSample]] = {name: [] for name in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
         work = Path(tmp)
-        (work / "data").mkdir()
-        prune_endpoints(Path(botocore.__file__).parent / "data" / "endpoints.json", work / "data" / "endpoints.json")
+        _layer_botocore(work / "site")
         # One discarded run each: it writes the .pyc files (the deployed asset ships them precompiled).
         for variant in VARIANTS.values():
             _one_child(variant, work, options.child_timeout)
@@ -84,11 +85,9 @@ def _one_child(variant: Variant, work: Path, timeout: float) -> ColdSample:
     command = [sys.executable, "-m", "bench.cold_child", variant.module, str(event_file), str(result_file)]
     command += [",".join(variant.absent)]
     started = time.perf_counter()
-    # An on-demand init, as Lambda runs it without SnapStart: the cold start a caller waits for.
-    env = {**_bytecode_env(work), "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}
-    if variant.pruned_data:
-        env["AWS_DATA_PATH"] = str(work / "data")
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(
+        command, cwd=REPO, env=_child_env(variant, work), capture_output=True, text=True, timeout=timeout, check=False
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0 or not result_file.exists():
         raise BenchError(f"cold child {variant.module} exited {done.returncode}:\n{done.stderr[-2000:]}")
@@ -102,6 +101,21 @@ def _one_child(variant: Variant, work: Path, timeout: float) -> ColdSample:
         first_s=report["first_call_seconds"],
         first_aws_s=report["first_call_aws_seconds"],
     )
+
+
+def _layer_botocore(site: Path) -> None:
+    """A copy of the installed botocore pruned as layers/build.py prunes the layer (layers/prune.py)."""
+    source = Path(botocore.__file__).parent
+    shutil.copytree(source, site / "botocore", ignore=shutil.ignore_patterns("__pycache__"))
+    prune_site(site)
+
+
+def _child_env(variant: Variant, work: Path) -> dict[str, str]:
+    # An on-demand init, as Lambda runs it without SnapStart: the cold start a caller waits for.
+    env = {**_bytecode_env(work), "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}
+    if variant.layer_botocore:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(work / "site"), env.get("PYTHONPATH")]))
+    return env
 
 
 def _bytecode_env(work: Path) -> dict[str, str]:
@@ -139,7 +153,7 @@ def _import_times(variant: Variant, work: Path, timeout: float) -> dict[str, flo
     blocker = f"from bench.cold_child import block; block({variant.absent!r}); " if variant.absent else ""
     command = [sys.executable, "-X", "importtime", "-c", f"{blocker}import {variant.module}"]
     done = subprocess.run(
-        command, cwd=REPO, env=_bytecode_env(work), capture_output=True, text=True, timeout=timeout, check=False
+        command, cwd=REPO, env=_child_env(variant, work), capture_output=True, text=True, timeout=timeout, check=False
     )
     if done.returncode != 0:
         raise BenchError(f"importing {variant.module} failed:\n{done.stderr[-2000:]}")
