@@ -18,7 +18,7 @@ from mcp.client.streamable_http import streamable_http_client
 from tenantry.tenancy.context import TenantContext
 from tenantry.tenancy.registry import TenantRecord
 from tenantry_local.platform import LocalPlatform, running_platform
-from tests.tls import LocalTls, make_local_tls
+from tests.tls import CLIENT_TLS, LocalTls, make_local_tls
 
 # Before anything imports aws_cdk (tests/infra): no jsii Node end-of-life banner in test output.
 for _name in ("DEPRECATED", "UNTESTED"):
@@ -69,7 +69,7 @@ def context_for(record: TenantRecord, platform: LocalPlatform | None = None) -> 
 @asynccontextmanager
 async def mcp_client(platform: LocalPlatform, token: str, **headers: str) -> AsyncIterator[Client]:
     """The official MCP Python client, over HTTP, through the emulated API Gateway."""
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}", **headers}, timeout=30)
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}", **headers}, timeout=30, verify=CLIENT_TLS)
     async with http, Client(streamable_http_client(platform.mcp_url, http_client=http)) as client:
         yield client
 
