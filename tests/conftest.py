@@ -1,4 +1,9 @@
-"""Shared fixtures: one local platform (moto + emulator) per test session."""
+"""Shared fixtures: one local platform (moto + emulator) per test session.
+
+The platform, the MCP client and the runtime are imported where they are used, not at the top:
+every pytest process loads this file, including the child runs in tests/e2e/test_strict.py, which
+need none of them (importing them there was a third of each child's start-up).
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,17 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
-from tenantry.observability import get_logger
-from tenantry.tenancy.context import TenantContext
-from tenantry.tenancy.registry import TenantRecord
-from tenantry_local.platform import LocalPlatform, running_platform
-from tests.tls import LocalTls, make_local_tls
+if TYPE_CHECKING:
+    from mcp import Client
+
+    from tenantry.tenancy.context import TenantContext
+    from tenantry.tenancy.registry import TenantRecord
+    from tenantry_local.platform import LocalPlatform
+    from tests.tls import LocalTls
 
 # Before anything imports aws_cdk (tests/infra): no jsii Node end-of-life banner in test output.
 for _name in ("DEPRECATED", "UNTESTED"):
@@ -27,21 +31,33 @@ for _name in ("DEPRECATED", "UNTESTED"):
 # Past jsii's support date for a Node major, the switch is a list of majors rather than a flag.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20,22")
 
-# powertools' Logger binds its handler to sys.stdout as it is when the logger is created. Created
-# inside a test that uses capsys, it would keep writing to that test's capture after it is closed,
-# and later tests would see "--- Logging error ---" tracebacks in their output. Created here, it
-# writes to pytest's session-long capture.
-get_logger()
+
+@pytest.fixture(scope="session", autouse=True)
+def runtime_logger_on_the_session_stream() -> None:
+    """powertools' Logger binds its handler to sys.stdout as it is when the logger is created.
+
+    Created inside a test that uses capsys, it would keep writing to that test's capture after
+    it is closed, and later tests would see "--- Logging error ---" tracebacks in their output.
+    A session fixture is set up before any test's capsys: the logger writes to pytest's
+    session-long capture.
+    """
+    from tenantry.observability import get_logger
+
+    get_logger()
 
 
 @pytest.fixture(scope="session")
 def local_tls(tmp_path_factory: pytest.TempPathFactory) -> LocalTls:
     """A CA the session platform trusts for https client metadata documents, and a 127.0.0.1 certificate."""
+    from tests.tls import make_local_tls
+
     return make_local_tls(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="session")
 def platform(local_tls: LocalTls) -> Iterator[LocalPlatform]:
+    from tenantry_local.platform import running_platform
+
     with running_platform(port=0, state_dir=None, containers=2, cimd_ca_file=str(local_tls.ca_file)) as running:
         yield running
 
@@ -49,6 +65,7 @@ def platform(local_tls: LocalTls) -> Iterator[LocalPlatform]:
 @pytest.fixture
 def new_tenant(platform: LocalPlatform) -> Any:
     """Register a fresh tenant (unique id per test) and return its record."""
+    from tenantry.tenancy.registry import TenantRecord
 
     def make(plan: str = "starter", status: str = "active", slug: str | None = None) -> TenantRecord:
         suffix = uuid.uuid4().hex[:8]
@@ -76,7 +93,13 @@ def context_for(record: TenantRecord, platform: LocalPlatform | None = None) -> 
 @asynccontextmanager
 async def mcp_client(platform: LocalPlatform, token: str, **headers: str) -> AsyncIterator[Client]:
     """The official MCP Python client, over HTTP, through the emulated API Gateway."""
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}", **headers}, timeout=30)
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    from tests.tls import CLIENT_TLS
+
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}", **headers}, timeout=30, verify=CLIENT_TLS)
     async with http, Client(streamable_http_client(platform.mcp_url, http_client=http)) as client:
         yield client
 

@@ -13,6 +13,7 @@ import pytest
 from tenantry_local.issuer import DevIssuer
 from tenantry_local.platform import LocalPlatform
 from tests.conftest import context_for, mcp_client
+from tests.tls import CLIENT_TLS
 
 ACCEPT = "application/json, text/event-stream"
 
@@ -21,7 +22,7 @@ def _post(platform: LocalPlatform, token: str | None, body: str | bytes, **heade
     sent = {"content-type": "application/json", "accept": ACCEPT, **headers}
     if token is not None:
         sent["authorization"] = f"Bearer {token}"
-    return httpx.post(platform.mcp_url, content=body, headers=sent, timeout=30)
+    return httpx.post(platform.mcp_url, content=body, headers=sent, timeout=30, verify=CLIENT_TLS)
 
 
 def _call(name: str, arguments: dict[str, Any]) -> str:
@@ -194,20 +195,22 @@ def test_x_tenant_id_may_only_confirm(platform: LocalPlatform, new_tenant: Any) 
 
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
 def test_get_and_delete_mcp_are_405(platform: LocalPlatform, method: str) -> None:
-    response = httpx.request(method, platform.mcp_url, headers={"accept": "text/event-stream"}, timeout=10)
+    response = httpx.request(
+        method, platform.mcp_url, headers={"accept": "text/event-stream"}, timeout=10, verify=CLIENT_TLS
+    )
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
 
 
 def test_unrouted_paths_are_404_like_api_gateway(platform: LocalPlatform) -> None:
     for path in ("/mcp/", "/admin", "/"):
-        response = httpx.post(platform.base_url + path, content="{}", timeout=10)
+        response = httpx.post(platform.base_url + path, content="{}", timeout=10, verify=CLIENT_TLS)
         assert response.status_code == 404, path
 
 
 @pytest.mark.parametrize("path", ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"])
 def test_protected_resource_metadata_is_public(platform: LocalPlatform, path: str) -> None:
-    document = httpx.get(platform.base_url + path, timeout=10).json()
+    document = httpx.get(platform.base_url + path, timeout=10, verify=CLIENT_TLS).json()
     assert document["resource"] == platform.mcp_url
     assert document["authorization_servers"] == [platform.base_url]
     assert document["bearer_methods_supported"] == ["header"]

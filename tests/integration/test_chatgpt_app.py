@@ -20,6 +20,7 @@ from tenantry.mcp_server.server import PRIVATE_LISTS
 from tenantry.mcp_server.widgets import BRANDING_META_KEY, CUSTOMERS_WIDGET
 from tenantry.tenancy.registry import Branding, TenantRecord
 from tenantry_local.platform import LocalPlatform
+from tests.tls import CLIENT_TLS
 
 APP_MIME = "text/html;profile=mcp-app"
 MODES = ["legacy", "2026-07-28"]  # the initialize handshake (2025-11-25 and older) and the stateless revision
@@ -41,7 +42,9 @@ def _tenant(platform: LocalPlatform, plan: str, company: str, color: str) -> Ten
 @asynccontextmanager
 async def _client(platform: LocalPlatform, tenant: TenantRecord, mode: str) -> AsyncIterator[Client]:
     """tests.conftest.mcp_client, with the protocol mode chosen ("legacy", "auto" or a modern version)."""
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {platform.token(tenant.tenant_id)}"}, timeout=30)
+    http = httpx2.AsyncClient(
+        headers={"Authorization": f"Bearer {platform.token(tenant.tenant_id)}"}, timeout=30, verify=CLIENT_TLS
+    )
     async with http, Client(streamable_http_client(platform.mcp_url, http_client=http), mode=mode) as client:
         yield client
 

@@ -22,6 +22,7 @@ import pytest
 
 from tenantry.oauth.server import AuthorizationServer
 from tenantry_local.platform import LocalPlatform
+from tests.tls import CLIENT_TLS
 
 REDIRECT_URI = "http://127.0.0.1:33418/callback"
 
@@ -55,7 +56,7 @@ class Browser:
     http: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self.http = httpx.Client(base_url=self.platform.base_url, follow_redirects=False, timeout=15)
+        self.http = httpx.Client(base_url=self.platform.base_url, follow_redirects=False, timeout=15, verify=CLIENT_TLS)
 
     def close(self) -> None:
         self.http.close()
@@ -106,7 +107,7 @@ def browser(platform: LocalPlatform) -> Iterator[Browser]:
 
 @pytest.fixture
 def http(platform: LocalPlatform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.base_url, follow_redirects=False, timeout=15) as client:
+    with httpx.Client(base_url=platform.base_url, follow_redirects=False, timeout=15, verify=CLIENT_TLS) as client:
         yield client
 
 

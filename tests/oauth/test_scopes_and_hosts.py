@@ -10,6 +10,7 @@ import pytest
 
 from tenantry_local.emulator import ROUTE_SCOPES
 from tenantry_local.platform import LocalPlatform
+from tests.tls import CLIENT_TLS
 
 PROFILE = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "get_tenant_profile", "arguments": {}}}
 
@@ -24,7 +25,7 @@ def _call(platform: LocalPlatform, token: str, host: str | None = None) -> httpx
         # *.localhost resolves to loopback in browsers and systemd-resolved, not in every resolver:
         # connect to 127.0.0.1 and name the subdomain in Host, as a browser would send it.
         headers["host"] = host
-    return httpx.post(platform.mcp_url, content=json.dumps(PROFILE), headers=headers, timeout=30)
+    return httpx.post(platform.mcp_url, content=json.dumps(PROFILE), headers=headers, timeout=30, verify=CLIENT_TLS)
 
 
 def _tenant_of(response: httpx.Response) -> str:

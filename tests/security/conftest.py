@@ -32,6 +32,7 @@ from tenantry_local.apigw import build_event, parse_response
 from tenantry_local.emulator import Container
 from tenantry_local.platform import LocalPlatform
 from tests.conftest import context_for
+from tests.tls import CLIENT_TLS
 
 ACCEPT = "application/json, text/event-stream"
 BASE_DOMAIN = "mcp.example.com"
@@ -54,7 +55,7 @@ def post(platform: LocalPlatform, token: str | None, body: Any, **headers: str) 
     if token is not None:
         sent["authorization"] = f"Bearer {token}"
     content = body if isinstance(body, str | bytes) else json.dumps(body)
-    return httpx.post(platform.mcp_url, content=content, headers=sent, timeout=30)
+    return httpx.post(platform.mcp_url, content=content, headers=sent, timeout=30, verify=CLIENT_TLS)
 
 
 def tool_text(response: httpx.Response) -> tuple[bool, str, Any]:

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from tenantry_local.issuer import DevIssuer
 from tenantry_local.platform import LocalPlatform
 from tests.security.conftest import ACCEPT, post, rpc, snapshot
+from tests.tls import CLIENT_TLS
 
 
 def _b64(data: bytes) -> str:
@@ -216,6 +217,7 @@ def test_v12_token_outside_the_authorization_header_is_not_accepted(platform: Lo
             content=body,
             headers={"content-type": "application/json", "accept": ACCEPT, **attempt["headers"]},
             timeout=30,
+            verify=CLIENT_TLS,
         )
         assert response.status_code == 401, attempt
         assert response.json() == {"message": "Unauthorized"}

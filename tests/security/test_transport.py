@@ -17,6 +17,7 @@ import pytest
 from tenantry.observability import add_metric_listener
 from tenantry_local.platform import LocalPlatform
 from tests.security.conftest import ACCEPT, WarmContainer, assert_does_not_name, lambda_event, post, rpc, snapshot
+from tests.tls import CLIENT_TLS
 
 LIMIT = 1024 * 1024
 
@@ -104,6 +105,7 @@ def test_v33_unrouted_methods_and_path_tricks_never_reach_a_tool(
         content=body,
         headers={"authorization": f"Bearer {platform.token(tenant.tenant_id)}", "content-type": "application/json"},
         timeout=10,
+        verify=CLIENT_TLS,
     )
     assert response.status_code in (404, 405), response.text
     assert snapshot(platform, tenant) == {}
