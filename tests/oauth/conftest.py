@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -90,6 +91,17 @@ class Browser:
         response = self.consent(page, tenant)
         assert response.status_code == 302, response.text
         return response.headers["location"]
+
+
+async def approve_in_a_browser(platform: LocalPlatform, authorize_url: str, user: str, tenant: str | None) -> str:
+    """What an SDK's redirect handler hands to the user: sign in, pick the tenant, allow; the redirect back."""
+    browser = Browser(platform)
+    try:
+        location = await asyncio.to_thread(browser.approve, authorize_url, user, tenant)
+    finally:
+        browser.close()
+    assert location.startswith(REDIRECT_URI + "?"), location
+    return location
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ document (CIMD) -> authorize (PKCE S256, resource) -> token -> the tool call car
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +19,7 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAu
 from pydantic import AnyUrl
 
 from tenantry_local.platform import LocalPlatform
-from tests.oauth.conftest import REDIRECT_URI, Browser, DocumentServer, query_of, registered_clients
+from tests.oauth.conftest import REDIRECT_URI, DocumentServer, approve_in_a_browser, query_of, registered_clients
 from tests.tls import LocalTls
 
 
@@ -55,13 +54,7 @@ async def sign_in_and_call(
 
     async def redirect_handler(authorization_url: str) -> None:
         # The user's browser: sign in on the dev page, pick the tenant, allow.
-        browser = Browser(platform)
-        try:
-            location = await asyncio.to_thread(browser.approve, authorization_url, user, tenant)
-        finally:
-            browser.close()
-        assert location.startswith(REDIRECT_URI + "?"), location
-        query = query_of(location)
+        query = query_of(await approve_in_a_browser(platform, authorization_url, user, tenant))
         pending.append(AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss")))
 
     async def callback_handler() -> AuthorizationCodeResult:

@@ -18,7 +18,7 @@ import jwt
 import pytest
 
 from tenantry_local.platform import LocalPlatform
-from tests.oauth.conftest import REDIRECT_URI, Browser, DocumentServer, registered_clients
+from tests.oauth.conftest import REDIRECT_URI, DocumentServer, approve_in_a_browser, registered_clients
 from tests.tls import LocalTls
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,12 +64,7 @@ async def ts_sign_in_and_call(
         asked = await _line(process)
         authorize_url = asked["authorize"]
         assert authorize_url.startswith(platform.base_url + "/authorize?"), authorize_url
-        browser = Browser(platform)
-        try:
-            location = await asyncio.to_thread(browser.approve, authorize_url, user, tenant)
-        finally:
-            browser.close()
-        assert location.startswith(REDIRECT_URI + "?"), location
+        location = await approve_in_a_browser(platform, authorize_url, user, tenant)
         assert process.stdin is not None
         process.stdin.write(location.encode() + b"\n")
         await process.stdin.drain()
