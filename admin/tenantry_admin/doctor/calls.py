@@ -38,6 +38,7 @@ def _rpc_payload(reply: Reply) -> Any:
 
 
 def with_token(ctx: DoctorContext) -> None:
+    """Step 6, with the sign-in's token or the one given; runs unless step 1 found no MCP endpoint."""
     token = ctx.options.token
     if not token:
         ctx.add(

@@ -123,6 +123,7 @@ def challenge(ctx: DoctorContext) -> str | None:
 
 
 def resource(ctx: DoctorContext) -> bool:
+    """Step 2; True when the document names a usable authorization server (left on ctx.as_url)."""
     parts = urlsplit(ctx.url)
     origin = f"{parts.scheme}://{parts.netloc}"
     suffixed = origin + "/.well-known/oauth-protected-resource" + parts.path.rstrip("/")
@@ -222,6 +223,7 @@ def resource(ctx: DoctorContext) -> bool:
 
 
 def authorization_server(ctx: DoctorContext) -> bool:
+    """Step 3; True when its endpoints and PKCE are usable for registration and sign-in (metadata on ctx.meta)."""
     assert ctx.as_url is not None
     parts = urlsplit(ctx.as_url)
     origin, path = f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/")

@@ -19,6 +19,7 @@ __all__ = ["finish_cleanup", "register_clients"]
 
 
 def register_clients(ctx: DoctorContext) -> None:
+    """Step 4; each accepted client with a loopback redirect is left in ctx.clients for the sign-in."""
     assert ctx.meta is not None and ctx.as_url is not None
     if ctx.meta.get("client_id_metadata_document_supported") is True:
         _cimd(ctx)
@@ -197,6 +198,7 @@ def _probe(ctx: DoctorContext, title: str, client_id: str, redirect_uri: str, wh
 
 
 def finish_cleanup(ctx: DoctorContext) -> None:
+    """Delete the client step 4 registered, where the server offers RFC 7592; runs whatever failed before."""
     client = ctx.registered_client
     if client is None:
         return

@@ -23,6 +23,7 @@ __all__ = ["sign_in"]
 
 
 def sign_in(ctx: DoctorContext) -> None:
+    """Step 5; a token that passes every check replaces ctx.options.token for step 6."""
     if not ctx.options.sign_in:
         ctx.add(5, "sign-in", "SKIP", "not requested (pass --sign-in to sign in through a browser)")
         return
