@@ -45,7 +45,7 @@ from constructs import Construct
 
 from infra.config import DeployConfig
 from infra.constructs.data import TenantData, retained_table
-from infra.constructs.functions import RUNTIME, retention
+from infra.constructs.functions import RUNTIME, function_code, retention
 from infra.constructs.secrets import ADMIN_ACTIONS
 from infra.nag import acknowledge
 from layers.build import LAMBDA_PYTHON, BuiltAsset
@@ -196,8 +196,7 @@ class AuthorizationServer(Construct):
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=HANDLER,
-            # The MCP function's asset and layer (same hashes, uploaded once).
-            code=lambda_.Code.from_asset(str(code.path), asset_hash=f"code-{code.key}"),
+            code=function_code(code),  # the MCP function's asset and layer, uploaded once
             layers=[layer],
             role=self.role,
             memory_size=512,

@@ -18,7 +18,7 @@ from infra.config import DeployConfig
 from infra.nag import acknowledge
 from layers.build import LAMBDA_PYTHON, BuiltAsset
 
-__all__ = ["ALIAS", "HANDLER", "McpFunction", "retention"]
+__all__ = ["ALIAS", "HANDLER", "McpFunction", "function_code", "retention"]
 
 HANDLER = "tenantry.mcp_server.handler.handler"
 # What API Gateway invokes: a published version, so SnapStart (which never applies to $LATEST) can.
@@ -47,6 +47,11 @@ _RETENTION = {
     1827: logs.RetentionDays.FIVE_YEARS,
     3653: logs.RetentionDays.TEN_YEARS,
 }
+
+
+def function_code(code: BuiltAsset) -> lambda_.Code:
+    """The functions' one code asset: the same hash everywhere, so it is uploaded once."""
+    return lambda_.Code.from_asset(str(code.path), asset_hash=f"code-{code.key}")
 
 
 def retention(days: int) -> logs.RetentionDays:
@@ -92,7 +97,7 @@ class McpFunction(Construct):
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=HANDLER,
-            code=lambda_.Code.from_asset(str(code.path), asset_hash=f"code-{code.key}"),
+            code=function_code(code),
             layers=[self.layer],
             role=role,
             memory_size=config.memory_mb,

@@ -57,6 +57,26 @@ class Built:
     def redirect_uri(self) -> str:
         return f"https://{self.host}/callback"
 
+    def put_code(self, client_id: str, lifetime_seconds: int) -> tuple[str, str, str]:
+        """A stored, valid authorization code for `client_id`: (code, PKCE verifier, challenge)."""
+        verifier, challenge = pkce_pair()
+        code = secrets.token_urlsafe(32)
+        self.store.codes.put(
+            code,
+            CodeRecord(
+                client_id=client_id,
+                redirect_uri=self.redirect_uri,
+                code_challenge=challenge,
+                resource=self.server.resources[0],
+                scope="mcp:tools",
+                subject="owner@ironworks.example",
+                tenant_id="t-guards",
+                grant_id=secrets.token_urlsafe(12),
+                expires_at=int(self.clock.now) + lifetime_seconds,
+            ),
+        )
+        return code, verifier, challenge
+
 
 def build(
     platform: LocalPlatform,
@@ -242,22 +262,7 @@ def test_register_and_token_past_the_rate_limit_answer_429_and_create_nothing(pl
         assert registered_clients(platform) == before
 
         # A valid code, then two token requests that use up the minute's budget.
-        verifier, challenge = pkce_pair()
-        code = secrets.token_urlsafe(32)
-        built.store.codes.put(
-            code,
-            CodeRecord(
-                client_id=client_id,
-                redirect_uri=built.redirect_uri,
-                code_challenge=challenge,
-                resource=server.resources[0],
-                scope="mcp:tools",
-                subject="owner@ironworks.example",
-                tenant_id="t-guards",
-                grant_id=secrets.token_urlsafe(12),
-                expires_at=int(built.clock.now) + 600,
-            ),
-        )
+        code, verifier, challenge = built.put_code(client_id, 600)
         assert s256(verifier) == challenge
         redeem = {
             "grant_type": "authorization_code",
@@ -311,22 +316,7 @@ async def test_a_dcr_client_unused_past_its_expiry_can_no_longer_authorize_or_re
     assert refused.value.error == "invalid_client"
     assert refused.value.redirect_uri is None  # an unknown client is never redirected to
 
-    verifier, challenge = pkce_pair()
-    code = secrets.token_urlsafe(32)
-    built.store.codes.put(
-        code,
-        CodeRecord(
-            client_id=client_id,
-            redirect_uri=built.redirect_uri,
-            code_challenge=challenge,
-            resource=server.resources[0],
-            scope="mcp:tools",
-            subject="owner@ironworks.example",
-            tenant_id="t-guards",
-            grant_id=secrets.token_urlsafe(12),
-            expires_at=int(built.clock.now) + 60,
-        ),
-    )
+    code, verifier, _ = built.put_code(client_id, 60)
     with pytest.raises(OAuthError) as refused:
         await server.token(
             [
