@@ -119,9 +119,7 @@ class Settings(_FromEnv):
     def _browser_origins(cls, origins: list[str]) -> list[str]:
         bad = [origin for origin in origins if not _ORIGIN.fullmatch(origin)]
         if bad:
-            raise ValueError(
-                f"each entry must be an origin such as https://app.example.com (no path), not {bad[0]!r}"
-            )
+            raise ValueError(f"each entry must be an origin such as https://app.example.com (no path), not {bad[0]!r}")
         # Scheme and host compare case-insensitively (RFC 6454); browsers send them lower case.
         return [origin.lower() for origin in origins]
 

@@ -29,7 +29,14 @@ from tenantry_local.issuer import DevIssuer
 from tenantry_local.seed import DEMO_TENANTS, seed
 from tenantry_local.signin import DEMO_USERS, SIGN_IN_PATH, DevIdentityProvider
 
-__all__ = ["DEFAULT_PORT", "DEFAULT_STATE_DIR", "INSPECTOR_ORIGINS", "LocalPlatform", "base_url_for", "running_platform"]
+__all__ = [
+    "DEFAULT_PORT",
+    "DEFAULT_STATE_DIR",
+    "INSPECTOR_ORIGINS",
+    "LocalPlatform",
+    "base_url_for",
+    "running_platform",
+]
 
 DEFAULT_PORT = 8787
 # The MCP Inspector's web UI (`npx @modelcontextprotocol/inspector` serves it on port 6274): its

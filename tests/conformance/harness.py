@@ -77,7 +77,7 @@ class TokenProxy:
                 self.end_headers()
                 self.wfile.write(answer.content)
 
-            do_GET = do_POST = do_DELETE = do_PUT = do_OPTIONS = do_HEAD = _forward  # noqa: N815 - http.server naming
+            do_GET = do_POST = do_DELETE = do_PUT = do_OPTIONS = do_HEAD = _forward
 
             def log_message(self, *args: Any) -> None:
                 pass

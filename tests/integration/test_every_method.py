@@ -21,7 +21,12 @@ from tests.tls import CLIENT_TLS
 
 ERAS = ("2025-11-25", "2026-07-28")
 METHODS = sorted(
-    {method for table in (CLIENT_REQUESTS, CLIENT_NOTIFICATIONS, SERVER_REQUESTS, SERVER_NOTIFICATIONS) for method, v in table if v in ERAS}
+    {
+        method
+        for table in (CLIENT_REQUESTS, CLIENT_NOTIFICATIONS, SERVER_REQUESTS, SERVER_NOTIFICATIONS)
+        for method, v in table
+        if v in ERAS
+    }
 )
 # Plausible params, so the request gets past validation to its handler where one exists.
 PARAMS: dict[str, dict[str, Any]] = {

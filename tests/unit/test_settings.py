@@ -90,7 +90,9 @@ def test_an_extra_cimd_ca_is_refused_without_the_local_loopback_switch(tmp_path:
 
 def test_allowed_origins_default_to_none_and_parse_as_origins() -> None:
     assert Settings.from_env(DEPLOYED).allowed_origins == []
-    settings = Settings.from_env({**DEPLOYED, "TENANTRY_ALLOWED_ORIGINS": "https://App.Example.com, http://localhost:6274"})
+    settings = Settings.from_env(
+        {**DEPLOYED, "TENANTRY_ALLOWED_ORIGINS": "https://App.Example.com, http://localhost:6274"}
+    )
     assert settings.allowed_origins == ["https://app.example.com", "http://localhost:6274"]
 
 

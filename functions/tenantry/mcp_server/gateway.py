@@ -302,7 +302,8 @@ class Gateway:
         and not allowed (DNS rebinding, cross-site pages). No Origin at all is a server-side client
         (ChatGPT's connector, SDKs, curl), which no browser page can impersonate.
         """
-        for name, value in scope["headers"]:
+        raw: list[tuple[bytes, bytes]] = scope["headers"]
+        for name, value in raw:
             if name.lower() == b"origin":
                 origin = value.decode("latin-1").strip()
                 if origin.lower() not in self._settings.allowed_origins:
