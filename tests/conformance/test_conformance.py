@@ -143,6 +143,7 @@ def test_authorization_server_scenarios(proxied: tuple[LocalPlatform, TokenProxy
         reader.join(5)
     checks = [check for found_file in out.rglob("checks.json") for check in json.loads(found_file.read_text())]
     verdicts = {check["id"]: check["status"] for check in checks}
+    assert verdicts.get("authorization-server-metadata") == "SUCCESS", verdicts
     assert verdicts.get("authorization-code-grant") == "SUCCESS", "".join(output)
     failing = {check["id"]: check.get("errorMessage") for check in checks if check["status"] == "FAILURE"}
     assert not failing, failing
