@@ -198,6 +198,11 @@ def test_a_token_request_with_thousands_of_fields_is_refused_before_it_is_examin
         assert refused.status_code == 400 and "more than 32 fields" in refused.text
 
 
+def test_the_dev_sign_in_form_is_capped_too(http: httpx.Client) -> None:
+    refused = http.post("/dev/sign-in", content="&".join(f"f{n}=" for n in range(1000)))
+    assert refused.status_code == 400 and "too many fields" in refused.text
+
+
 class _CountingName(str):
     """A field name that counts how often it is compared with another."""
 
