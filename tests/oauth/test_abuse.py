@@ -179,6 +179,24 @@ def test_authorize_past_the_per_address_limit_answers_429_and_writes_no_session(
         assert http.get("/authorize", params=_authorize_params(built, client_id)).status_code == 302
 
 
+def test_a_sign_in_the_identity_provider_cannot_start_writes_no_session(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = build(platform)
+    client_id = built.server.clients.register({"redirect_uris": [built.redirect_uri]})["client_id"]
+
+    class Unreachable:
+        async def authorization_url(self, *args: Any) -> str:
+            raise OAuthError("temporarily_unavailable", "the identity provider's discovery document is unreachable")
+
+    monkeypatch.setattr(built.server, "upstream", Unreachable())
+    sessions = len(_oauth_items(platform, "SESSION#"))
+    with TestClient(oauth_app(built.server), follow_redirects=False) as http:
+        refused = http.get("/authorize", params=_authorize_params(built, client_id))
+    assert refused.status_code == 400 and "set-cookie" not in refused.headers
+    assert len(_oauth_items(platform, "SESSION#")) == sessions
+
+
 # --- 3. Forms: a field cap, and a duplicate check linear in the number of fields ------------------
 
 

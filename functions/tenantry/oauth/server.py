@@ -274,10 +274,12 @@ class AuthorizationServer:
             upstream_verifier=secrets.token_urlsafe(48),
             expires_at=self._now() + self.lifetimes.session_seconds,
         )
-        self.store.sessions.put(session_id, session)
+        # The provider's URL first: if it cannot be had (its discovery document unreachable), the
+        # refused request leaves no session behind.
         url = await self.upstream.authorization_url(
             session.upstream_state, session.nonce, session.upstream_verifier, self.callback_url
         )
+        self.store.sessions.put(session_id, session)
         return session_id, url
 
     # --- 2. The upstream provider's callback ---------------------------------------------------
