@@ -72,6 +72,7 @@ def run_install(resources: Resources, options: Options) -> list[Row]:
             serve,
             "MB",
             baseline=full,
-            note=f"goal <= {GOAL_MB} MB; baseline: ./dev test's .venv; synced in {seconds:.0f} s; heaviest MB: {heaviest}",
+            note=f"goal <= {GOAL_MB} MB; baseline: ./dev test's .venv; synced in {seconds:.0f} s; "
+            f"heaviest MB: {heaviest}",
         )
     ]
