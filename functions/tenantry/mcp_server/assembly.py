@@ -49,6 +49,7 @@ def build_server(services: Services) -> TenantMCPServer:
         # (the handshake era already declared none); the gateway answers listen itself (gateway.py).
         subscriptions=False,
         on_blocked=services.registry.invalidate,
+        success_log_sample=services.settings.success_log_sample,
         name="tenantry",
         title="Tenantry",
         instructions=INSTRUCTIONS,
