@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -31,16 +32,29 @@ NODE = ROOT / "node_modules" / "node" / "bin" / "node"
 SUITE_02 = ROOT / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
 SUITE_01 = ROOT / "node_modules" / "conformance-01" / "dist" / "index.js"
 EXPECTED_FAILURES = Path(__file__).with_name("expected_failures.txt")
+_LOOPBACK_HOST = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:\d+)?", re.IGNORECASE)
 # Headers a proxy must not pass on (RFC 9110 §7.6.1), and the ones it recomputes.
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length"}
 
 
-def missing_tools() -> str | None:
+def missing_tools(paths: tuple[Path, ...] = (NODE, SUITE_02, SUITE_01)) -> str | None:
     """Why the suite cannot run here, or None."""
-    for path in (NODE, SUITE_02, SUITE_01):
+    for path in paths:
         if not path.exists():
-            return f"{path.relative_to(ROOT)} is missing: run `npm ci` (./dev test does)"
+            return f"{path} is missing: run `npm ci` (./dev test does)"
     return None
+
+
+def require_tools(environ: dict[str, str], paths: tuple[Path, ...] = (NODE, SUITE_02, SUITE_01)) -> None:
+    """Skip without the suite's Node tools, with the reason; under CI=true fail instead (never a silent pass)."""
+    import pytest
+
+    reason = missing_tools(paths)
+    if reason is None:
+        return
+    if environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and the conformance suite cannot run: {reason}")
+    pytest.skip(f"the conformance suite cannot run: {reason}")
 
 
 class TokenProxy:
@@ -65,9 +79,17 @@ class TokenProxy:
                 body = self.rfile.read(length) if length else b""
                 # Field values exclude surrounding whitespace (RFC 9110 §5.5); httpx refuses to send it.
                 headers = [
-                    (k, v.strip()) for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP | {"authorization"}
+                    (k, v.strip())
+                    for k, v in self.headers.items()
+                    if k.lower() not in _HOP_BY_HOP | {"authorization", "host"}
                 ]
                 headers.append(("authorization", f"Bearer {proxy.token}"))
+                # The proxy's own loopback Host becomes the server's (as a reverse proxy sets it); any
+                # other Host (the DNS-rebinding scenario's evil.example.com) reaches the server as sent.
+                host = (self.headers.get("host") or "").strip()
+                if _LOOPBACK_HOST.fullmatch(host):
+                    host = urlsplit(proxy.upstream).netloc
+                headers.append(("host", host))
                 answer = proxy._client.request(self.command, proxy.upstream + self.path, headers=headers, content=body)
                 self.send_response(answer.status_code)
                 for key, value in answer.headers.multi_items():

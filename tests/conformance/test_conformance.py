@@ -28,6 +28,7 @@ from tests.conformance.harness import (
     TokenProxy,
     baseline_yaml,
     expected_failures,
+    require_tools,
     run_suite,
 )
 from tests.oauth.conftest import Browser
@@ -81,6 +82,15 @@ def test_the_expected_failures_are_only_fixtures_and_extensions() -> None:
     for suite in SUITES:
         for entry in expected_failures(suite):
             assert entry.reason.startswith(("fixture:", "extension:", "capability not offered:")), entry
+
+
+def test_without_node_modules_the_suite_fails_under_ci_and_skips_elsewhere(tmp_path: Path) -> None:
+    gone = (tmp_path / "node_modules" / "node" / "bin" / "node",)
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        require_tools({"CI": "true"}, gone)
+    with pytest.raises(pytest.skip.Exception, match="npm ci"):
+        require_tools({}, gone)
+    require_tools({"CI": "true"}, (tmp_path,))  # present: nothing to say
 
 
 def _free_port() -> int:
