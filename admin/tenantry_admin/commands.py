@@ -573,6 +573,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = command(ssub, "list", _secret_list, "names and fingerprints, never values", read=True)
     p.add_argument("--tenant", required=True)
 
+    from tenantry_admin.canary import register as register_canary
+
+    register_canary(sub, target, reads, run)
+
     members = sub.add_parser("members", help="who may sign in for which tenant")
     msub = members.add_subparsers(dest="members_command", required=True, metavar="COMMAND")
     p = command(msub, "add", _members_add, "let a user sign in for a tenant")
