@@ -244,9 +244,14 @@ def run_canary(
         client.close()
     if mode == "local":
         run.note = (
-            "Local run: moto enforces no IAM, KMS key policy or S3 policy. No IAM decision was observed; "
-            "cross-tenant requests were not sent. The guard column is the in-process guard's decision; "
-            "the evaluator column is the offline IAM policy evaluator's, against the synthesized template."
+            "Local run: moto enforces no IAM, KMS key policy or S3 policy, so no IAM decision was observed and "
+            "no cross-tenant request was sent. `guard` is the in-process guard's decision for the request"
+            + (
+                "; `evaluator` is the offline IAM policy evaluator's, against the synthesized template."
+                if decisions
+                else ". The offline IAM policy evaluator decides these exact requests against the synthesized "
+                "template in tests/infra/test_canary_evaluation.py (`./dev test tests/infra/test_canary_evaluation.py`)."
+            )
         )
     _report(stores, run, cases)
     return run
