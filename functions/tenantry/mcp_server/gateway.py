@@ -13,6 +13,7 @@ from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Message, Receive, Scope, Send
@@ -86,6 +87,7 @@ class Gateway:
         self._settings = settings
         self._server = server
         self._mcp = self._build_app()
+        self._own_paths = _own_paths(settings.resource_url)
         self._started: asyncio.Event | None = None
         self._runner: asyncio.Task[None] | None = None
         self._log = get_logger()
@@ -164,15 +166,21 @@ class Gateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        path: str = scope["path"]
+        path: str = scope["path"].rstrip("/") or "/"
         method: str = scope["method"]
+        if path != MCP_PATH and path in self._own_paths:
+            # The premium function is reached at /business/mcp with `overwrite:path` to /mcp. Which
+            # payload-2.0 field that rewrite changes is undocumented (docs/upstream-notes.md): answer
+            # under this function's own resource path too, whichever field Mangum read it from.
+            path = self._own_paths[path]
+            scope = {**scope, "path": path, "raw_path": path.encode()}
         if path in WELL_KNOWN_PATHS:
             if method not in ("GET", "HEAD"):
                 await _send_json(send, 405, {"error": "method_not_allowed"}, {"allow": "GET"})
                 return
             await _send_json(send, 200, self._resource_metadata(_request_context(scope)))
             return
-        if path.rstrip("/") != MCP_PATH:
+        if path != MCP_PATH:
             await _send_json(send, 404, {"message": "Not Found"})
             return
         if method != "POST":
@@ -295,6 +303,17 @@ class Gateway:
             "bearer_methods_supported": ["header"],
             "resource_name": "Tenantry MCP server",
         }
+
+
+def _own_paths(resource_url: str | None) -> dict[str, str]:
+    """This function's resource path and its metadata path, mapped to the paths it answers them under."""
+    resource_path = urlsplit(resource_url or "").path.rstrip("/")
+    if not resource_path or resource_path == MCP_PATH:
+        return {}
+    return {
+        resource_path: MCP_PATH,
+        RESOURCE_METADATA_PATHS[0] + resource_path: RESOURCE_METADATA_PATHS[1],
+    }
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
