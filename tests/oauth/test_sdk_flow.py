@@ -1,7 +1,7 @@
 """The official MCP Python SDK's OAuth client signs in end to end against the local stack.
 
-API Gateway's 401 (no resource_metadata) -> the well-known RFC 9728 metadata -> RFC 8414 metadata -> DCR or a client metadata
-document (CIMD) -> authorize (PKCE S256, resource) -> token -> the tool call carries the new token.
+API Gateway's 401 (no resource_metadata) -> the well-known RFC 9728 metadata -> RFC 8414 metadata -> DCR
+or a client metadata document (CIMD) -> authorize (PKCE S256, resource) -> token -> the tool call carries the new token.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAu
 from pydantic import AnyUrl
 
 from tenantry_local.platform import LocalPlatform
-from tests.oauth.conftest import REDIRECT_URI, DocumentServer, approve_in_a_browser, query_of, registered_clients
 from tests.backoff import AsyncBackoffTransport
+from tests.oauth.conftest import REDIRECT_URI, DocumentServer, approve_in_a_browser, query_of, registered_clients
 from tests.tls import LocalTls
 
 
