@@ -139,6 +139,9 @@ class OAuthSettings(_FromEnv):
     # Declared after allow_loopback_documents: its validator reads that field.
     cimd_ca_file: str | None = None
     audit_retention_days: int = Field(default=400, ge=1, le=3650)
+    # Tenant subdomains (`<slug>.<base_domain>`), as the MCP function's TENANTRY_BASE_DOMAIN: a
+    # resource on such a host is accepted for that tenant only (RFC 9728 through a tenant host).
+    base_domain: str | None = None
     # The upstream OpenID Connect provider users sign in with (Cognito by default, deployed).
     oidc_issuer: str | None = Field(default=None, pattern=r"^https://")
     oidc_client_id: str | None = None

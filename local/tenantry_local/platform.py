@@ -117,6 +117,8 @@ def _oauth_settings_for(
         # MCP SDKs send a client_id URL only when it is https: a local client serving its document
         # with a self-signed certificate names its CA here (refused unless the switch above is on).
         cimd_ca_file=cimd_ca_file,
+        # The MCP function's tenant subdomains: `http://<slug>.localhost:<port>/mcp` is a resource too.
+        base_domain=settings.base_domain,
         # Generous: the test suite signs in many times from one address.
         register_per_minute=1000,
         token_per_minute=1000,

@@ -23,6 +23,15 @@ from tests.oauth.conftest import REDIRECT_URI, DocumentServer, approve_in_a_brow
 from tests.tls import LocalTls
 
 
+class LoopbackTransport(AsyncBackoffTransport):
+    """Connects `*.localhost` to 127.0.0.1 (not every resolver does, browsers do), keeping the Host header."""
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.host.endswith(".localhost"):
+            request.url = request.url.copy_with(host="127.0.0.1")
+        return await super().handle_async_request(request)
+
+
 class MemoryStorage:
     def __init__(self) -> None:
         self.tokens: OAuthToken | None = None
@@ -48,7 +57,9 @@ async def sign_in_and_call(
     client_metadata_url: str | None = None,
     stale_token: str | None = None,
     challenges: list[str] | None = None,
+    mcp_url: str | None = None,
 ) -> tuple[dict[str, Any], MemoryStorage, list[tuple[str, str, int]]]:
+    mcp_url = mcp_url or platform.mcp_url
     storage = MemoryStorage()
     if stale_token is not None:
         # A token the gateway refuses (e.g. from a key since retired): the first 401 is the bad-token form.
@@ -65,7 +76,7 @@ async def sign_in_and_call(
         return pending.pop()
 
     provider = OAuthClientProvider(
-        server_url=platform.mcp_url,
+        server_url=mcp_url,
         client_metadata=OAuthClientMetadata(
             redirect_uris=[AnyUrl(REDIRECT_URI)],
             client_name="Tenantry OAuth test",
@@ -84,9 +95,9 @@ async def sign_in_and_call(
         trace.append((response.request.method, urlsplit(str(response.request.url)).path, response.status_code))
 
     http = httpx2.AsyncClient(
-        auth=provider, timeout=30, event_hooks={"response": [record]}, transport=AsyncBackoffTransport()
+        auth=provider, timeout=30, event_hooks={"response": [record]}, transport=LoopbackTransport()
     )
-    async with http, Client(streamable_http_client(platform.mcp_url, http_client=http)) as client:
+    async with http, Client(streamable_http_client(mcp_url, http_client=http)) as client:
         result = await client.call_tool("get_tenant_profile", {})
     assert not result.is_error, result.content
     assert result.structured_content is not None
@@ -181,3 +192,16 @@ async def test_sdk_signs_in_with_a_client_metadata_document_served_over_https_wi
     assert claims["client_id"] == url
     assert claims["tenant_id"] == "summit-climbing"
     assert claims["aud"] == platform.mcp_url
+
+
+async def test_sdk_signs_in_through_a_tenant_subdomain(platform: LocalPlatform) -> None:
+    # RFC 9728 3.3: the SDK refuses metadata whose resource is not the URL it connects to; through
+    # a tenant host that is the host's own URL, which the server accepts for that tenant only.
+    port = urlsplit(platform.base_url).port
+    tenant_url = f"http://ironworks.localhost:{port}/mcp"
+    profile, storage, trace = await sign_in_and_call(platform, "accountant@books.example", mcp_url=tenant_url)
+    assert profile["tenant_id"] == "ironworks-gym"  # the host's tenant, with no picking among three
+    assert storage.tokens is not None
+    claims = jwt.decode(storage.tokens.access_token, options={"verify_signature": False})
+    assert claims["tenant_id"] == "ironworks-gym"
+    assert claims["aud"] == platform.mcp_url  # the audience the JWT authorizer checks

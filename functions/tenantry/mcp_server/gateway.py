@@ -13,7 +13,7 @@ from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Message, Receive, Scope, Send
@@ -24,7 +24,7 @@ from tenantry.observability import emit_metric, get_logger, log_context
 from tenantry.routes import MCP_PATH, RESOURCE_METADATA_PATHS
 from tenantry.settings import Settings
 from tenantry.tenancy.context import TENANT_ID_PATTERN, tenant_scope
-from tenantry.tenancy.resolver import TenantResolver
+from tenantry.tenancy.resolver import TenantResolver, tenant_host
 
 __all__ = ["MCP_PATH", "WELL_KNOWN_PATHS", "Gateway"]
 
@@ -178,7 +178,8 @@ class Gateway:
             if method not in ("GET", "HEAD"):
                 await _send_json(send, 405, {"error": "method_not_allowed"}, {"allow": "GET"})
                 return
-            await _send_json(send, 200, self._resource_metadata(_request_context(scope)))
+            host = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"host"), "")
+            await _send_json(send, 200, self._resource_metadata(_request_context(scope), host))
             return
         if path != MCP_PATH:
             await _send_json(send, 404, {"message": "Not Found"})
@@ -291,11 +292,17 @@ class Gateway:
         else:
             self._refusals.add(event)
 
-    def _resource_metadata(self, event: _RequestContext) -> dict[str, Any]:
+    def _resource_metadata(self, event: _RequestContext, host: str) -> dict[str, Any]:
         resource = self._settings.resource_url
         if not resource:
             domain = event.domain_name or "localhost"
             resource = f"https://{domain}{MCP_PATH}"
+        # RFC 9728 3.3: a client refuses metadata whose `resource` is not the URL it asked about, so
+        # through a tenant host (<slug>.<base_domain>) the resource is that host's URL. The
+        # authorization server accepts it for that tenant only (docs/oauth.md).
+        if tenant_host(host, self._settings.base_domain):
+            parts = urlsplit(resource)
+            resource = urlunsplit((parts.scheme, host.lower(), parts.path, "", ""))
         return {
             "resource": resource,
             "authorization_servers": self._settings.authorization_servers,
