@@ -199,7 +199,7 @@ async def test_sdk_signs_in_through_a_tenant_subdomain(platform: LocalPlatform) 
     # a tenant host that is the host's own URL, which the server accepts for that tenant only.
     port = urlsplit(platform.base_url).port
     tenant_url = f"http://ironworks.localhost:{port}/mcp"
-    profile, storage, trace = await sign_in_and_call(platform, "accountant@books.example", mcp_url=tenant_url)
+    profile, storage, _ = await sign_in_and_call(platform, "accountant@books.example", mcp_url=tenant_url)
     assert profile["tenant_id"] == "ironworks-gym"  # the host's tenant, with no picking among three
     assert storage.tokens is not None
     claims = jwt.decode(storage.tokens.access_token, options={"verify_signature": False})
