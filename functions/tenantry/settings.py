@@ -93,7 +93,9 @@ class Settings(_FromEnv):
     status_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     # How long a request waits for the MCP session manager to start before answering 503.
     runner_start_seconds: float = Field(default=5.0, gt=0, le=20)
-    max_body_bytes: int = Field(default=1024 * 1024, gt=0, le=10 * 1024 * 1024)
+    # At most 5 MiB: Lambda refuses a synchronous event over 6 MB (the body plus headers and
+    # context), so a larger limit could never be reached on AWS.
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0, le=5 * 1024 * 1024)
     page_size_max: int = Field(default=100, gt=0, le=1000)
     # Origins the customer widget may load tenant logos from (its MCP Apps CSP resourceDomains);
     # empty means no external images at all, and widgets show a monogram (docs/chatgpt.md).
