@@ -333,8 +333,9 @@ def _request_head_size(method: str, raw_path: str, query: str, headers: list[tup
 
 
 async def _message(send: Send, status: int, message: str) -> None:
-    """API Gateway's own answers: a JSON body with one `message`."""
-    await _respond(send, status, [("content-type", "application/json")], json.dumps({"message": message}))
+    """API Gateway's own answers: a JSON body with one `message`, written without spaces as AWS writes it."""
+    body = json.dumps({"message": message}, separators=(",", ":"))
+    await _respond(send, status, [("content-type", "application/json")], body)
 
 
 async def _insufficient_scope(send: Send, required: tuple[str, ...]) -> None:
