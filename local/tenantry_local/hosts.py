@@ -8,6 +8,7 @@ is the address the emulator was started on, the loopback spellings of it, and
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -31,9 +32,20 @@ class HostPolicy:
         own = urlsplit(self.base_url).hostname or ""
         if name in (own, *_LOOPBACK):
             return True
+        if own in ("0.0.0.0", "::") and _is_ip(name):  # noqa: S104 - comparing, not binding
+            # Bound to every interface (`--host 0.0.0.0`): the machine's addresses are the API's names.
+            return True
         domain = self.base_domain.lower().strip(".")
         if not domain or not name.endswith("." + domain):
             return False
         # One label in front of the domain, as `*.<domain>` matches on a certificate and a mapping.
         label = name[: -len(domain) - 1]
         return bool(label) and "." not in label
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True

@@ -200,6 +200,13 @@ async def test_only_the_hosts_a_deployed_api_answers_are_served(host: str, serve
         assert function.events == []
 
 
+def test_bound_to_every_interface_the_machines_addresses_are_served_and_names_still_refused() -> None:
+    policy = HostPolicy("http://0.0.0.0:8787", "localhost")
+    assert policy.serves("192.0.2.10:8787") and policy.serves("[2001:db8::1]:8787")
+    assert not policy.serves("evil.example:8787")
+    assert not HostPolicy("http://127.0.0.1:8787").serves("192.0.2.10:8787")
+
+
 def test_the_session_platform_refuses_a_foreign_host(platform: LocalPlatform) -> None:
     response = httpx.get(platform.base_url + "/.well-known/oauth-protected-resource/mcp", headers={"host": "evil.test"})
     assert response.status_code == 404
