@@ -147,7 +147,8 @@ class Emulator:
     ) -> None:
         self.authorizer = authorizer
         self.containers = containers
-        self._pools: dict[int, asyncio.Queue[Container]] = {}
+        # Free containers per function, keyed by its container list (kept here, so an id is never reused).
+        self._pools: dict[int, tuple[list[Container], asyncio.Queue[Container]]] = {}
         self._metadata_url = resource_metadata_url
         self._extra_routes = extra_routes or {}
         self._on_refusal = on_refusal
@@ -264,11 +265,11 @@ class Emulator:
 
     async def _invoke(self, containers: list[Container], event: dict[str, Any]) -> dict[str, Any] | _Failure:
         """On the next free container of the function, as Lambda gives each container one request at a time."""
-        pool = self._pools.get(id(containers))
-        if pool is None:
-            pool = self._pools[id(containers)] = asyncio.Queue()
+        if id(containers) not in self._pools:
+            self._pools[id(containers)] = (containers, asyncio.Queue())
             for container in containers:
-                pool.put_nowait(container)
+                self._pools[id(containers)][1].put_nowait(container)
+        pool = self._pools[id(containers)][1]
         container = await pool.get()
         return await self._invoke_on(container, event, self.limits.mcp_timeout, release=pool.put_nowait)
 
