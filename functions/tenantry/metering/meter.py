@@ -607,6 +607,7 @@ class UsageMeter:
         Each carries the registry `version` of the status change and is refused if a newer change's
         mark is there, so an older change can never remove (or replace) a newer one's. The status
         change writes them in the same transaction as the registry record (tenantry_admin/tenants.py).
+        Anything else a status change must leave on the usage items goes into this UpdateBuilder too.
         """
         updates = []
         for month in self._marked_months():
