@@ -26,7 +26,13 @@ from mcp.types import INVALID_PARAMS, CallToolResult, GetPromptResult, InputRequ
 from mcp.types import Tool as MCPTool
 
 from tenantry.audit import AuditEvent, AuditLog, AuditTally
-from tenantry.errors import LimitExceededError, QuotaExceededError, TenantBlockedError, dependency_error
+from tenantry.errors import (
+    AdmissionContentionError,
+    LimitExceededError,
+    QuotaExceededError,
+    TenantBlockedError,
+    dependency_error,
+)
 from tenantry.mcp_server.widgets import BRANDING_META_KEY
 from tenantry.metering.meter import UsageMeter
 from tenantry.observability import emit_metric, get_logger, log_context, traced
@@ -175,6 +181,10 @@ class TenantMCPServer(MCPServer):
             if self._on_blocked is not None:
                 self._on_blocked(tenant.tenant_id)
             raise MCPError(_ACCESS_DENIED, str(exc)) from exc
+        except AdmissionContentionError as exc:
+            # Not a limit: nothing refused the tenant, the counter was too busy to decide. Not audited.
+            emit_metric("AdmissionContention")
+            raise ToolError(str(exc)) from exc
         except (ClientError, BotoCoreError) as exc:
             # Admission could not be decided: the call did not run and was not counted.
             error = dependency_error(exc, "dynamodb")
