@@ -61,6 +61,8 @@ def _canary_function(ops: Any, stack: str) -> str:
 
 def _run(args: argparse.Namespace, ops: Any) -> int:
     if args.stack:
+        if args.evaluate:
+            raise InvalidInputError("--evaluate is for local runs; with --stack, AWS itself decides every case.")
         name = _canary_function(ops, args.stack)
         # Synchronously, as the schedule would: the function's role, not the operator's, makes the requests.
         response = ops.services.session.create_client("lambda").invoke(FunctionName=name, Payload=b"{}")
@@ -71,7 +73,12 @@ def _run(args: argparse.Namespace, ops: Any) -> int:
         if run is None or run.run_id != payload.get("run_id"):
             raise NotFoundError("The canary ran but its result is not in the audit table yet; try `canary status`.")
         return _show(ops, run, args.json)
-    return _show(ops, run_canary(ops.services, mode="local"), args.json)
+    evaluator = None
+    if args.evaluate:
+        from tenantry_admin.canary_offline import offline_evaluator
+
+        evaluator = offline_evaluator()
+    return _show(ops, run_canary(ops.services, mode="local", evaluator=evaluator), args.json)
 
 
 def _status(args: argparse.Namespace, ops: Any) -> int:
@@ -91,3 +98,10 @@ def register(sub: Any, target: argparse.ArgumentParser, reads: argparse.Argument
     ):
         p = csub.add_parser(name, help=help, description=help, parents=[target, reads])
         p.set_defaults(func=run, admin_func=func)
+        if name == "run":
+            p.add_argument(
+                "--evaluate",
+                action="store_true",
+                help="locally: add the offline IAM policy evaluator's decision per case (a repository checkout "
+                "with Node and node_modules; synthesizes the stack, ~30 s)",
+            )

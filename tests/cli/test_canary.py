@@ -57,3 +57,19 @@ def test_the_canary_ids_are_reserved_and_never_listed_or_billed(tenantry: Any, p
         platform.services.dynamodb.delete_item(
             TableName=platform.settings.registry_table, Key={"tenant_id": {"S": CANARY_B}}
         )
+
+
+def test_evaluate_adds_the_offline_iam_decision_for_every_case(tenantry: Any) -> None:
+    """The evaluator's decision for each exact request (a synth of the stack with the local cell count)."""
+    run = tenantry("canary", "run", "--evaluate", "--json")
+    assert run.code == 0, run.err
+    shown = run.json()
+    assert "offline IAM policy evaluator's" in shown["note"]
+    by_name = {r["name"]: r for r in shown["results"]}
+    assert by_name["pool: GetItem of B's item"]["evaluator"] == "deny (IAM due: deny)"
+    assert by_name["cell 1: PutItem into B's partition"]["evaluator"] == "deny (IAM due: deny)"
+    assert by_name["own: A decrypts its own secret"]["evaluator"] == "allow (IAM due: allow)"
+    # IAM lets A use its own context; what refuses B's ciphertext there is KMS, which moto cannot show either.
+    assert by_name["kms: Decrypt B's secret under A's context"]["evaluator"] == "allow (IAM due: allow)"
+    assert all(r["evaluator"] for r in shown["results"])
+    assert all(r["ok"] is None for r in shown["results"])  # still no IAM result claimed

@@ -250,7 +250,7 @@ def run_canary(
                 "; `evaluator` is the offline IAM policy evaluator's, against the synthesized template."
                 if decisions
                 else ". The offline IAM policy evaluator decides these exact requests against the synthesized "
-                "template in tests/infra/test_canary_evaluation.py (`./dev test tests/infra/test_canary_evaluation.py`)."
+                "template in tests/infra/test_canary_evaluation.py (or add --evaluate in a checkout with Node)."
             )
         )
     _report(stores, run, cases)
