@@ -140,3 +140,23 @@ def test_an_unexpected_allow_raises_the_metric_and_an_audit_record_naming_the_re
 def test_canary_tenants_are_not_registered(platform: LocalPlatform, tenant: str) -> None:
     run_canary(platform.services, mode="local")
     assert platform.services.registry.load(tenant) is None
+
+
+def test_the_lambda_handler_runs_in_aws_mode_from_the_functions_settings(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tenantry.canary.handler import handler
+    from tenantry.settings import get_settings
+
+    for name, value in platform.environment().items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        summary = handler({"source": "aws.events"}, None)
+    finally:
+        get_settings.cache_clear()
+    assert summary["cases"] == len(build_cases(TARGETS))
+    # moto allows what IAM would refuse: the handler reports it as violations, never as a pass.
+    assert summary["violations"] >= 10
+    stored = last_run(platform.services)
+    assert stored is not None and stored.run_id == summary["run_id"] and stored.mode == "aws"
