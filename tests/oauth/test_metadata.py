@@ -56,6 +56,7 @@ def test_protected_resource_metadata_points_at_this_authorization_server(
     assert meta["bearer_methods_supported"] == ["header"]
 
 
+@pytest.mark.emulator  # the 401 and its header come from tenantry_local's authorizer, not API Gateway
 def test_401_points_at_the_resource_metadata(http: httpx.Client, platform: LocalPlatform) -> None:
     response = http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
     assert response.status_code == 401
