@@ -9,6 +9,7 @@ AWS credentials, CI or not.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TypeVar
 
 import pytest
@@ -20,16 +21,16 @@ T = TypeVar("T")
 _TRUTHY = frozenset({"1", "true", "yes", "on"})
 
 
-def in_ci() -> bool:
-    """Whether the suite runs under CI, where nothing may quietly skip."""
-    return os.environ.get("CI", "").strip().lower() in _TRUTHY
+def in_ci(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the suite runs under CI (os.environ unless given), where nothing may quietly skip."""
+    return (os.environ if environ is None else environ).get("CI", "").strip().lower() in _TRUTHY
 
 
-def require(what: str, found: T | None) -> T:
+def require(what: str, found: T | None, environ: Mapping[str, str] | None = None) -> T:
     """`found` if it is truthy; otherwise skip saying `what` is missing, or fail under CI."""
     if found:
         return found
     reason = f"{what} is missing"
-    if in_ci():
+    if in_ci(environ):
         pytest.fail(f"CI is set and {reason}; under CI nothing may skip", pytrace=False)
     pytest.skip(reason)
