@@ -1,0 +1,260 @@
+"""The whole OAuth sign-in in a real browser: headless Chromium (Debian's), CSP enforced, driven by Playwright.
+
+Every other OAuth test drives the pages with an HTTP client, which ignores Content Security
+Policy. Chromium does not: it checks `form-action` on the redirect that follows a form post, so a
+consent page allowing only 'self' strands the user on it instead of returning them to the
+client. Here the client's redirect URI is on another origin than the server (a loopback HTTP
+server on its own port, as chatgpt.com is for a deployed server), the browser signs in on the dev
+page, picks and allows (or denies) on the consent page, and must land on the client; the code it
+brings is then redeemed at /token. No CSP violation may be reported along the way.
+
+Needs `chromium` (./dev test installs Debian's as root). Skipped with the reason otherwise, and
+failed instead when CI is set (CI must not pass by skipping). Playwright drives the installed
+Chromium (`executable_path`); it never downloads a browser of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import jwt
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from tenantry_local.platform import LocalPlatform
+from tests.oauth.conftest import pkce_pair, query_of
+
+# Flags that work in this container; Playwright adds --headless and a fresh --user-data-dir itself.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LANDING_MS = 15_000  # generous: two CPU cores shared by many processes
+
+
+def _under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    reason = "chromium is missing; ./dev test installs it (apt-get install chromium, as root)"
+    if _under_ci():
+        pytest.fail(f"CI is set and {reason}")
+    pytest.skip(reason)
+
+
+@dataclass
+class ClientSite:
+    """The MCP client's redirect URI: a loopback HTTP server on its own port, recording each request."""
+
+    server: ThreadingHTTPServer
+    requests: list[str] = field(default_factory=list)
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.origin + "/oauth/callback"
+
+
+@pytest.fixture(scope="module")
+def client_site() -> Iterator[ClientSite]:
+    requests: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # http.server's naming
+            requests.append(self.path)
+            body = b"<!doctype html><title>client</title><p>back at the client</p>"
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield ClientSite(server, requests)
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    executable = _chromium()
+    playwright: Playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+    finally:
+        playwright.stop()
+
+
+@dataclass
+class SignIn:
+    """One client, one sign-in attempt in a fresh browser profile, and what the browser reported."""
+
+    platform: LocalPlatform
+    site: ClientSite
+    page: Page
+    client_id: str
+    verifier: str = ""
+    state: str = ""
+    violations: list[str] = field(default_factory=list)
+
+    def start(self, user: str) -> None:
+        """From the client's authorization URL through the dev sign-in page, as a person clicks."""
+        self.verifier, challenge = pkce_pair()
+        self.state = "st-" + secrets.token_hex(6)
+        query = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": self.site.redirect_uri,
+            "state": self.state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "scope": "mcp:tools",
+            "resource": self.platform.mcp_url,
+        }
+        self.page.goto(f"{self.platform.base_url}/authorize?{urlencode(query)}")
+        assert "/dev/sign-in" in self.page.url, self.page.url
+        self.page.click(f'button[value="{user}"]')
+
+    def on_consent_page(self) -> None:
+        self.page.wait_for_selector('button[value="allow"]', timeout=LANDING_MS)
+        assert self.page.url.startswith(self.platform.base_url + "/callback"), self.page.url
+
+    def landed(self) -> dict[str, str]:
+        """The browser's arrival at the client's redirect URI: its query, as the client received it."""
+        try:
+            self.page.wait_for_url(self.site.redirect_uri + "?**", timeout=LANDING_MS)
+        except PlaywrightTimeout:
+            pytest.fail(
+                f"the browser never reached the client's redirect URI; it stayed on {self.page.url}; "
+                f"CSP violations: {self.violations or 'none reported'}"
+            )
+        # The client itself got the request (not only the address bar): the last one it recorded.
+        arrived = [path for path in self.site.requests if path.startswith("/oauth/callback?")]
+        assert arrived, self.site.requests
+        query = query_of(arrived[-1])
+        assert query == query_of(self.page.url)
+        assert self.violations == [], self.violations
+        return query
+
+    def redeem(self, code: str) -> httpx.Response:
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": self.site.redirect_uri,
+            "client_id": self.client_id,
+            "code_verifier": self.verifier,
+            "resource": self.platform.mcp_url,
+        }
+        return httpx.post(self.platform.base_url + "/token", data=form, timeout=15)
+
+
+@pytest.fixture(scope="module")
+def client_id(platform: LocalPlatform, client_site: ClientSite) -> str:
+    registered = httpx.post(
+        platform.base_url + "/register",
+        json={"client_name": "Browser test client", "redirect_uris": [client_site.redirect_uri]},
+        timeout=15,
+    )
+    assert registered.status_code == 201, registered.text
+    return str(registered.json()["client_id"])
+
+
+@pytest.fixture
+def sign_in(platform: LocalPlatform, client_site: ClientSite, chromium: Browser, client_id: str) -> Iterator[SignIn]:
+    assert client_site.origin != platform.base_url  # another origin: 'self' alone does not cover it
+    context = chromium.new_context()  # a fresh profile: no cookie from an earlier sign-in
+    attempt = SignIn(platform, client_site, context.new_page(), client_id)
+
+    # Both ways the browser reports a CSP violation: the DOM event (through a binding, which
+    # survives navigations and is not subject to the page's CSP) and the console message.
+    def report(source: Any, directive: str, blocked: str) -> None:
+        attempt.violations.append(f"securitypolicyviolation: {directive} blocked {blocked}")
+
+    context.expose_binding("reportCspViolation", report)
+    context.add_init_script(
+        "document.addEventListener('securitypolicyviolation',"
+        " e => window.reportCspViolation(e.effectiveDirective, e.blockedURI));"
+    )
+    attempt.page.on(
+        "console",
+        lambda message: (
+            attempt.violations.append(f"console: {message.text}") if "Content Security Policy" in message.text else None
+        ),
+    )
+    yield attempt
+    context.close()
+
+
+def _tenant_of(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+    return str(claims["tenant_id"])
+
+
+def test_a_one_tenant_user_signs_in_and_lands_on_the_client_with_a_code_that_redeems(sign_in: SignIn) -> None:
+    sign_in.start("owner@ironworks.example")
+    sign_in.on_consent_page()
+    assert sign_in.page.locator('input[name="tenant"][type="radio"]').count() == 0
+    sign_in.page.click('button[value="allow"]')
+
+    query = sign_in.landed()
+    assert query["iss"] == sign_in.platform.base_url and query["state"] == sign_in.state
+    assert _tenant_of(sign_in.redeem(query["code"])) == "ironworks-gym"
+
+
+def test_a_user_of_several_tenants_picks_one_and_the_token_is_for_that_tenant(sign_in: SignIn) -> None:
+    sign_in.start("accountant@books.example")
+    sign_in.on_consent_page()
+    sign_in.page.check('input[name="tenant"][value="summit-climbing"]')  # not the preselected first one
+    sign_in.page.click('button[value="allow"]')
+
+    query = sign_in.landed()
+    assert query["iss"] == sign_in.platform.base_url and query["state"] == sign_in.state
+    assert _tenant_of(sign_in.redeem(query["code"])) == "summit-climbing"
+
+
+def test_a_user_who_denies_lands_on_the_client_with_access_denied(sign_in: SignIn) -> None:
+    sign_in.start("owner@ironworks.example")
+    sign_in.on_consent_page()
+    sign_in.page.click('button[value="deny"]')
+
+    query = sign_in.landed()
+    assert query["error"] == "access_denied" and "code" not in query
+    assert query["iss"] == sign_in.platform.base_url and query["state"] == sign_in.state
+
+
+def test_a_user_of_no_tenant_lands_on_the_client_with_access_denied(sign_in: SignIn) -> None:
+    sign_in.start("visitor@nowhere.example")  # straight from the dev sign-in form to the client
+
+    query = sign_in.landed()
+    assert query["error"] == "access_denied" and "code" not in query
+    assert query["iss"] == sign_in.platform.base_url and query["state"] == sign_in.state
