@@ -29,8 +29,9 @@ __all__ = ["SECURE_SESSION_COOKIE", "SESSION_COOKIE", "OAuthLambdaApp", "RateLim
 # The sign-in cookie. Over https (every deployment) it carries the __Host- prefix: the browser then
 # accepts it only with Secure, Path=/ and no Domain, so no sibling subdomain (a tenant's
 # subdomain included) can plant or overwrite it. Over http, which only `./dev local` serves (on
-# loopback), it has neither: Chromium and Firefox take Secure cookies from http://127.0.0.1, but
-# Safari, curl and Python's cookie jar do not send them back over http (docs/security.md).
+# loopback), it has neither: Chromium takes a Secure cookie from http://127.0.0.1, but Python's
+# cookie jar (httpx: the tests, `tenantry doctor`) never sends one back over http, and not every
+# browser treats loopback http as secure for cookies (docs/oauth.md).
 SESSION_COOKIE = "tenantry_signin"
 SECURE_SESSION_COOKIE = "__Host-" + SESSION_COOKIE
 _NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
