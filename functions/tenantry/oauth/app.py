@@ -142,7 +142,7 @@ def oauth_app(server: AuthorizationServer, limits: RateLimits | None = None) -> 
             return _redirect_or_page(exc)
         # The form posts here ('self') and its answer redirects to the client: Chromium and Safari
         # check form-action on that redirect too, so the validated redirect URI's origin is listed,
-        # on this response only (docs/security.md).
+        # on this response only (docs/oauth.md, "The pages in a browser").
         policy = content_security_policy(["'self'", form_action_source(session.redirect_uri)])
         return HTMLResponse(
             consent_page(session, server.tenant_names(session.tenants)),

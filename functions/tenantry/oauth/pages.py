@@ -42,7 +42,7 @@ def form_action_source(uri: str) -> str:
     """The CSP source for the origin of a (validated, http or https) redirect URI.
 
     A host CSP cannot name (an IPv6 loopback literal) gets its scheme instead: for that page
-    only, forms may post to any origin of that scheme (docs/security.md).
+    only, forms may post to any origin of that scheme (docs/oauth.md).
     """
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
