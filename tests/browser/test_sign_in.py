@@ -8,6 +8,11 @@ server on its own port, as chatgpt.com is for a deployed server), the browser si
 page, picks and allows (or denies) on the consent page, and must land on the client; the code it
 brings is then redeemed at /token. No CSP violation may be reported along the way.
 
+The same sign-in also runs against the authorization server with an https issuer, as deployed (the
+same code and tables, served over TLS on another port): there the sign-in cookie is
+`__Host-tenantry_signin` and Chromium must keep it, and the redirect goes from https to the client's
+loopback http, as `tenantry doctor --sign-in` does against a deployed stack.
+
 Needs `chromium` (./dev test installs Debian's as root). Skipped with the reason otherwise, and
 failed instead when CI is set (CI must not pass by skipping). Playwright drives the installed
 Chromium (`executable_path`); it never downloads a browser of its own.
@@ -15,9 +20,12 @@ Chromium (`executable_path`); it never downloads a browser of its own.
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 import shutil
+import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,11 +36,16 @@ from urllib.parse import urlencode
 import httpx
 import jwt
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+import uvicorn
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from starlette.types import Receive, Scope, Send
 
+from tenantry.oauth.app import SECURE_SESSION_COOKIE, SESSION_COOKIE, oauth_app
 from tenantry_local.platform import LocalPlatform
+from tenantry_local.signin import SIGN_IN_PATH, DevIdentityProvider
 from tests.oauth.conftest import pkce_pair, query_of
+from tests.tls import CLIENT_TLS, LocalTls
 
 # Flags that work in this container; Playwright adds --headless and a fresh --user-data-dir itself.
 CHROMIUM_FLAGS = [
@@ -114,12 +127,22 @@ def chromium() -> Iterator[Browser]:
         playwright.stop()
 
 
+@dataclass(frozen=True)
+class Issuer:
+    """An authorization server to sign in at: its URL, the resource to ask for, how to trust its TLS."""
+
+    url: str
+    resource: str
+    verify: ssl.SSLContext = CLIENT_TLS
+
+
 @dataclass
 class SignIn:
     """One client, one sign-in attempt in a fresh browser profile, and what the browser reported."""
 
-    platform: LocalPlatform
+    issuer: Issuer
     site: ClientSite
+    context: BrowserContext
     page: Page
     client_id: str
     verifier: str = ""
@@ -138,15 +161,15 @@ class SignIn:
             "code_challenge": challenge,
             "code_challenge_method": "S256",
             "scope": "mcp:tools",
-            "resource": self.platform.mcp_url,
+            "resource": self.issuer.resource,
         }
-        self.page.goto(f"{self.platform.base_url}/authorize?{urlencode(query)}")
+        self.page.goto(f"{self.issuer.url}/authorize?{urlencode(query)}")
         assert "/dev/sign-in" in self.page.url, self.page.url
         self.page.click(f'button[value="{user}"]')
 
     def on_consent_page(self) -> None:
         self.page.wait_for_selector('button[value="allow"]', timeout=LANDING_MS)
-        assert self.page.url.startswith(self.platform.base_url + "/callback"), self.page.url
+        assert self.page.url.startswith(self.issuer.url + "/callback"), self.page.url
 
     def landed(self) -> dict[str, str]:
         """The browser's arrival at the client's redirect URI: its query, as the client received it."""
@@ -172,9 +195,9 @@ class SignIn:
             "redirect_uri": self.site.redirect_uri,
             "client_id": self.client_id,
             "code_verifier": self.verifier,
-            "resource": self.platform.mcp_url,
+            "resource": self.issuer.resource,
         }
-        return httpx.post(self.platform.base_url + "/token", data=form, timeout=15)
+        return httpx.post(self.issuer.url + "/token", data=form, timeout=15, verify=self.issuer.verify)
 
 
 @pytest.fixture(scope="module")
@@ -188,11 +211,12 @@ def client_id(platform: LocalPlatform, client_site: ClientSite) -> str:
     return str(registered.json()["client_id"])
 
 
-@pytest.fixture
-def sign_in(platform: LocalPlatform, client_site: ClientSite, chromium: Browser, client_id: str) -> Iterator[SignIn]:
-    assert client_site.origin != platform.base_url  # another origin: 'self' alone does not cover it
-    context = chromium.new_context()  # a fresh profile: no cookie from an earlier sign-in
-    attempt = SignIn(platform, client_site, context.new_page(), client_id)
+def _attempt(issuer: Issuer, site: ClientSite, chromium: Browser, client_id: str) -> SignIn:
+    assert site.origin != issuer.url  # another origin: 'self' alone does not cover it
+    # A fresh profile: no cookie from an earlier sign-in. The https issuer's certificate comes from
+    # the test session's own CA, which this profile does not know.
+    context = chromium.new_context(ignore_https_errors=issuer.url.startswith("https://"))
+    attempt = SignIn(issuer, site, context, context.new_page(), client_id)
 
     # Both ways the browser reports a CSP violation: the DOM event (through a binding, which
     # survives navigations and is not subject to the page's CSP) and the console message.
@@ -210,8 +234,53 @@ def sign_in(platform: LocalPlatform, client_site: ClientSite, chromium: Browser,
             attempt.violations.append(f"console: {message.text}") if "Content Security Policy" in message.text else None
         ),
     )
+    return attempt
+
+
+@pytest.fixture
+def sign_in(platform: LocalPlatform, client_site: ClientSite, chromium: Browser, client_id: str) -> Iterator[SignIn]:
+    attempt = _attempt(Issuer(platform.base_url, platform.mcp_url), client_site, chromium, client_id)
     yield attempt
-    context.close()
+    attempt.context.close()
+
+
+@pytest.fixture(scope="module")
+def https_issuer(platform: LocalPlatform, local_tls: LocalTls) -> Iterator[Issuer]:
+    """The authorization server as deployed, with an https issuer: the same code, tables and keys.
+
+    Served over TLS on its own port with a dev sign-in page of its own (the identity provider's
+    redirect URI is the issuer's /callback), routed as the emulator routes them.
+    """
+    assert platform.oauth is not None
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    url = f"https://127.0.0.1:{sock.getsockname()[1]}"
+    deployed = copy.copy(platform.oauth)
+    deployed.url = url
+    deployed.upstream = provider = DevIdentityProvider(url)
+    sign_in_page, authorization_server = provider.app(), oauth_app(deployed)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        route = sign_in_page if scope["type"] == "http" and scope["path"] == SIGN_IN_PATH else authorization_server
+        await route(scope, receive, send)
+
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        ssl_certfile=str(local_tls.cert_file),
+        ssl_keyfile=str(local_tls.key_file),
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive(), "the https authorization server failed to start"
+        threading.Event().wait(0.02)
+    yield Issuer(url, platform.mcp_url, ssl.create_default_context(cafile=str(local_tls.ca_file)))
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
 
 
 def _tenant_of(response: httpx.Response) -> str:
@@ -227,7 +296,7 @@ def test_a_one_tenant_user_signs_in_and_lands_on_the_client_with_a_code_that_red
     sign_in.page.click('button[value="allow"]')
 
     query = sign_in.landed()
-    assert query["iss"] == sign_in.platform.base_url and query["state"] == sign_in.state
+    assert query["iss"] == sign_in.issuer.url and query["state"] == sign_in.state
     assert _tenant_of(sign_in.redeem(query["code"])) == "ironworks-gym"
 
 
@@ -238,7 +307,7 @@ def test_a_user_of_several_tenants_picks_one_and_the_token_is_for_that_tenant(si
     sign_in.page.click('button[value="allow"]')
 
     query = sign_in.landed()
-    assert query["iss"] == sign_in.platform.base_url and query["state"] == sign_in.state
+    assert query["iss"] == sign_in.issuer.url and query["state"] == sign_in.state
     assert _tenant_of(sign_in.redeem(query["code"])) == "summit-climbing"
 
 
@@ -249,7 +318,7 @@ def test_a_user_who_denies_lands_on_the_client_with_access_denied(sign_in: SignI
 
     query = sign_in.landed()
     assert query["error"] == "access_denied" and "code" not in query
-    assert query["iss"] == sign_in.platform.base_url and query["state"] == sign_in.state
+    assert query["iss"] == sign_in.issuer.url and query["state"] == sign_in.state
 
 
 def test_a_user_of_no_tenant_lands_on_the_client_with_access_denied(sign_in: SignIn) -> None:
@@ -257,4 +326,28 @@ def test_a_user_of_no_tenant_lands_on_the_client_with_access_denied(sign_in: Sig
 
     query = sign_in.landed()
     assert query["error"] == "access_denied" and "code" not in query
-    assert query["iss"] == sign_in.platform.base_url and query["state"] == sign_in.state
+    assert query["iss"] == sign_in.issuer.url and query["state"] == sign_in.state
+
+
+def test_over_https_chromium_keeps_the_host_prefixed_cookie_and_the_sign_in_completes(
+    https_issuer: Issuer, client_site: ClientSite, chromium: Browser, client_id: str
+) -> None:
+    sign_in = _attempt(https_issuer, client_site, chromium, client_id)
+    try:
+        sign_in.start("accountant@books.example")
+        sign_in.on_consent_page()
+        cookies = {cookie["name"]: cookie for cookie in sign_in.context.cookies()}
+        assert SESSION_COOKIE not in cookies, cookies
+        kept = cookies[SECURE_SESSION_COOKIE]  # accepted: Secure, Path=/, no Domain (host-only)
+        assert kept["secure"] and kept["httpOnly"] and kept["path"] == "/" and kept["domain"] == "127.0.0.1"
+        sign_in.page.check('input[name="tenant"][value="lotus-yoga"]')
+        sign_in.page.click('button[value="allow"]')
+
+        query = sign_in.landed()  # from the https consent page to the client's loopback http
+        assert query["iss"] == https_issuer.url and query["state"] == sign_in.state
+        response = sign_in.redeem(query["code"])
+        assert _tenant_of(response) == "lotus-yoga"
+        claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+        assert claims["iss"] == https_issuer.url
+    finally:
+        sign_in.context.close()
