@@ -180,10 +180,14 @@ class SignIn:
                 f"the browser never reached the client's redirect URI; it stayed on {self.page.url}; "
                 f"CSP violations: {self.violations or 'none reported'}"
             )
-        # The client itself got the request (not only the address bar): the last one it recorded.
-        arrived = [path for path in self.site.requests if path.startswith("/oauth/callback?")]
-        assert arrived, self.site.requests
-        query = query_of(arrived[-1])
+        # The client itself got the request (not only the address bar), once, with this sign-in's state.
+        arrived = [
+            path
+            for path in self.site.requests
+            if path.startswith("/oauth/callback?") and query_of(path).get("state") == self.state
+        ]
+        assert len(arrived) == 1, self.site.requests
+        query = query_of(arrived[0])
         assert query == query_of(self.page.url)
         assert self.violations == [], self.violations
         return query
