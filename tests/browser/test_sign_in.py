@@ -28,6 +28,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -83,15 +84,20 @@ class ClientSite:
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        host, port = self.server.server_address[:2]
+        return f"http://[{host}]:{port}" if ":" in str(host) else f"http://{host}:{port}"
 
     @property
     def redirect_uri(self) -> str:
         return self.origin + "/oauth/callback"
 
 
-@pytest.fixture(scope="module")
-def client_site() -> Iterator[ClientSite]:
+class _Ipv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+@contextmanager
+def _serving_client(host: str = "127.0.0.1") -> Iterator[ClientSite]:
     requests: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -107,12 +113,20 @@ def client_site() -> Iterator[ClientSite]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = (_Ipv6Server if ":" in host else ThreadingHTTPServer)((host, 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield ClientSite(server, requests)
-    server.shutdown()
-    server.server_close()
+    try:
+        yield ClientSite(server, requests)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def client_site() -> Iterator[ClientSite]:
+    with _serving_client() as site:
+        yield site
 
 
 @pytest.fixture(scope="module")
@@ -204,15 +218,19 @@ class SignIn:
         return httpx.post(self.issuer.url + "/token", data=form, timeout=15, verify=self.issuer.verify)
 
 
-@pytest.fixture(scope="module")
-def client_id(platform: LocalPlatform, client_site: ClientSite) -> str:
+def _register(platform: LocalPlatform, site: ClientSite) -> str:
     registered = httpx.post(
         platform.base_url + "/register",
-        json={"client_name": "Browser test client", "redirect_uris": [client_site.redirect_uri]},
+        json={"client_name": "Browser test client", "redirect_uris": [site.redirect_uri]},
         timeout=15,
     )
     assert registered.status_code == 201, registered.text
     return str(registered.json()["client_id"])
+
+
+@pytest.fixture(scope="module")
+def client_id(platform: LocalPlatform, client_site: ClientSite) -> str:
+    return _register(platform, client_site)
 
 
 def _attempt(issuer: Issuer, site: ClientSite, chromium: Browser, client_id: str) -> SignIn:
@@ -331,6 +349,32 @@ def test_a_user_of_no_tenant_lands_on_the_client_with_access_denied(sign_in: Sig
     query = sign_in.landed()
     assert query["error"] == "access_denied" and "code" not in query
     assert query["iss"] == sign_in.issuer.url and query["state"] == sign_in.state
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def test_a_redirect_uri_on_ipv6_loopback_is_reached_too(platform: LocalPlatform, chromium: Browser) -> None:
+    # CSP cannot name http://[::1]:port (Chromium ignores such a source), so the consent page
+    # allows the scheme instead; without that the form's redirect here would be blocked.
+    if not _ipv6_loopback():
+        pytest.skip("no IPv6 loopback on this machine")
+    with _serving_client("::1") as site:
+        sign_in = _attempt(Issuer(platform.base_url, platform.mcp_url), site, chromium, _register(platform, site))
+        try:
+            sign_in.start("owner@lotus.example")
+            sign_in.on_consent_page()
+            sign_in.page.click('button[value="allow"]')
+            query = sign_in.landed()
+            assert _tenant_of(sign_in.redeem(query["code"])) == "lotus-yoga"
+        finally:
+            sign_in.context.close()
 
 
 def test_over_https_chromium_keeps_the_host_prefixed_cookie_and_the_sign_in_completes(
