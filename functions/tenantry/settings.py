@@ -132,6 +132,8 @@ class OAuthSettings(_FromEnv):
     dcr_per_host_per_day: int = Field(default=500, ge=1, le=100_000)
     register_per_minute: int = Field(default=10, ge=1, le=10_000)
     token_per_minute: int = Field(default=60, ge=1, le=100_000)
+    # Sign-ins started per source address: each may fetch a client metadata document.
+    authorize_per_minute: int = Field(default=60, ge=1, le=100_000)
     # Only `./dev local` sets this: client metadata documents over http from loopback.
     allow_loopback_documents: bool = False
     # `./dev local` only: a PEM CA bundle trusted, besides the system store, for https client
