@@ -26,6 +26,7 @@ from tenantry.dal.oauth import OAuthStore
 from tenantry.errors import InvalidInputError, TenantryError
 from tenantry.metering.meter import MonthUsage
 from tenantry.tenancy.registry import TenantRecord
+from tenantry_admin.lifecycle import cli as lifecycle_cli
 from tenantry_admin.offboarding import DRAIN_SECONDS, Offboarder
 from tenantry_admin.reports import (
     customers_of,
@@ -546,6 +547,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = command(tsub, "offboard", _offboard, "delete a tenant's data and secrets; keep its audit trail")
     p.add_argument("tenant_id")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    lifecycle_cli.register(tsub, command)
     p = command(tsub, "usage", _usage, "a tenant's usage in a month", read=True)
     p.add_argument("tenant_id")
     p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")

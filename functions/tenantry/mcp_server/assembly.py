@@ -45,6 +45,8 @@ def build_server(services: Services) -> TenantMCPServer:
         extensions=[apps],
         cache_hints=PRIVATE_LISTS,
         on_blocked=services.registry.invalidate,
+        placement=services.placement,
+        home_allowed=services.home_allowed,
         name="tenantry",
         title="Tenantry",
         instructions=INSTRUCTIONS,

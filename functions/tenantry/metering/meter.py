@@ -39,9 +39,11 @@ from tenantry.errors import (
     QuotaExceededError,
     RateLimitedError,
     TenantBlockedError,
+    TenantMovingError,
     aws_error_code,
 )
 from tenantry.isolation.cache import tenant_cache_key
+from tenantry.metering.placement import HOME, MOVE, Placed
 from tenantry.tenancy.context import TenantContext
 from tenantry.tenancy.plans import PLAN_ORDER, PLANS
 
@@ -164,10 +166,15 @@ class UsageMeter:
 
     # -- admission -------------------------------------------------------------------------
     def admit(self, tenant: TenantContext, tool: str) -> str:
-        """Count one call of `tool` and return its month, or raise and count nothing.
+        """Count one call of `tool` and return its month, or raise and count nothing (see admit_call)."""
+        return self.admit_call(tenant, tool).month
+
+    def admit_call(self, tenant: TenantContext, tool: str, writes: bool = False) -> Placed:
+        """Count one call of `tool`; return its month and the tenant's placement, or raise and count nothing.
 
         QuotaExceededError / RateLimitedError: over a limit. TenantBlockedError: the tenant's
         usage item is marked (suspended or offboarding); DynamoDB refuses it in the same write.
+        TenantMovingError: a tool that `writes` arrived while a move pauses writes (metering/placement.py).
         """
         now_ts = self._clock()
         now = datetime.fromtimestamp(now_ts, UTC)
@@ -187,14 +194,17 @@ class UsageMeter:
         admitted = False
         try:
             for _ in range(_ATTEMPTS):
-                old = self._try_admit(tenant, tool, month, minute, pending, same_minute_first)
+                old, new = self._try_admit(tenant, tool, month, minute, pending, same_minute_first, writes)
                 if old is None:
                     admitted = True
                     with self._lock:
                         self._last_minute[minute_key] = minute
-                    return month
+                    move = str(new.get(MOVE, ""))
+                    return Placed(month, str(new.get(HOME, "")), move if move in ("copy", "paused") else "")  # type: ignore[arg-type]
                 if old.get(_BLOCKED):
                     raise TenantBlockedError(tenant.tenant_id, str(old[_BLOCKED]))
+                if writes and old.get(MOVE) == "paused":
+                    raise TenantMovingError()
                 if int(old.get("calls", 0)) >= tenant.config.monthly_tool_calls:
                     window = _Window(
                         "quota_denied",
@@ -257,8 +267,15 @@ class UsageMeter:
             self._pending_for(tenant_id, month).refusals[attribute] += 1
 
     def _try_admit(
-        self, tenant: TenantContext, tool: str, month: str, minute: str, pending: _Pending | None, same_minute: bool
-    ) -> dict[str, Any] | None:
+        self,
+        tenant: TenantContext,
+        tool: str,
+        month: str,
+        minute: str,
+        pending: _Pending | None,
+        same_minute: bool,
+        writes: bool = False,
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         names = {
             "#calls": "calls",
             "#minute": "minute",
@@ -277,6 +294,10 @@ class UsageMeter:
         sets = ["expires_at = :expires"]
         # The tenant's status rides in the admission write: suspend and offboard mark the usage item.
         allowed = "attribute_not_exists(#blocked) AND (attribute_not_exists(#calls) OR #calls < :quota)"
+        if writes:  # a move's final seconds refuse writes (not reads) in the same write, uncounted
+            allowed += " AND (attribute_not_exists(#mv) OR #mv <> :paused)"
+            names["#mv"] = MOVE
+            values[":paused"] = "paused"
         if same_minute:
             adds.append("#mc :one")
             condition = f"#minute = :minute AND #mc < :rate AND {allowed}"
@@ -287,21 +308,25 @@ class UsageMeter:
         if pending is not None:
             self._pending_updates(pending, names, values, adds)
         try:
-            self._client.update_item(
+            response = self._client.update_item(
                 TableName=self._table,
                 Key=to_attrs(usage_month_key(tenant.tenant_id, month)),
                 UpdateExpression="SET " + ", ".join(sets) + " ADD " + ", ".join(adds),
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=to_attrs(values),
+                # The placement rides back in the same write: a moved tenant's new table (`home`), or a
+                # running move, reaches every container on its next call (metering/placement.py).
+                # ALL_NEW, not UPDATED_NEW: the placement attributes are not among those this write sets.
+                ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if aws_error_code(exc) != "ConditionalCheckFailedException":
                 raise
             old: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
-            return from_attrs(old)
-        return None
+            return from_attrs(old), {}
+        return None, from_attrs(response.get("Attributes") or {})
 
     @staticmethod
     def _pending_updates(pending: _Pending, names: dict[str, str], values: dict[str, Any], adds: list[str]) -> None:

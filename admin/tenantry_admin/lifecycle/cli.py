@@ -1,0 +1,74 @@
+"""`tenantry tenants move`: the lifecycle's commands (parsing, confirmation, printing)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tenantry.errors import InvalidInputError
+from tenantry_admin.lifecycle.mover import Mover, MoveReport, parse_target
+
+if TYPE_CHECKING:
+    from tenantry_admin.commands import Ops
+
+__all__ = ["confirm", "mover_for", "register"]
+
+
+def mover_for(ops: Ops) -> Mover:
+    return Mover(
+        ops.admin,
+        ops.services.clients,
+        ops.services.placement,
+        drain_seconds=ops.drain_seconds,
+        say=lambda text: print(text, file=ops.err),
+    )
+
+
+def confirm(args: argparse.Namespace, ops: Ops, plan: str, question: str = "Go on?") -> None:
+    """Say what will happen, then ask (unless --yes); refuse without a terminal to ask on."""
+    if not args.yes and not sys.stdin.isatty():
+        raise InvalidInputError(f"{plan} Not confirmed (no terminal to ask on): pass --yes; nothing was changed.")
+    print(plan, file=ops.err)
+    if args.yes:
+        return
+    if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+        raise InvalidInputError("Not confirmed; nothing was changed.")
+
+
+def print_move(args: argparse.Namespace, ops: Ops, report: MoveReport) -> None:
+    if getattr(args, "json", False):
+        ops.json(report.model_dump(mode="json"))
+        return
+    ops.say(report.message)
+    for kind in report.kinds:
+        ops.say(
+            f"  {kind['kind']:<9} {kind['source_items']:>7,} -> {kind['target_items']:>7,}  "
+            f"sha256 {kind['target_sha256'][:16]}  {'equal' if kind['equal'] else 'differs (re-copied in the pause)'}"
+        )
+
+
+def _move(args: argparse.Namespace, ops: Ops) -> int:
+    from tenantry_admin.commands import _ProgressBar
+
+    target = parse_target(args.to, len(ops.admin.settings.cells()))
+    mover = mover_for(ops)
+    confirm(args, ops, mover.plan(args.tenant_id, target))
+    bar = _ProgressBar(ops.err, f"copying {args.tenant_id}")
+    try:
+        report = mover.run(args.tenant_id, target, keep_source=args.keep_source, progress=bar)
+    finally:
+        bar.close()
+    print_move(args, ops, report)
+    return 0
+
+
+def register(tsub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
+    p = command(
+        tsub, "move", _move, "move a tenant's data to the pool, a cell or its own silo while it is served", True
+    )
+    p.add_argument("tenant_id")
+    p.add_argument("--to", required=True, metavar="pool|silo|cell:N", help="where the tenant's data goes")
+    p.add_argument("--keep-source", action="store_true", help="keep the source items (or silo table) after the flip")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
