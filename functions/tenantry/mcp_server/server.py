@@ -26,6 +26,7 @@ from mcp.types import Tool as MCPTool
 
 from tenantry.audit import AuditEvent, AuditLog, AuditTally
 from tenantry.errors import (
+    AdmissionContentionError,
     LimitExceededError,
     QuotaExceededError,
     TenantBlockedError,
@@ -177,6 +178,10 @@ class TenantMCPServer(MCPServer):
             if self._on_blocked is not None:
                 self._on_blocked(tenant.tenant_id)
             raise MCPError(_ACCESS_DENIED, str(exc)) from exc
+        except AdmissionContentionError as exc:
+            # Not a limit: nothing refused the tenant, the counter was too busy to decide. Not audited.
+            emit_metric("AdmissionContention")
+            raise ToolError(str(exc)) from exc
         except (ClientError, BotoCoreError) as exc:
             # Admission could not be decided: the call did not run and was not counted.
             error = dependency_error(exc, "dynamodb")
