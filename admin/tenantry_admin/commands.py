@@ -255,9 +255,12 @@ def _update(args: argparse.Namespace, ops: Ops) -> int:
         branding=branding,
         expected_version=args.expected_version,
     )
-    result = ops.admin.update(args.tenant_id, changes)
-    ops.say(result.message)
-    return 0
+    if changes.empty():
+        ops.admin.update(args.tenant_id, changes)  # says what can be updated
+    if changes.plan is None:
+        ops.say(ops.admin.update(args.tenant_id, changes).message)
+        return 0
+    return lifecycle_cli.update_and_move(args, ops, changes)
 
 
 def _suspend(args: argparse.Namespace, ops: Ops) -> int:
@@ -540,6 +543,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--brand-company", metavar="NAME")
     p.add_argument("--custom-domain", metavar="HOST")
     p.add_argument("--expected-version", type=int, metavar="N", help="refuse if the record is no longer version N")
+    p.add_argument("--no-move", action="store_true", help="change the plan but keep the tenant's data where it is")
+    p.add_argument("--yes", action="store_true", help="do not ask before a plan change that moves the tenant")
     p = command(tsub, "suspend", _suspend, "stop a tenant's tool calls (data kept)")
     p.add_argument("tenant_id")
     p = command(tsub, "resume", _resume, "let a suspended tenant call tools again")

@@ -8,12 +8,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tenantry.errors import InvalidInputError
+from tenantry_admin.lifecycle.journal import MoveJournal, describe
 from tenantry_admin.lifecycle.mover import Mover, MoveReport, parse_target
+from tenantry_admin.lifecycle.plans import placement_for_plan
+from tenantry_admin.tenants import TenantChanges
 
 if TYPE_CHECKING:
     from tenantry_admin.commands import Ops
 
-__all__ = ["confirm", "mover_for", "register"]
+__all__ = ["confirm", "mover_for", "register", "update_and_move"]
 
 
 def mover_for(ops: Ops) -> Mover:
@@ -60,6 +63,48 @@ def _move(args: argparse.Namespace, ops: Ops) -> int:
         report = mover.run(args.tenant_id, target, keep_source=args.keep_source, progress=bar)
     finally:
         bar.close()
+    print_move(args, ops, report)
+    return 0
+
+
+def update_and_move(args: argparse.Namespace, ops: Ops, changes: TenantChanges) -> int:
+    """`tenants update`, and the move a plan change implies (said first; --no-move keeps the placement).
+
+    Running the same command again after an interrupted move finishes the move: the plan is then
+    unchanged, and the placement still not the plan's.
+    """
+    record = ops.admin.get(args.tenant_id)
+    if changes.expected_version is not None and changes.expected_version != record.version:
+        ops.admin.update(args.tenant_id, changes)  # refused, naming the version: nothing moves either
+    plan = changes.plan or record.plan
+    target = None if record.move is not None else placement_for_plan(ops.admin, record, plan)
+    if record.move is not None:  # a move already under way (an interrupted one): finish it
+        target = MoveJournal.model_validate(record.move).target
+    mover = mover_for(ops)
+    if target is not None and not args.no_move:
+        confirm(
+            args,
+            ops,
+            f"The {plan} plan places {args.tenant_id} in {describe(target)}. " + mover.plan(args.tenant_id, target),
+        )
+    if changes.plan == record.plan:
+        changes.plan = None
+    if not changes.empty():
+        ops.say(ops.admin.update(args.tenant_id, changes).message)
+    if target is None:
+        if changes.empty():
+            ops.say(
+                f"Nothing to update: {args.tenant_id} is already on the {plan} plan, in {ops.admin.table_of(record)}."
+            )
+        return 0
+    if args.no_move:
+        ops.say(
+            f"Kept {args.tenant_id} in {describe(record.placement)} ({ops.admin.table_of(record)}) as asked (--no-move); "
+            f"the {plan} plan would place it in {describe(target)}: `tenantry tenants move {args.tenant_id} "
+            f"--to {describe(target)}` moves it."
+        )
+        return 0
+    report = mover.run(args.tenant_id, target)
     print_move(args, ops, report)
     return 0
 
