@@ -98,8 +98,9 @@ def update_and_move(args: argparse.Namespace, ops: Ops, changes: TenantChanges) 
             )
         return 0
     if args.no_move:
+        where = f"{describe(record.placement)} ({ops.admin.table_of(record)})"
         ops.say(
-            f"Kept {args.tenant_id} in {describe(record.placement)} ({ops.admin.table_of(record)}) as asked (--no-move); "
+            f"Kept {args.tenant_id} in {where} as asked (--no-move); "
             f"the {plan} plan would place it in {describe(target)}: `tenantry tenants move {args.tenant_id} "
             f"--to {describe(target)}` moves it."
         )
