@@ -165,6 +165,12 @@ def _show(ops: Ops, record: TenantRecord) -> None:
     )
     ops.say(f"  branding   {', '.join(f'{k}={v}' for k, v in brand.items()) or '-'}")
     ops.say(f"  version    {record.version} (created {record.created_at}, updated {record.updated_at})")
+    if record.move is not None:
+        move = record.move
+        ops.say(
+            f"  moving     {move.get('id')} to {move.get('target_table')}, at step {move.get('step')} "
+            f"(started {move.get('started_at')} by {move.get('started_by')})"
+        )
 
 
 def _table(ops: Ops, header: list[str], rows: list[list[str]]) -> None:

@@ -201,7 +201,7 @@ def test_a_move_killed_at_each_step_finishes_when_run_again(
 
     run = tenantry("tenants", "move", tenant_id, "--to", "cell:1", "--yes")
     assert run.code == 0, run.err
-    assert "Resuming move mv-" in run.err and f"at step {step}" in run.err
+    assert "Resume move mv-" in run.err and f"at step {step}" in run.err
     after = _partition(platform.settings.cells()[1], tenant_id)
     assert after.keys() == before.keys()
     assert all(after[k] == before[k] for k in before)

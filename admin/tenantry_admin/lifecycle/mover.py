@@ -156,7 +156,6 @@ class Mover:
         if journal is not None:
             resumed = journal.step
             journal = self._save(tenant_id, journal.model_copy(update={"owner": this_owner()}))
-            self._say(f"Resuming move {journal.id} at step {journal.step}.")
         else:
             source_table = self._admin.table_of(record)
             target_table = self.target_table(tenant_id, target)
@@ -195,6 +194,7 @@ class Mover:
             target_table=journal.target_table,
             resumed_at=resumed,
             source_kept=journal.keep_source,
+            copied=journal.copied,
         )
         copier = PartitionCopier(
             self._clients, self._admin.context_for(record), journal.source_table, journal.target_table
@@ -236,6 +236,7 @@ class Mover:
             # Calls admitted before the mark do not mark their writes: let them finish before reading.
             self._sleep(self._drain)
             report.copied = copier.copy(progress, copier.count(journal.source_table) if progress else 0)
+            journal = self._save(tenant_id, journal.model_copy(update={"copied": report.copied}))
         elif step == "catch-up":
             for _ in range(_ROUNDS):
                 report.caught_up += len(copier.catch_up())
