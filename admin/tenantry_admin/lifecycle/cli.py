@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tenantry.errors import InvalidInputError
 from tenantry_admin.lifecycle.journal import MoveJournal, describe
 from tenantry_admin.lifecycle.mover import Mover, MoveReport, parse_target
 from tenantry_admin.lifecycle.plans import placement_for_plan
+from tenantry_admin.lifecycle.portability import Portability
 from tenantry_admin.tenants import TenantChanges
 
 if TYPE_CHECKING:
@@ -110,6 +112,47 @@ def update_and_move(args: argparse.Namespace, ops: Ops, changes: TenantChanges) 
     return 0
 
 
+def _portability(ops: Ops) -> Portability:
+    return Portability(ops.admin, ops.services.clients, ops.members, ops.services.session.create_client("kms"))
+
+
+def _export(args: argparse.Namespace, ops: Ops) -> int:
+    from tenantry_admin.commands import _ProgressBar
+
+    path = Path(args.output)
+    if path.exists() and not args.yes:
+        raise InvalidInputError(f"{path} exists; pass --yes to replace it. Nothing was written.")
+    bar = _ProgressBar(ops.err, f"exporting {args.tenant_id}")
+    try:
+        report = _portability(ops).export(args.tenant_id, path, args.stack or "local", bar)
+    finally:
+        bar.close()
+    if args.json:
+        ops.json(report.model_dump(mode="json"))
+    else:
+        ops.say(report.message)
+    return 0
+
+
+def _restore(args: argparse.Namespace, ops: Ops) -> int:
+    portability = _portability(ops)
+    reader = portability.verify(Path(args.file))  # the whole archive, before anything is asked or written
+    source = reader.manifest["tenant_id"]
+    target = portability.target_of(reader, args.as_id)
+    confirm(
+        args,
+        ops,
+        f"Restore {Path(args.file).name} (tenant {source}, exported {reader.manifest.get('created_at')} from "
+        f"{reader.manifest.get('source')}) as {target}, placement {args.placement}.",
+    )
+    report = portability.restore(Path(args.file), args.as_id, args.placement)
+    if args.json:
+        ops.json(report.model_dump(mode="json"))
+    else:
+        ops.say(report.message)
+    return 0
+
+
 def register(tsub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
     p = command(
         tsub, "move", _move, "move a tenant's data to the pool, a cell or its own silo while it is served", True
@@ -117,4 +160,15 @@ def register(tsub: Any, command: Callable[..., argparse.ArgumentParser]) -> None
     p.add_argument("tenant_id")
     p.add_argument("--to", required=True, metavar="pool|silo|cell:N", help="where the tenant's data goes")
     p.add_argument("--keep-source", action="store_true", help="keep the source items (or silo table) after the flip")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p = command(
+        tsub, "export", _export, "write one tenant's data, usage, audit, members and branding to an archive", True
+    )
+    p.add_argument("tenant_id")
+    p.add_argument("--output", required=True, metavar="FILE")
+    p.add_argument("--yes", action="store_true", help="replace FILE if it exists")
+    p = command(tsub, "restore", _restore, "restore a tenant from an archive (verified whole first)", True)
+    p.add_argument("file")
+    p.add_argument("--as", dest="as_id", metavar="NEW_ID", help="restore under this tenant id (secrets re-encrypted)")
+    p.add_argument("--placement", default="auto", help="pool, cell, silo or auto (default: auto)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
