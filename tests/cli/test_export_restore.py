@@ -25,7 +25,10 @@ def _make(platform: LocalPlatform, tenantry: Any, tenant_id: str) -> None:
     for i in range(12):
         ok, text = _call(container, tenant_id, "create_customer", name=f"Member {i}", customer_id=f"cus_{i:04d}")
         assert ok, text
-    assert tenantry("secrets", "set", "--tenant", tenant_id, "booking_webhook_url", stdin="https://hooks.example/x\n").code == 0
+    assert (
+        tenantry("secrets", "set", "--tenant", tenant_id, "booking_webhook_url", stdin="https://hooks.example/x\n").code
+        == 0
+    )
     admin = _admin(platform)
     platform.services.branding.put_logo(admin.context_for(admin.get(tenant_id)), b"\x89PNG logo", "image/png")
 
@@ -39,7 +42,9 @@ def test_exported_offboarded_and_restored_under_a_new_id_answers_as_before(
     archive = tmp_path / "gym.tar"
     run = tenantry("tenants", "export", tenant_id, "--output", str(archive))
     assert run.code == 0, run.err
-    assert f"Exported {tenant_id} to {archive}" in run.out and "14 item(s)" in run.out and "1 branding file(s)" in run.out
+    assert (
+        f"Exported {tenant_id} to {archive}" in run.out and "14 item(s)" in run.out and "1 branding file(s)" in run.out
+    )
     assert tenantry("tenants", "offboard", tenant_id, "--yes").code == 0
 
     refused = one_line_error(tenantry("tenants", "restore", str(archive), "--yes"))
@@ -75,11 +80,6 @@ def archive(platform: LocalPlatform, tenantry: Any, tenant_id: str, tmp_path: Pa
     path = tmp_path / "good.tar"
     assert tenantry("tenants", "export", tenant_id, "--output", str(path)).code == 0
     return path
-
-
-def _crafted(name: str, data: bytes, victim: str) -> bytes:
-    """items.jsonl lines naming another tenant's partition, with the manifest's hashes made to match."""
-    return data
 
 
 @pytest.mark.parametrize(
