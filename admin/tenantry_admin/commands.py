@@ -375,6 +375,11 @@ def _offboard(args: argparse.Namespace, ops: Ops) -> int:
         typed = input(f"Offboarding deletes {record.tenant_id}'s data and secrets for good. Type its id to go on: ")
         if typed.strip() != record.tenant_id:
             raise InvalidInputError("Not confirmed; nothing was changed.")
+    if args.export and record.status != "offboarded":
+        # The archive first: if the export fails, nothing is deleted (the audit trail records both).
+        ops.say(
+            lifecycle_cli.export_to(ops, record.tenant_id, Path(args.export), args.stack, overwrite=args.yes).message
+        )
     if record.status not in ("offboarding", "offboarded"):
         print(
             f"{record.tenant_id}: tool calls are refused from now on; waiting {ops.drain_seconds:.0f} s for calls "
@@ -557,6 +562,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("tenant_id")
     p = command(tsub, "offboard", _offboard, "delete a tenant's data and secrets; keep its audit trail")
     p.add_argument("tenant_id")
+    p.add_argument("--export", metavar="FILE", help="export the tenant to FILE first (tenants export)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     lifecycle_cli.register(tsub, command)
     p = command(tsub, "usage", _usage, "a tenant's usage in a month", read=True)

@@ -40,12 +40,12 @@ def test_exported_offboarded_and_restored_under_a_new_id_answers_as_before(
     container = platform.emulator.containers[0]
     before = [_call(container, tenant_id, "get_customer", customer_id=f"cus_{i:04d}")[1] for i in range(12)]
     archive = tmp_path / "gym.tar"
-    run = tenantry("tenants", "export", tenant_id, "--output", str(archive))
+    run = tenantry("tenants", "offboard", tenant_id, "--export", str(archive), "--yes")  # export, then offboard
     assert run.code == 0, run.err
-    assert (
-        f"Exported {tenant_id} to {archive}" in run.out and "14 item(s)" in run.out and "1 branding file(s)" in run.out
-    )
-    assert tenantry("tenants", "offboard", tenant_id, "--yes").code == 0
+    assert f"Exported {tenant_id} to {archive}" in run.out and "14 item(s)" in run.out
+    assert "1 branding file(s)" in run.out and f"Offboarded {tenant_id}" in run.out
+    actions = [e["action"] for e in tenantry("tenants", "audit", tenant_id, "--json").json()]
+    assert "admin:export" in actions and "admin:offboard" in actions
 
     refused = one_line_error(tenantry("tenants", "restore", str(archive), "--yes"))
     assert "--as NEW_ID" in refused

@@ -12,13 +12,13 @@ from tenantry.errors import InvalidInputError
 from tenantry_admin.lifecycle.journal import MoveJournal, describe
 from tenantry_admin.lifecycle.mover import Mover, MoveReport, parse_target
 from tenantry_admin.lifecycle.plans import placement_for_plan
-from tenantry_admin.lifecycle.portability import Portability
+from tenantry_admin.lifecycle.portability import ExportReport, Portability
 from tenantry_admin.tenants import TenantChanges
 
 if TYPE_CHECKING:
     from tenantry_admin.commands import Ops
 
-__all__ = ["confirm", "mover_for", "register", "update_and_move"]
+__all__ = ["confirm", "export_to", "mover_for", "register", "update_and_move"]
 
 
 def mover_for(ops: Ops) -> Mover:
@@ -116,17 +116,20 @@ def _portability(ops: Ops) -> Portability:
     return Portability(ops.admin, ops.services.clients, ops.members, ops.services.session.create_client("kms"))
 
 
-def _export(args: argparse.Namespace, ops: Ops) -> int:
+def export_to(ops: Ops, tenant_id: str, path: Path, stack: str | None, overwrite: bool) -> ExportReport:
     from tenantry_admin.commands import _ProgressBar
 
-    path = Path(args.output)
-    if path.exists() and not args.yes:
+    if path.exists() and not overwrite:
         raise InvalidInputError(f"{path} exists; pass --yes to replace it. Nothing was written.")
-    bar = _ProgressBar(ops.err, f"exporting {args.tenant_id}")
+    bar = _ProgressBar(ops.err, f"exporting {tenant_id}")
     try:
-        report = _portability(ops).export(args.tenant_id, path, args.stack or "local", bar)
+        return _portability(ops).export(tenant_id, path, stack or "local", bar)
     finally:
         bar.close()
+
+
+def _export(args: argparse.Namespace, ops: Ops) -> int:
+    report = export_to(ops, args.tenant_id, Path(args.output), args.stack, args.yes)
     if args.json:
         ops.json(report.model_dump(mode="json"))
     else:
