@@ -116,6 +116,7 @@ class ArchiveWriter:
         data = json.dumps(manifest, indent=2, sort_keys=True).encode()
         info = tarfile.TarInfo(MANIFEST)
         info.size = len(data)
+        info.mtime = int(datetime.now(UTC).timestamp())
         self._tar.addfile(info, io.BytesIO(data))
         self._tar.close()
         self._tmp.replace(self._path)  # a half-written archive never has the final name
