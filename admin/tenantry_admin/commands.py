@@ -579,6 +579,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("tenant_id")
     p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
 
+    lifecycle_cli.register_cells(sub, command)
+
     secrets = sub.add_parser("secrets", help="a tenant's integration secrets (values from stdin or a prompt)")
     ssub = secrets.add_subparsers(dest="secrets_command", required=True, metavar="COMMAND")
     for name, func, help in (

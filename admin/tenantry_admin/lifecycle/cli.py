@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tenantry.errors import InvalidInputError
+from tenantry_admin.lifecycle.cells import cell_loads, rebalance_plan, target_of
 from tenantry_admin.lifecycle.journal import MoveJournal, describe
 from tenantry_admin.lifecycle.mover import Mover, MoveReport, parse_target
 from tenantry_admin.lifecycle.plans import placement_for_plan
@@ -18,7 +19,7 @@ from tenantry_admin.tenants import TenantChanges
 if TYPE_CHECKING:
     from tenantry_admin.commands import Ops
 
-__all__ = ["confirm", "export_to", "mover_for", "register", "update_and_move"]
+__all__ = ["confirm", "export_to", "mover_for", "register", "register_cells", "update_and_move"]
 
 
 def mover_for(ops: Ops) -> Mover:
@@ -154,6 +155,45 @@ def _restore(args: argparse.Namespace, ops: Ops) -> int:
     else:
         ops.say(report.message)
     return 0
+
+
+def _cells_show(args: argparse.Namespace, ops: Ops) -> int:
+    loads = cell_loads(ops.admin)
+    if args.json:
+        ops.json([load.model_dump(mode="json") for load in loads])
+        return 0
+    from tenantry_admin.commands import _table
+
+    rows = [[str(c.cell), c.table, f"{c.tenants:,}", f"{c.items:,}"] for c in loads]
+    _table(ops, ["CELL", "TABLE", "TENANTS", "ITEMS"], rows)
+    ops.say("ITEMS is DescribeTable's ItemCount (every tenant's items; AWS refreshes it about every six hours).")
+    return 0
+
+
+def _cells_rebalance(args: argparse.Namespace, ops: Ops) -> int:
+    moves = rebalance_plan(cell_loads(ops.admin))
+    if not moves:
+        ops.say("The cells are even (within one tenant of each other); nothing to move.")
+        return 0
+    for move in moves:
+        ops.say(f"move {move.tenant_id}: cell:{move.source} -> cell:{move.target}")
+    if not args.apply:
+        ops.say(f"{len(moves)} move(s) would even out the cells. Dry run: pass --apply to move them.")
+        return 0
+    confirm(args, ops, f"Move {len(moves)} tenant(s) between cells, one at a time, each served throughout.")
+    mover = mover_for(ops)
+    for move in moves:
+        ops.say(mover.run(move.tenant_id, target_of(move)).message)
+    return 0
+
+
+def register_cells(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
+    cells = sub.add_parser("cells", help="tenants and items per pooled cell; even them out")
+    csub = cells.add_subparsers(dest="cells_command", required=True, metavar="COMMAND")
+    command(csub, "show", _cells_show, "tenants and items per cell", True)
+    p = command(csub, "rebalance", _cells_rebalance, "the moves that even out the cells (a dry run unless --apply)")
+    p.add_argument("--apply", action="store_true", help="run the moves")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
 
 def register(tsub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:

@@ -32,6 +32,7 @@ __all__ = ["KindDigest", "PartitionCopier", "VerifyReport"]
 
 Progress = Callable[[int, int], None]
 _BATCH = 25
+_PAGE = 1000
 
 
 def _kind(sort_key: str) -> str:
@@ -111,7 +112,8 @@ class PartitionCopier:
 
     def data_items(self, table: str) -> Iterator[dict[str, Any]]:
         """Every item of the tenant in `table`, marks left out."""
-        for page in self._pages(table):
+        # Pages of at most 1,000 items: each request stays short even on a slow (local) DynamoDB.
+        for page in self._pages(table, Limit=_PAGE):
             for item in page:
                 if not item[SK]["S"].startswith(self._mark_prefix):
                     yield item
