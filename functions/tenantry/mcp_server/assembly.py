@@ -47,6 +47,7 @@ def build_server(services: Services) -> TenantMCPServer:
         on_blocked=services.registry.invalidate,
         placement=services.placement,
         home_allowed=services.home_allowed,
+        success_log_sample=services.settings.success_log_sample,
         name="tenantry",
         title="Tenantry",
         instructions=INSTRUCTIONS,

@@ -115,6 +115,8 @@ _TOKEN_MAPS = ("tk0", "tk1")
 _TOKEN_BYTES = 6
 # The attribute suspend/offboard set on a tenant's usage items; admission is conditional on its absence.
 _BLOCKED = "blocked"
+# The registry version of the status change that last set or cleared the mark: an older one cannot undo it.
+_MARK_VERSION = "blocked_version"
 # Per-container memory of tenants (last admitted minute, refusal windows): least recently used out first.
 _MAX_TRACKED = 10_000
 
@@ -180,6 +182,7 @@ class UpdateBuilder:
         self.values: dict[str, Any] = {}
         self.sets: list[str] = []
         self.adds: list[str] = []
+        self.removes: list[str] = []
         self.conditions: list[str] = []
 
     def name(self, *path: str) -> str:
@@ -203,8 +206,9 @@ class UpdateBuilder:
         self.conditions.append(clause)
 
     def request(self) -> dict[str, Any]:
-        """UpdateExpression, ConditionExpression (when any) and the placeholders, for update_item(**...)."""
+        """UpdateExpression, ConditionExpression (when any) and the placeholders: update_item(**...) or an Update."""
         parts = [f"SET {', '.join(self.sets)}"] if self.sets else []
+        parts += [f"REMOVE {', '.join(self.removes)}"] if self.removes else []
         parts += [f"ADD {', '.join(self.adds)}"] if self.adds else []
         request: dict[str, Any] = {"UpdateExpression": " ".join(parts), "ExpressionAttributeNames": self.names}
         if self.values:
@@ -630,33 +634,31 @@ class UsageMeter:
         )
 
     # -- status marks ----------------------------------------------------------------------
-    def block(self, tenant_id: str, status: str) -> None:
-        """Mark the tenant's usage items (this month and next) so admission refuses it in any container."""
-        for month in self._marked_months():
-            self._client.update_item(
-                TableName=self._table,
-                Key=to_attrs(usage_month_key(tenant_id, month)),
-                UpdateExpression="SET #b = :status, expires_at = if_not_exists(expires_at, :expires)",
-                ExpressionAttributeNames={"#b": _BLOCKED},
-                ExpressionAttributeValues=to_attrs(
-                    {":status": status, ":expires": int(self._clock()) + _RETENTION_SECONDS}
-                ),
-            )
+    def mark_updates(self, tenant_id: str, status: str, version: int) -> list[dict[str, Any]]:
+        """TransactItems that set the mark (any status but active) or clear it, on this month's item and next's.
 
-    def unblock(self, tenant_id: str) -> None:
-        """Remove the marks `block` wrote; the next admission in any container succeeds again."""
+        Each carries the registry `version` of the status change and is refused if a newer change's
+        mark is there, so an older change can never remove (or replace) a newer one's. The status
+        change writes them in the same transaction as the registry record (tenantry_admin/tenants.py).
+        Anything else a status change must leave on the usage items goes into this UpdateBuilder too.
+        """
+        updates = []
         for month in self._marked_months():
-            try:
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=to_attrs(usage_month_key(tenant_id, month)),
-                    UpdateExpression="REMOVE #b",
-                    ConditionExpression="attribute_exists(#b)",
-                    ExpressionAttributeNames={"#b": _BLOCKED},
-                )
-            except ClientError as exc:
-                if aws_error_code(exc) != "ConditionalCheckFailedException":
-                    raise
+            update = UpdateBuilder()
+            stamp, expires_at = update.name(_MARK_VERSION), update.name("expires_at")
+            version_value = update.value(version)
+            update.sets += [
+                f"{stamp} = {version_value}",
+                f"{expires_at} = if_not_exists({expires_at}, {update.value(int(self._clock()) + _RETENTION_SECONDS)})",
+            ]
+            if status == "active":
+                update.removes.append(update.name(_BLOCKED))
+            else:
+                update.sets.append(f"{update.name(_BLOCKED)} = {update.value(status)}")
+            update.require(f"attribute_not_exists({stamp}) OR {stamp} <= {version_value}")
+            key = to_attrs(usage_month_key(tenant_id, month))
+            updates.append({"Update": {"TableName": self._table, "Key": key, **update.request()}})
+        return updates
 
     def blocked(self, tenant_id: str) -> str | None:
         """The mark on this month's usage item, if any (operators and tests)."""
