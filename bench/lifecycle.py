@@ -29,6 +29,7 @@ from tenantry.tenancy.placement import Placement
 from tenantry_admin.lifecycle.mover import Mover
 from tenantry_admin.lifecycle.portability import Portability
 from tenantry_admin.tenants import TenantAdmin
+from tenantry_admin.wiring import OperatorServices
 from tenantry_local.aws import local_client
 from tenantry_local.platform import LocalPlatform
 
@@ -94,7 +95,8 @@ class _Writer(threading.Thread):
 
 def run_lifecycle(resources: Resources, options: Options) -> list[Row]:
     platform = resources.aws().platform
-    s = platform.services
+    # The operator's clients (longer read timeout, more retries), as `tenantry tenants move` uses.
+    s = OperatorServices.create(platform.settings, platform.services.session)
     admin = TenantAdmin(s.registry, s.audit, s.secret_store, s.dynamodb, platform.settings, "bench")
     record = new_tenant(platform, plan="professional", max_customers=1_000_000, calls_per_minute=1_000_000)
     tenant_id = record.tenant_id
