@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from tenantry.routes import STAGE_THROTTLE
+
 __all__ = ["DEFAULTS", "LOG_RETENTION_DAYS", "REMOVED", "ContextError", "DeployConfig", "load_config"]
 
 # CloudWatch Logs accepts only these retention periods.
@@ -34,6 +36,10 @@ DEFAULTS: dict[str, Any] = {
     "auth_domain_prefix": "",
     # Redirect URI hosts that DCR (POST /register) accepts (ChatGPT's connector callback host).
     "dcr_redirect_hosts": "chatgpt.com",
+    # Browser origins the MCP endpoint serves (comma-separated https origins): the functions'
+    # TENANTRY_ALLOWED_ORIGINS and the HTTP API's CORS allow-list. Empty: a request carrying any
+    # Origin is refused (403); server-side clients such as ChatGPT's connector send none.
+    "allowed_origins": "",
     # Access-token signing key rotation: raising it by one makes generation N+1's key sign (created now,
     # or published since signing_key_next) and keeps the previous generation's key published for
     # verification; older ones leave the stack (docs/deploy.md).
@@ -72,8 +78,9 @@ DEFAULTS: dict[str, Any] = {
     # The operator's role (admin CLI with --stack): may assume the tenant role under the same tag rules,
     # which offboarding and `tenantry secrets` need. Empty: only the function can.
     "operator_principal_arn": "",
-    "throttle_rate": 100,
-    "throttle_burst": 200,
+    # The local emulator throttles with the same defaults (tenantry/routes.py).
+    "throttle_rate": STAGE_THROTTLE.rate,
+    "throttle_burst": STAGE_THROTTLE.burst,
     "alarm_error_rate_percent": 5,
     "alarm_p99_ms": 5000,
 }
@@ -122,6 +129,7 @@ class DeployConfig:
     oidc_user_claim: str
     auth_domain_prefix: str | None
     dcr_redirect_hosts: tuple[str, ...]
+    allowed_origins: tuple[str, ...]
     signing_key_generation: int
     signing_key_next: bool
     domain: str | None
@@ -240,6 +248,7 @@ _EXAMPLES = {
     "scopes": "mcp:tools",
     "auth_domain_prefix": "tenantry-auth-example",
     "dcr_redirect_hosts": "chatgpt.com",
+    "allowed_origins": "https://app.example.com",
 }
 
 
@@ -325,6 +334,7 @@ def load_config(node: _Node) -> DeployConfig:
             lower=True,
         ),
         dcr_redirect_hosts=_hosts(get("dcr_redirect_hosts")),
+        allowed_origins=_origins(get("allowed_origins")),
         signing_key_generation=_int("signing_key_generation", get("signing_key_generation"), 1, 1000),
         signing_key_next=_bool("signing_key_next", get("signing_key_next")),
         domain=domain,
@@ -385,6 +395,25 @@ def _hosts(raw: Any) -> tuple[str, ...]:
             "dcr_redirect_hosts", f"must list DNS host names, comma separated (got {raw!r})", "chatgpt.com"
         )
     return hosts
+
+
+def _origins(raw: Any) -> tuple[str, ...]:
+    """https origins (scheme, host, optional port; no path): what a browser sends as Origin."""
+    origins = tuple(o.strip().lower() for o in _text(raw).split(",") if o.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        host = parts.hostname or ""
+        try:
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            host = ""
+        if parts.scheme != "https" or not _DOMAIN.match(host) or parts.path or parts.query or parts.fragment:
+            raise ContextError(
+                "allowed_origins",
+                f"must list https origins such as https://app.example.com, comma separated (got {origin!r})",
+                "https://app.example.com",
+            )
+    return origins
 
 
 _PLANS = ("free", "starter", "professional", "business")

@@ -22,7 +22,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
-from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
+from mcp.types import INVALID_PARAMS, CallToolResult, GetPromptResult, InputRequiredResult, ToolAnnotations
 from mcp.types import Tool as MCPTool
 
 from tenantry.audit import AuditEvent, AuditLog, AuditTally
@@ -152,6 +152,18 @@ class TenantMCPServer(MCPServer):
     def allows(self, config: EffectiveConfig, tool: str) -> bool:
         feature = self.tool_features.get(tool)
         return feature is not None and feature in config.features
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any, Any] | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        """An unknown prompt is Invalid params (-32602), as the prompts spec says for an invalid name.
+
+        The SDK turns it into a bare ValueError: code 0 in the handshake era, -32603 Internal error at
+        2026-07-28, which reads as our fault. Tenantry registers no prompts, so every name is unknown.
+        """
+        if self._prompt_manager.get_prompt(name) is None:
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name[:200]}", data={"name": name[:200]})
+        return await super().get_prompt(name, arguments, context)
 
     async def list_tools(self) -> list[MCPTool]:
         config = current_tenant().config
