@@ -13,6 +13,7 @@ from bench.first_call import run_first_call
 from bench.guard_cost import run_guard
 from bench.install import WHY_OPT_IN as INSTALL_OPT_IN
 from bench.install import run_install
+from bench.lifecycle import run_lifecycle
 from bench.quota import run_quota
 from bench.resources import Resources
 from bench.size import WHY_OPT_IN, run_size
@@ -41,6 +42,13 @@ SECTIONS: list[Section] = [
     Section("guard", "the tenant guard's cost: the hook alone, and GetItem guarded vs not", run_guard),
     Section("quota", "concurrent tools/call over HTTP against monthly and per-minute limits", run_quota),
     Section("cost", "dollars per 10 million tools/call from measured quantities and an editable price table", run_cost),
+    Section(
+        "lifecycle",
+        "a 10,000-customer tenant moved pool -> silo -> cell with a writer running; export and restore",
+        run_lifecycle,
+        opt_in=True,
+        why_opt_in="it seeds 10,000 customers and takes minutes",
+    ),
     Section("size", "Lambda dependency layer and code asset sizes", run_size, opt_in=True, why_opt_in=WHY_OPT_IN),
     Section(
         "install",
