@@ -15,6 +15,7 @@ __all__ = ["main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tenantry_admin.bulk_cli import register as register_bulk_commands
     from tenantry_admin.commands import register as register_admin_commands
     from tenantry_admin.doctor import register as register_doctor
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         register_local_commands(sub)
     register_admin_commands(sub)
+    register_bulk_commands(sub)
     register_doctor(sub)
     return parser
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
@@ -73,6 +73,41 @@ class AuditLog:
             **stamped.model_dump(),
         }
         self._client.put_item(TableName=self._table, Item=to_attrs(item))
+
+    def store_many(self, events: list[AuditEvent]) -> None:
+        """Stamp and put many events, 25 to a BatchWriteItem (bulk imports: one round trip per 25 tenants).
+
+        Not echoed to the log one by one: a bulk operation's thousands of lines would drown the
+        alarms' metric filters, and every event is in the table.
+        """
+        now = time.time()
+        at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+        items = [
+            {
+                "PutRequest": {
+                    "Item": to_attrs(
+                        {
+                            **audit_key(e.tenant_id, at, uuid.uuid4().hex[:8]),
+                            "expires_at": int(now + self._retention),
+                            **e.model_copy(update={"at": at}).model_dump(),
+                        }
+                    )
+                }
+            }
+            for e in events
+        ]
+        for start in range(0, len(items), 25):
+            pending: list[Any] = items[start : start + 25]
+            for attempt in range(8):
+                unprocessed = self._client.batch_write_item(RequestItems={self._table: pending}).get(
+                    "UnprocessedItems", {}
+                )
+                pending = list(unprocessed.get(self._table, []))
+                if not pending:
+                    break
+                time.sleep(0.05 * 2**attempt)  # throttled: back off before resending what was not written
+            else:
+                raise RuntimeError(f"DynamoDB kept {len(pending)} audit event(s) unprocessed after 8 attempts")
 
     def recent(self, tenant_id: str, limit: int = 50) -> list[AuditEvent]:
         """Newest first. Operator use (the CLI); tools never read the audit trail."""
