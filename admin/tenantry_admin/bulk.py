@@ -2,10 +2,9 @@
 
 Nothing is written until every row has been checked against the file and the registry: a bad
 row (or a row that differs from the tenant already registered, without --update) makes the
-plan refuse, unless the operator asked to skip bad rows. New tenants are written in
-transactions of a few tenants (their record and their slug reservation, each conditional on
-not existing), so an import killed half-way leaves whole tenants only, and running it again
-finds those "unchanged" and writes the rest.
+plan refuse, unless the operator asked to skip bad rows. Each new tenant is two conditional
+puts (its slug reservation, then its record), so an import killed half-way is finished by
+running it again: the tenants it wrote are "unchanged", the rest are created.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +22,8 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from tenantry.audit import AuditEvent
-from tenantry.dal.items import to_attrs
-from tenantry.dal.keys import slug_reservation_key
+from tenantry.dal.items import from_attrs, to_attrs
+from tenantry.dal.keys import is_slug_reservation, registry_key, slug_reservation_key
 from tenantry.errors import ConflictError, InvalidInputError, TenantryError, aws_error_code
 from tenantry.tenancy.plans import FEATURES, QuotaOverrides
 from tenantry.tenancy.registry import Branding, TenantRecord
@@ -64,8 +64,8 @@ OPTIONAL_COLUMNS = (
 )
 # DynamoDB's default per-region table quota; an account can have it raised (Service Quotas).
 DEFAULT_TABLE_QUOTA = 2_500
-# Two items per tenant (record + slug reservation); well inside TransactWriteItems' 100 actions.
-TENANTS_PER_TRANSACTION = 25
+# Tenants per unit of work: one BatchWriteItem of their audit events, one progress step.
+TENANTS_PER_CHUNK = 25
 # The largest file an import reads (a line per tenant: 100,000 tenants is ~10 MB).
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -318,8 +318,7 @@ class TenantImporter:
         """Check every row against the file and the registry; decide create, update, unchanged or reject."""
         header, rows, rejects = read_rows(text, fmt, (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS), REQUIRED_COLUMNS)
         plan = ImportPlan(fmt=fmt, header=header, rejects=rejects)
-        existing = {r.tenant_id: r for r in self.admin.registry.all()}
-        slug_owner = {r.slug: r.tenant_id for r in existing.values()}
+        existing, slug_owner = self._registered(rows)
         seen_ids: dict[str, int] = {}
         seen_slugs: dict[str, int] = {}
         for row in rows:
@@ -365,6 +364,45 @@ class TenantImporter:
                 plan.updates.append((row.line, wanted.model_copy(update=keep), current.version))
         plan.rejects.sort(key=lambda r: r.line)
         return plan
+
+    def _registered(self, rows: list[SourceRow]) -> tuple[dict[str, TenantRecord], dict[str, str]]:
+        """The registered tenants the file names, and the owners of the slugs it names.
+
+        Read by key (BatchGetItem, 100 a call) rather than a Scan of the whole registry: an
+        import of a few rows into a fleet of 100,000 reads a few items, and a full import reads
+        each of its own ids and slugs once.
+        """
+        ids = {str(r.values.get("id", "")).strip() for r in rows}
+        slugs = {str(r.values.get("slug", "")).strip() for r in rows}
+        keys = [registry_key(i) for i in ids if i] + [slug_reservation_key(s) for s in slugs if s]
+        records: dict[str, TenantRecord] = {}
+        owners: dict[str, str] = {}
+        for values in self._batch_get(keys):
+            key = str(values["tenant_id"])
+            if is_slug_reservation(key):
+                owners[key.removeprefix(slug_reservation_key("")["tenant_id"])] = str(values.get("owner", ""))
+            else:
+                record = TenantRecord.model_validate(values)
+                records[record.tenant_id] = record
+                owners.setdefault(record.slug, record.tenant_id)
+        return records, owners
+
+    def _batch_get(self, keys: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
+        table = self.admin.settings.registry_table
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                table: {"Keys": [to_attrs(k) for k in keys[start : start + 100]], "ConsistentRead": True}
+            }
+            for attempt in range(10):
+                response = self.admin.dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(table, []):
+                    yield from_attrs(item)
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)  # throttled: back off, then ask for what was not read
+            else:
+                raise RuntimeError("DynamoDB kept registry keys unprocessed after 10 attempts")
 
     @staticmethod
     def _duplicate(
@@ -434,7 +472,7 @@ class TenantImporter:
         result = ImportResult(unchanged=plan.unchanged, rejected=list(plan.rejects))
         total = len(plan.creates) + len(plan.updates)
         done = 0
-        step = TENANTS_PER_TRANSACTION
+        step = TENANTS_PER_CHUNK
         chunks = [plan.creates[i : i + step] for i in range(0, len(plan.creates), step)]
         for created, rejected in self._map(self._create_chunk, chunks):
             result.created += created
@@ -464,41 +502,54 @@ class TenantImporter:
             yield from pool.map(func, items)
 
     def _create_chunk(self, chunk: list[tuple[int, TenantRecord]]) -> tuple[int, list[Reject]]:
-        """One transaction for the chunk; if anything in it was taken meanwhile, tenant by tenant."""
-        registry_table = self.admin.settings.registry_table
-        actions: list[dict[str, Any]] = []
-        for _, record in chunk:
-            for item in (record.to_item(), {**slug_reservation_key(record.slug), "owner": record.tenant_id}):
-                actions.append(
-                    {
-                        "Put": {
-                            "TableName": registry_table,
-                            "Item": to_attrs(item),
-                            "ConditionExpression": "attribute_not_exists(tenant_id)",
-                        }
-                    }
-                )
-        try:
-            self.admin.dynamodb.transact_write_items(TransactItems=actions)
-        except ClientError as exc:
-            if aws_error_code(exc) != "TransactionCanceledException":
-                raise
-            return self._create_one_by_one(chunk)
-        self._audit_created([record for _, record in chunk])
-        return len(chunk), []
-
-    def _create_one_by_one(self, chunk: list[tuple[int, TenantRecord]]) -> tuple[int, list[Reject]]:
+        """Create each tenant of the chunk; one BatchWriteItem of audit events for those created."""
         created: list[TenantRecord] = []
         rejects: list[Reject] = []
         for line, record in chunk:
-            try:
-                self.admin.registry.create(record)
-            except ConflictError as exc:
-                rejects.append(Reject(line, f"{str(exc).rstrip('.')} (taken during the import)", ""))
+            reason = self._create(record)
+            if reason:
+                rejects.append(Reject(line, reason, ""))
             else:
                 created.append(record)
         self._audit_created(created)
         return len(created), rejects
+
+    def _create(self, record: TenantRecord) -> str:
+        """Reserve the slug, then write the record, each a conditional PutItem; '' or why it was refused.
+
+        Two puts rather than registry.create's transaction: moto copies the whole table for
+        every item of a transaction (quadratic in the fleet's size locally), and a reservation
+        this tenant already owns (an import killed between the two puts) is accepted, so a
+        re-run finishes the tenant.
+        """
+        client, table = self.admin.dynamodb, self.admin.settings.registry_table
+        reservation = {**slug_reservation_key(record.slug), "owner": record.tenant_id}
+        try:
+            old = client.put_item(
+                TableName=table,
+                Item=to_attrs(reservation),
+                ConditionExpression="attribute_not_exists(tenant_id) OR #o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues=to_attrs({":me": record.tenant_id}),
+                ReturnValues="ALL_OLD",
+            ).get("Attributes")
+        except ClientError as exc:
+            if aws_error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return f"the slug '{record.slug}' was taken during the import"
+        try:
+            client.put_item(
+                TableName=table,
+                Item=to_attrs(record.to_item()),
+                ConditionExpression="attribute_not_exists(tenant_id)",
+            )
+        except ClientError as exc:
+            if aws_error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            if not old:  # the reservation was ours, just made: give the slug back
+                client.delete_item(TableName=table, Key=to_attrs(slug_reservation_key(record.slug)))
+            return f"the tenant id '{record.tenant_id}' was taken during the import"
+        return ""
 
     def _audit_created(self, records: list[TenantRecord]) -> None:
         events = [

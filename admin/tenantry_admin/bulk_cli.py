@@ -22,7 +22,9 @@ from tenantry_admin.bulk import (
 )
 from tenantry_admin.commands import EXIT_BAD_INPUT, Ops, run
 
-__all__ = ["TtyProgress", "add_command", "register"]
+__all__ = ["IMPORT_WORKERS", "TtyProgress", "add_command", "register"]
+
+IMPORT_WORKERS = 8
 
 _IMPORT_HELP = f"""\
 Onboard many tenants from a CSV file (header {",".join(REQUIRED_COLUMNS)} plus optional columns) or JSON
@@ -74,7 +76,9 @@ def _import(args: argparse.Namespace, ops: Ops) -> int:
     fmt = detect_format(source, text, args.format)
     if args.table_quota < 1:
         raise InvalidInputError("--table-quota takes a positive number.")
-    importer = TenantImporter(ops.admin, workers=ops.delete_workers, table_quota=args.table_quota)
+    # Parallel even locally: every put is to a distinct key, which moto's threaded server handles
+    # safely (offboarding's serial deletes are about its scans, not puts).
+    importer = TenantImporter(ops.admin, workers=IMPORT_WORKERS, table_quota=args.table_quota)
     plan = importer.plan(text, fmt, update=args.update)
     if plan.rejects and not args.skip_bad:
         _print_rejects(ops.err, plan.rejects)

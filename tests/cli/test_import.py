@@ -184,11 +184,24 @@ def test_killed_half_way_it_finishes_when_run_again(
     monkeypatch.setattr(bulk.TenantImporter, "_create_chunk", dies_on_the_second_chunk)
     interrupted = tenantry("tenants", "import", str(source))
     assert interrupted.code == 130 and "re-run" in interrupted.err
-    assert len(_registered(platform, prefix)) == bulk.TENANTS_PER_TRANSACTION  # whole tenants only
+    assert len(_registered(platform, prefix)) == bulk.TENANTS_PER_CHUNK  # whole tenants only
     monkeypatch.setattr(bulk.TenantImporter, "_create_chunk", real)
     finished = tenantry("tenants", "import", str(source))
     assert finished.out.strip() == "35 created, 0 updated, 25 unchanged, 0 rejected"
     assert len(_registered(platform, prefix)) == 60
+
+
+def test_a_tenant_whose_slug_was_reserved_before_the_kill_is_finished(
+    tenantry: Any, tmp_path: Path, platform: LocalPlatform
+) -> None:
+    # Killed between its two puts: the reservation is there, owned by the tenant, the record is not.
+    prefix = _prefix()
+    local_client("dynamodb").put_item(
+        TableName=platform.settings.registry_table,
+        Item={"tenant_id": {"S": f"@slug:{prefix}-0000"}, "owner": {"S": f"{prefix}-0000"}},
+    )
+    result = tenantry("tenants", "import", str(_write(tmp_path, [HEADER, *_rows(prefix, 1)])))
+    assert result.out.strip() == "1 created, 0 updated, 0 unchanged, 0 rejected", result.err
 
 
 def test_a_slug_taken_between_check_and_write_rejects_only_that_row(
@@ -207,7 +220,7 @@ def test_a_slug_taken_between_check_and_write_rejects_only_that_row(
     monkeypatch.setattr(bulk.TenantImporter, "plan", someone_else_is_faster)
     result = tenantry("tenants", "import", str(source), "--skip-bad")
     assert result.out.strip() == "4 created, 0 updated, 0 unchanged, 1 rejected", result.err
-    assert f"line 5: The slug '{prefix}-0003' is already taken (taken during the import)" in result.err
+    assert f"line 5: the slug '{prefix}-0003' was taken during the import" in result.err
     assert f"{prefix}-0003" not in _registered(platform, prefix)
 
 
