@@ -493,13 +493,19 @@ class TenantImporter:
         return result
 
     def _map(self, func: Callable[[Any], Any], items: list[Any]) -> Iterator[Any]:
+        """func over items, results in order; on an interruption, chunks not yet started are dropped."""
         if self.workers <= 1:
             yield from map(func, items)
             return
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(self.workers) as pool:
-            yield from pool.map(func, items)
+        pool = ThreadPoolExecutor(self.workers)
+        try:
+            for future in [pool.submit(func, item) for item in items]:
+                yield future.result()
+        finally:
+            # Ctrl-C (or an AWS error) stops the import now, not after every queued chunk has run.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _create_chunk(self, chunk: list[tuple[int, TenantRecord]]) -> tuple[int, list[Reject]]:
         """Create each tenant of the chunk; one BatchWriteItem of audit events for those created."""

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tenantry.tenancy.registry import TenantRecord
-from tenantry_admin import bulk
+from tenantry_admin import bulk, bulk_cli
 from tenantry_admin.bulk_cli import TtyProgress
 from tenantry_local.aws import local_client
 from tenantry_local.platform import LocalPlatform
@@ -182,6 +182,7 @@ def test_killed_half_way_it_finishes_when_run_again(
         return real(self, chunk)
 
     monkeypatch.setattr(bulk.TenantImporter, "_create_chunk", dies_on_the_second_chunk)
+    monkeypatch.setattr(bulk_cli, "IMPORT_WORKERS", 1)  # chunk by chunk: which ones ran is certain
     interrupted = tenantry("tenants", "import", str(source))
     assert interrupted.code == 130 and "re-run" in interrupted.err
     assert len(_registered(platform, prefix)) == bulk.TENANTS_PER_CHUNK  # whole tenants only
@@ -235,6 +236,21 @@ def test_the_table_quota_is_checked_before_anything_is_written(
     assert result.code == 2
     assert "needs 2 silo table(s)" in result.err and "nothing was written" in result.err
     assert _registered(platform, prefix) == []
+
+
+def test_an_interruption_drops_the_chunks_not_yet_started(platform: LocalPlatform) -> None:
+    importer = bulk.TenantImporter(admin=None, workers=2)  # type: ignore[arg-type]
+    ran: list[int] = []
+
+    def work(n: int) -> int:
+        if n == 0:
+            raise KeyboardInterrupt
+        ran.append(n)
+        return n
+
+    with pytest.raises(KeyboardInterrupt):
+        list(importer._map(work, list(range(200))))
+    assert len(ran) < 199
 
 
 def test_progress_is_drawn_only_on_a_terminal() -> None:
