@@ -140,10 +140,13 @@ class AuditTally:
     container that dies loses the record of its last open minute (the log line stays).
     """
 
-    def __init__(self, audit: AuditLog, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, audit: AuditLog, clock: Callable[[], float] = time.time, max_open: int = 10_000) -> None:
         self._audit = audit
         self._clock = clock
         self._open: dict[tuple[Hashable, ...], _Tally] = {}
+        # Within one minute, a container refusing many tenants would hold a tally each: past the cap
+        # the oldest tallies are stored early (their count so far), so memory stays bounded.
+        self._max_open = max_open
         self._lock = threading.Lock()
 
     def add(self, event: AuditEvent, group: Hashable | None = None) -> None:
@@ -161,6 +164,8 @@ class AuditTally:
             tally = self._open.get(key)
             if tally is None:
                 self._open[key] = _Tally(minute, self._audit.log(event, now))
+                while len(self._open) > self._max_open:
+                    ended.append(self._open.pop(next(iter(self._open))))
             else:
                 tally.count += 1
         self._store(ended)

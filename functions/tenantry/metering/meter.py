@@ -20,6 +20,8 @@ refusal counts of open windows (docs/reliability.md).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import threading
 import time
 from collections import defaultdict
@@ -142,14 +144,22 @@ class _Window:
 
 
 class UsageMeter:
-    def __init__(self, client: DynamoDBClient, table_name: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        clock: Callable[[], float] = time.time,
+        max_tenants: int = _MAX_TRACKED,
+    ) -> None:
         self._client = client
         self._table = table_name
         self._clock = clock
         # Per tenant: pending outcomes by month (a month's outcomes are written to that month's item).
+        # Past max_tenants the longest-pending tenants are written out (_spill_over_cap).
         self._pending: dict[tuple[Any, ...], dict[str, _Pending]] = {}
-        self._last_minute: LRUCache[tuple[Any, ...], str] = LRUCache(maxsize=_MAX_TRACKED)
-        self._windows: LRUCache[tuple[Any, ...], _Window] = LRUCache(maxsize=_MAX_TRACKED)
+        self._max_tenants = max_tenants
+        self._last_minute: LRUCache[tuple[Any, ...], str] = LRUCache(maxsize=max_tenants)
+        self._windows: LRUCache[tuple[Any, ...], _Window] = LRUCache(maxsize=max_tenants)
         self._lock = threading.Lock()
 
     def forget_container_state(self) -> None:
@@ -255,6 +265,7 @@ class UsageMeter:
         """Count a refusal; written with the tenant's next admission (or flush), not a write of its own."""
         with self._lock:
             self._pending_for(tenant_id, month).refusals[attribute] += 1
+        self._spill_over_cap()
 
     def _try_admit(
         self, tenant: TenantContext, tool: str, month: str, minute: str, pending: _Pending | None, same_minute: bool
@@ -386,6 +397,23 @@ class UsageMeter:
             pending.errors[tool] += int(error)
             pending.total_ms[tool] += round(duration_ms)
             pending.buckets[_bucket(duration_ms)] += 1
+        self._spill_over_cap()
+
+    def _spill_over_cap(self) -> None:
+        """Past the cap, write the tenants pending longest now: memory stays bounded and no count is lost.
+
+        A warm container that has served more tenants than the cap pays one write per tenant
+        pushed out, instead of holding every tenant it ever saw until that tenant calls again.
+        """
+        with self._lock:
+            over = len(self._pending) - self._max_tenants
+            if over <= 0:
+                return
+            oldest = list(itertools.islice(self._pending, over))
+            spilled = [(str(key[0]), m, p) for key in oldest for m, p in self._pending.pop(key).items()]
+        # A failed write keeps (restores) what it did not write; it must not fail the call it follows.
+        with contextlib.suppress(ClientError):
+            self._write_pending(spilled)
 
     def _pending_for(self, tenant_id: str, month: str) -> _Pending:
         """Caller holds the lock."""
@@ -394,8 +422,13 @@ class UsageMeter:
 
     def _take_pending(self, tenant_id: str, month: str) -> _Pending | None:
         with self._lock:
-            months = self._pending.get(tenant_cache_key(tenant_id, "usage-pending"), {})
-            return months.pop(month, None)
+            key = tenant_cache_key(tenant_id, "usage-pending")
+            months = self._pending.get(key, {})
+            taken = months.pop(month, None)
+            if not months:
+                # Nothing left: the tenant's next outcome re-enters at the end (oldest spilled first).
+                self._pending.pop(key, None)
+            return taken
 
     def _restore_pending(self, tenant_id: str, month: str, pending: _Pending | None) -> None:
         if pending is None:
