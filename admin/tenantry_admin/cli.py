@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tenantry_admin.bulk_cli import register as register_bulk_commands
     from tenantry_admin.commands import register as register_admin_commands
     from tenantry_admin.doctor import register as register_doctor
+    from tenantry_admin.fleet import register as register_fleet_commands
 
     parser = argparse.ArgumentParser(
         prog="tenantry",
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         register_local_commands(sub)
     register_admin_commands(sub)
     register_bulk_commands(sub)
+    register_fleet_commands(sub)
     register_doctor(sub)
     return parser
 
