@@ -13,6 +13,8 @@ from bench.first_call import run_first_call
 from bench.guard_cost import run_guard
 from bench.quota import run_quota
 from bench.resources import Resources
+from bench.scale import WHY_OPT_IN as WHY_SCALE_OPT_IN
+from bench.scale import run_scale
 from bench.size import WHY_OPT_IN, run_size
 from bench.warm import run_warm
 
@@ -39,5 +41,12 @@ SECTIONS: list[Section] = [
     Section("guard", "the tenant guard's cost: the hook alone, and GetItem guarded vs not", run_guard),
     Section("quota", "concurrent tools/call over HTTP against monthly and per-minute limits", run_quota),
     Section("cost", "dollars per 10 million tools/call from measured quantities and an editable price table", run_cost),
+    Section(
+        "scale",
+        "a fleet of 10,000 tenants through the CLI: import, re-import, list, usage report (time, peak RSS)",
+        run_scale,
+        opt_in=True,
+        why_opt_in=WHY_SCALE_OPT_IN,
+    ),
     Section("size", "Lambda dependency layer and code asset sizes", run_size, opt_in=True, why_opt_in=WHY_OPT_IN),
 ]
