@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tenantry_admin.commands import register as register_admin_commands
     from tenantry_admin.doctor import register as register_doctor
     from tenantry_admin.fleet import register as register_fleet_commands
+    from tenantry_admin.members_bulk import register as register_members_bulk
 
     parser = argparse.ArgumentParser(
         prog="tenantry",
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_admin_commands(sub)
     register_bulk_commands(sub)
     register_fleet_commands(sub)
+    register_members_bulk(sub)
     register_doctor(sub)
     return parser
 
