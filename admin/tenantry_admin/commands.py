@@ -26,6 +26,7 @@ from tenantry.dal.oauth import OAuthStore
 from tenantry.errors import InvalidInputError, TenantryError
 from tenantry.metering.meter import MonthUsage
 from tenantry.tenancy.registry import TenantRecord
+from tenantry_admin.member_quota import require_room
 from tenantry_admin.offboarding import DRAIN_SECONDS, Offboarder
 from tenantry_admin.reports import (
     customers_of,
@@ -277,6 +278,8 @@ def _members_add(args: argparse.Namespace, ops: Ops) -> int:
     members, _ = ops.oauth_stores()
     user = _member_user(args.user)
     record = ops.admin.get(args.tenant)  # the tenant must exist
+    if not members.is_member(user, record.tenant_id):
+        require_room(record, len(members.members_of(record.tenant_id)), 1)
     added = members.add(user, record.tenant_id, added_by=ops.admin.principal)
     ops.services.audit.record(
         AuditEvent(

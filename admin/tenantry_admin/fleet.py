@@ -160,7 +160,11 @@ def _lines(ops: Ops, month: str) -> Iterator[UsageLine]:
     with ThreadPoolExecutor(COUNT_WORKERS) as pool:
         for page in registry_pages(ops):
             usages = _usages(ops, [r.tenant_id for r in page], month)
-            for record, customers in zip(page, pool.map(count, page), strict=True):
+            counts = list(pool.map(count, page))
+            # Each count built the tenant's own client (its credentials, a guarded boto3 client);
+            # the report never needs them again, so a page's worth is all it ever holds.
+            ops.services.clients.clear()
+            for record, customers in zip(page, counts, strict=True):
                 yield usage_line(record, usages[record.tenant_id], customers)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,11 +21,14 @@ from typing import Any, TextIO
 from tenantry.audit import AuditEvent
 from tenantry.dal.items import from_attrs, to_attrs
 from tenantry.dal.keys import member_key, registry_key
+from tenantry.dal.members import MembershipStore
 from tenantry.errors import InvalidInputError, TenantryError
 from tenantry.tenancy.context import TENANT_ID_PATTERN
+from tenantry.tenancy.registry import TenantRecord
 from tenantry_admin.bulk import ImportResult, Reject, detect_format, read_rows, read_text, write_rejects
 from tenantry_admin.bulk_cli import IMPORT_WORKERS, TtyProgress, _print_rejects, _rejects_path
 from tenantry_admin.commands import EXIT_BAD_INPUT, Ops, run
+from tenantry_admin.member_quota import limit_text, member_counts
 
 __all__ = ["register"]
 
@@ -76,8 +80,8 @@ def _import(args: argparse.Namespace, ops: Ops) -> int:
         except TenantryError as exc:
             rejects.append(Reject(row.line, str(exc).rstrip("."), row.raw))
     raw = {row.line: row.raw for row in rows}
-    tenants = {
-        str(v["tenant_id"]): str(v.get("status", "active"))
+    records = {
+        str(v["tenant_id"]): TenantRecord.model_validate(v)
         for v in _batch_get(
             ops, ops.admin.settings.registry_table, [registry_key(t) for t in {t for _, t, _ in parsed}]
         )
@@ -90,7 +94,8 @@ def _import(args: argparse.Namespace, ops: Ops) -> int:
     new: list[tuple[int, str, str]] = []
     unchanged = 0
     for line, tenant, user in parsed:
-        status = tenants.get(tenant)
+        record = records.get(tenant)
+        status = record.status if record else None
         if status is None:
             reason = f"no tenant '{tenant}'"
         elif status in ("offboarding", "offboarded"):
@@ -106,6 +111,8 @@ def _import(args: argparse.Namespace, ops: Ops) -> int:
             unchanged += 1
         else:
             new.append((line, tenant, user))
+    new, over = _within_quota(ops, members, records, new)
+    rejects += [Reject(line, reason, raw[line]) for line, reason in over]
     rejects.sort(key=lambda r: r.line)
     if rejects and not args.skip_bad:
         _print_rejects(ops.err, rejects)
@@ -153,6 +160,23 @@ def _import(args: argparse.Namespace, ops: Ops) -> int:
         print(f"Wrote the {len(rejects)} rejected row(s) to {path}.", file=ops.err)
     ops.say(result.summary())
     return 0
+
+
+def _within_quota(
+    ops: Ops, members: MembershipStore, records: dict[str, TenantRecord], new: list[tuple[int, str, str]]
+) -> tuple[list[tuple[int, str, str]], list[tuple[int, str]]]:
+    """The new memberships whose tenant stays within max_members, and the rejected rest (line, reason).
+
+    A tenant the file would take past its limit gets none of its new rows: which users to leave
+    out is the operator's choice, not the file order's.
+    """
+    adding = Counter(tenant for _, tenant, _ in new)
+    if not adding:
+        return new, []
+    current = member_counts(ops.admin.dynamodb, members, set(adding))
+    over = {t for t, n in adding.items() if current[t] + n > records[t].config().max_members}
+    reasons = {t: f"{t} would have {current[t] + adding[t]:,} members and {limit_text(records[t])}" for t in over}
+    return [r for r in new if r[1] not in over], [(line, reasons[t]) for line, t, _ in new if t in over]
 
 
 def _export(args: argparse.Namespace, ops: Ops) -> int:

@@ -69,3 +69,30 @@ def test_bad_rows_are_all_named_and_nothing_is_written(tenantry: Any, new_tenant
     unknown = tmp_path / "roles.csv"
     unknown.write_text(f"tenant,user,role,team\n{a},{users[1]},owner,x\n")
     assert tenantry("members", "import", str(unknown)).err.startswith("line 1: unknown column 'team'")
+
+
+def test_max_members_is_enforced_on_add_and_import(tenantry: Any, new_tenant: Any, tmp_path: Path) -> None:
+    free = new_tenant(plan="free").tenant_id  # the free plan allows 2
+    users = _users(4)
+    for user in users[:2]:
+        assert tenantry("members", "add", "--tenant", free, "--user", user).code == 0
+    refused = tenantry("members", "add", "--tenant", free, "--user", users[2])
+    assert refused.code == 2
+    assert f"{free} has 2 member(s) and the free plan allows 2; nothing was written" in refused.err
+    assert "was already" in tenantry("members", "add", "--tenant", free, "--user", users[0]).out  # not a new one
+
+    other = new_tenant(plan="free").tenant_id
+    source = tmp_path / "over.csv"
+    source.write_text(f"tenant,user\n{other},{users[0]}\n{free},{users[2]}\n{free},{users[3]}\n")
+    result = tenantry("members", "import", str(source))
+    assert result.code == 2
+    assert result.err.splitlines()[:2] == [
+        f"line 3: {free} would have 4 members and the free plan allows 2",
+        f"line 4: {free} would have 4 members and the free plan allows 2",
+    ]
+    assert tenantry("members", "list", "--tenant", other, "--json").json()["members"] == []
+
+    assert tenantry("tenants", "update", free, "--quota", "max_members=4").code == 0
+    assert tenantry("members", "import", str(source)).out.strip() == "3 created, 0 updated, 0 unchanged, 0 rejected"
+    full = tenantry("members", "add", "--tenant", free, "--user", _users(1)[0])
+    assert "its quota override allows 4 (the free plan: 2)" in full.err
