@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from tenantry.routes import STAGE_THROTTLE
+
 __all__ = ["DEFAULTS", "LOG_RETENTION_DAYS", "REMOVED", "ContextError", "DeployConfig", "load_config"]
 
 # CloudWatch Logs accepts only these retention periods.
@@ -34,6 +36,10 @@ DEFAULTS: dict[str, Any] = {
     "auth_domain_prefix": "",
     # Redirect URI hosts that DCR (POST /register) accepts (ChatGPT's connector callback host).
     "dcr_redirect_hosts": "chatgpt.com",
+    # Browser origins the MCP endpoint serves (comma-separated https origins): the functions'
+    # TENANTRY_ALLOWED_ORIGINS and the HTTP API's CORS allow-list. Empty: a request carrying any
+    # Origin is refused (403); server-side clients such as ChatGPT's connector send none.
+    "allowed_origins": "",
     # Access-token signing key rotation: raising it by one makes generation N+1's key sign (created now,
     # or published since signing_key_next) and keeps the previous generation's key published for
     # verification; older ones leave the stack (docs/deploy.md).
@@ -54,7 +60,15 @@ DEFAULTS: dict[str, Any] = {
     # SnapStart on the MCP functions' published versions (the API invokes the `live` alias either way).
     # Off: every new container runs init itself; turn it off to use provisioned concurrency or EFS.
     "snapstart": True,
-    "memory_mb": 1024,
+    "memory_mb": 512,
+    # Lambda's advanced logging controls (JSON format). Application lines below this level are dropped
+    # by Lambda before CloudWatch ingests them; EMF metric documents carry no level, which Lambda reads
+    # as INFO, so anything above INFO would drop the metrics too. System lines: WARN keeps Lambda's
+    # START / END / REPORT lines out (~350 B per call); INFO (or DEBUG) brings them back.
+    "log_level": "INFO",
+    "system_log_level": "WARN",
+    # Share of successful tool calls the function logs (failures and refusals always); 1 logs them all.
+    "success_log_sample": 0.05,
     "reserved_concurrency": 0,
     # > 0 deploys the premium path: a second function with this reserved concurrency at POST /business/mcp.
     "premium_reserved_concurrency": 0,
@@ -64,8 +78,9 @@ DEFAULTS: dict[str, Any] = {
     # The operator's role (admin CLI with --stack): may assume the tenant role under the same tag rules,
     # which offboarding and `tenantry secrets` need. Empty: only the function can.
     "operator_principal_arn": "",
-    "throttle_rate": 100,
-    "throttle_burst": 200,
+    # The local emulator throttles with the same defaults (tenantry/routes.py).
+    "throttle_rate": STAGE_THROTTLE.rate,
+    "throttle_burst": STAGE_THROTTLE.burst,
     "alarm_error_rate_percent": 5,
     "alarm_p99_ms": 5000,
 }
@@ -114,6 +129,7 @@ class DeployConfig:
     oidc_user_claim: str
     auth_domain_prefix: str | None
     dcr_redirect_hosts: tuple[str, ...]
+    allowed_origins: tuple[str, ...]
     signing_key_generation: int
     signing_key_next: bool
     domain: str | None
@@ -127,6 +143,9 @@ class DeployConfig:
     snapstart: bool
     cells: int
     memory_mb: int
+    log_level: str
+    system_log_level: str
+    success_log_sample: float
     reserved_concurrency: int
     premium_reserved_concurrency: int
     premium_plans: tuple[str, ...]
@@ -180,6 +199,27 @@ def _bool(key: str, raw: Any) -> bool:
     raise ContextError(key, f"must be true or false (got {raw!r})", "true")
 
 
+APPLICATION_LOG_LEVELS = ("TRACE", "DEBUG", "INFO")  # WARN and above would drop the EMF metrics
+SYSTEM_LOG_LEVELS = ("DEBUG", "INFO", "WARN")
+
+
+def _share(key: str, raw: Any) -> float:
+    try:
+        value = float(_text(raw)) if not isinstance(raw, bool) else -1.0
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise ContextError(key, f"must be a number from 0 to 1 (got {raw!r})", str(DEFAULTS[key]))
+    return value
+
+
+def _choice(key: str, raw: Any, allowed: tuple[str, ...]) -> str:
+    value = _text(raw).upper()
+    if value not in allowed:
+        raise ContextError(key, f"must be one of {', '.join(allowed)} (got {raw!r})", str(DEFAULTS[key]))
+    return value
+
+
 def _optional(key: str, raw: Any, pattern: re.Pattern[str], what: str, lower: bool = False) -> str | None:
     value = _text(raw)
     if lower:
@@ -208,6 +248,7 @@ _EXAMPLES = {
     "scopes": "mcp:tools",
     "auth_domain_prefix": "tenantry-auth-example",
     "dcr_redirect_hosts": "chatgpt.com",
+    "allowed_origins": "https://app.example.com",
 }
 
 
@@ -293,6 +334,7 @@ def load_config(node: _Node) -> DeployConfig:
             lower=True,
         ),
         dcr_redirect_hosts=_hosts(get("dcr_redirect_hosts")),
+        allowed_origins=_origins(get("allowed_origins")),
         signing_key_generation=_int("signing_key_generation", get("signing_key_generation"), 1, 1000),
         signing_key_next=_bool("signing_key_next", get("signing_key_next")),
         domain=domain,
@@ -306,6 +348,9 @@ def load_config(node: _Node) -> DeployConfig:
         snapstart=_bool("snapstart", get("snapstart")),
         cells=_int("cells", get("cells"), 1, 64),
         memory_mb=_int("memory_mb", get("memory_mb"), 128, 10240),
+        log_level=_choice("log_level", get("log_level"), APPLICATION_LOG_LEVELS),
+        system_log_level=_choice("system_log_level", get("system_log_level"), SYSTEM_LOG_LEVELS),
+        success_log_sample=_share("success_log_sample", get("success_log_sample")),
         reserved_concurrency=_int("reserved_concurrency", get("reserved_concurrency"), 0, 10_000),
         premium_reserved_concurrency=_int(
             "premium_reserved_concurrency", get("premium_reserved_concurrency"), 0, 10_000
@@ -350,6 +395,25 @@ def _hosts(raw: Any) -> tuple[str, ...]:
             "dcr_redirect_hosts", f"must list DNS host names, comma separated (got {raw!r})", "chatgpt.com"
         )
     return hosts
+
+
+def _origins(raw: Any) -> tuple[str, ...]:
+    """https origins (scheme, host, optional port; no path): what a browser sends as Origin."""
+    origins = tuple(o.strip().lower() for o in _text(raw).split(",") if o.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        host = parts.hostname or ""
+        try:
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            host = ""
+        if parts.scheme != "https" or not _DOMAIN.match(host) or parts.path or parts.query or parts.fragment:
+            raise ContextError(
+                "allowed_origins",
+                f"must list https origins such as https://app.example.com, comma separated (got {origin!r})",
+                "https://app.example.com",
+            )
+    return origins
 
 
 _PLANS = ("free", "starter", "professional", "business")

@@ -13,6 +13,8 @@ __all__ = ["OAuthSettings", "Settings", "SettingsError", "get_settings"]
 
 _PREFIX = "TENANTRY_"
 _HTTPS_ORIGIN = re.compile(r"https://[A-Za-z0-9.-]+(:\d{1,5})?")
+# A browser's Origin header: scheme, host and port, nothing else (http for local tools like the Inspector).
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 
 
 class SettingsError(Exception):
@@ -71,7 +73,9 @@ class Settings(_FromEnv):
     authorization_servers: list[str] = Field(default_factory=list)
     scopes_supported: list[str] = Field(default_factory=lambda: ["mcp:tools"])
     # Role chaining (a Lambda role assuming the tenant role) caps sessions at one hour.
-    tenant_credentials_seconds: int = Field(default=900, ge=900, le=3600)
+    # Longer sessions mean fewer AssumeRoles (each ~25 ms on the caller's clock): at 1,000 tenants on 4
+    # containers, 15-minute sessions re-assume on ~70% of calls, one-hour sessions on ~30% (./dev cost).
+    tenant_credentials_seconds: int = Field(default=3600, ge=900, le=3600)
     tenant_credentials_max: int = Field(default=512, ge=1, le=100_000)
     # Pooled cell tables, cell 0 first; empty means the data table is the only cell.
     cell_tables: list[str] = Field(default_factory=list)
@@ -83,6 +87,8 @@ class Settings(_FromEnv):
     allow_loopback_webhooks: bool = False
     # The premium function (reserved concurrency) serves only these plans; empty = every plan.
     serve_plans: list[str] = Field(default_factory=list)
+    # Share of successful tool calls logged (failures and refusals always are); 1 logs every call.
+    success_log_sample: float = Field(default=0.05, ge=0, le=1)
     # X-Ray through powertools Tracer; off by default (its import costs ~0.3 s of cold start).
     tracing: bool = False
     # Plan, features and quotas of a tenant are cached this long per container. Its status is not
@@ -93,7 +99,9 @@ class Settings(_FromEnv):
     status_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     # How long a request waits for the MCP session manager to start before answering 503.
     runner_start_seconds: float = Field(default=5.0, gt=0, le=20)
-    max_body_bytes: int = Field(default=1024 * 1024, gt=0, le=10 * 1024 * 1024)
+    # At most 5 MiB: Lambda refuses a synchronous event over 6 MB (the body plus headers and
+    # context), so a larger limit could never be reached on AWS.
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0, le=5 * 1024 * 1024)
     page_size_max: int = Field(default=100, gt=0, le=1000)
     # Origins the customer widget may load tenant logos from (its MCP Apps CSP resourceDomains);
     # empty means no external images at all, and widgets show a monogram (docs/chatgpt.md).
@@ -106,6 +114,20 @@ class Settings(_FromEnv):
         if bad:
             raise ValueError(f"each entry must be an https origin such as https://cdn.example.com, not {bad[0]!r}")
         return origins
+
+    # Browser origins whose requests /mcp serves (the transport spec's Origin check). Empty: any
+    # request with an Origin header is refused with 403; requests without one (ChatGPT's servers,
+    # SDK clients, curl) are served. Deployed from the `allowed_origins` CDK context.
+    allowed_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _browser_origins(cls, origins: list[str]) -> list[str]:
+        bad = [origin for origin in origins if not _ORIGIN.fullmatch(origin)]
+        if bad:
+            raise ValueError(f"each entry must be an origin such as https://app.example.com (no path), not {bad[0]!r}")
+        # Scheme and host compare case-insensitively (RFC 6454); browsers send them lower case.
+        return [origin.lower() for origin in origins]
 
     def cells(self) -> list[str]:
         return self.cell_tables or [self.data_table]
@@ -141,6 +163,9 @@ class OAuthSettings(_FromEnv):
     # Declared after allow_loopback_documents: its validator reads that field.
     cimd_ca_file: str | None = None
     audit_retention_days: int = Field(default=400, ge=1, le=3650)
+    # Tenant subdomains (`<slug>.<base_domain>`), as the MCP function's TENANTRY_BASE_DOMAIN: a
+    # resource on such a host is accepted for that tenant only (RFC 9728 through a tenant host).
+    base_domain: str | None = None
     # The upstream OpenID Connect provider users sign in with (Cognito by default, deployed).
     oidc_issuer: str | None = Field(default=None, pattern=r"^https://")
     oidc_client_id: str | None = None

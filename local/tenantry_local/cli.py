@@ -38,6 +38,8 @@ def _cmd_local(args: argparse.Namespace) -> int:
         on_refusal=on_refusal,
         redirect_hosts=args.redirect_host,
         cimd_ca_file=args.cimd_ca_file,
+        allowed_origins=args.allow_origin,
+        advertise_resource_metadata=args.advertise_resource_metadata,
     ) as platform:
         info = platform.describe()
         print(f"Tenantry local MCP server: {info['url']}")
@@ -133,10 +135,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="host allowed in OAuth redirect URIs at registration; repeat for more (default: chatgpt.com)",
     )
     local.add_argument(
+        "--allow-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="browser Origin /mcp serves (TENANTRY_ALLOWED_ORIGINS); repeat for more (default: the MCP "
+        "Inspector's, http://localhost:6274 and http://127.0.0.1:6274; requests without Origin always pass)",
+    )
+    local.add_argument(
         "--cimd-ca-file",
         metavar="PEM",
         help="CA certificate(s) the authorization server trusts, besides the system store, for https client "
         "metadata documents a local client serves (e.g. with a self-signed certificate)",
+    )
+    local.add_argument(
+        "--advertise-resource-metadata",
+        action="store_true",
+        help="local only: name the RFC 9728 metadata URL in 401 challenges (the deployed JWT authorizer "
+        "never does; clients find it at the well-known path)",
     )
     local.set_defaults(func=_cmd_local)
 

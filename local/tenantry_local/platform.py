@@ -21,17 +21,31 @@ from tenantry.mcp_server.services import Services
 from tenantry.oauth.app import OAuthLambdaApp, RateLimits
 from tenantry.oauth.server import AuthorizationServer
 from tenantry.oauth.services import build_server
+from tenantry.routes import API_ROUTES
 from tenantry.settings import OAuthSettings, Settings
 from tenantry_local.authorizer import JwtAuthorizer
 from tenantry_local.aws import create_bucket, create_secrets_key, create_signing_key, create_tables, embedded_aws
-from tenantry_local.emulator import Container, Emulator, FunctionContainer
+from tenantry_local.emulator import Container, Emulator, FunctionContainer, GatewayLimits
+from tenantry_local.hosts import HostPolicy
 from tenantry_local.issuer import DevIssuer
+from tenantry_local.jwks import HttpKeySet
 from tenantry_local.seed import DEMO_TENANTS, seed
 from tenantry_local.signin import DEMO_USERS, SIGN_IN_PATH, DevIdentityProvider
+from tenantry_local.throttle import RouteThrottles
 
-__all__ = ["DEFAULT_PORT", "DEFAULT_STATE_DIR", "LocalPlatform", "base_url_for", "running_platform"]
+__all__ = [
+    "DEFAULT_PORT",
+    "DEFAULT_STATE_DIR",
+    "INSPECTOR_ORIGINS",
+    "LocalPlatform",
+    "base_url_for",
+    "running_platform",
+]
 
 DEFAULT_PORT = 8787
+# The MCP Inspector's web UI (`npx @modelcontextprotocol/inspector` serves it on port 6274): its
+# browser calls /mcp directly in its "Direct" connection mode, with this Origin.
+INSPECTOR_ORIGINS = ("http://localhost:6274", "http://127.0.0.1:6274")
 MOTO_ACCOUNT = "123456789012"
 DEFAULT_STATE_DIR = Path(".tenantry")
 
@@ -113,6 +127,8 @@ def _oauth_settings_for(
         # MCP SDKs send a client_id URL only when it is https: a local client serving its document
         # with a self-signed certificate names its CA here (refused unless the switch above is on).
         cimd_ca_file=cimd_ca_file,
+        # The MCP function's tenant subdomains: `http://<slug>.localhost:<port>/mcp` is a resource too.
+        base_domain=settings.base_domain,
         # Generous: the test suite signs in many times from one address.
         register_per_minute=1000,
         token_per_minute=1000,
@@ -126,7 +142,7 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _settings_for(base_url: str, secrets_key_arn: str) -> Settings:
+def _settings_for(base_url: str, secrets_key_arn: str, allowed_origins: list[str]) -> Settings:
     return Settings(
         registry_table="tenantry-tenants",
         data_table="tenantry-data",
@@ -144,6 +160,7 @@ def _settings_for(base_url: str, secrets_key_arn: str) -> Settings:
         allow_loopback_webhooks=True,
         # http://<slug>.localhost:<port>/mcp confirms the token's tenant (*.localhost is loopback).
         base_domain="localhost",
+        allowed_origins=allowed_origins,
     )
 
 
@@ -169,11 +186,20 @@ def running_platform(
     on_refusal: Any = None,
     redirect_hosts: list[str] | None = None,
     cimd_ca_file: str | None = None,
+    allowed_origins: list[str] | None = None,
+    *,
+    advertise_resource_metadata: bool = False,
+    throttle: bool = True,
+    gateway_limits: GatewayLimits | None = None,
 ) -> Iterator[LocalPlatform]:
     """Start moto, tables, seed data, the emulator and an HTTP server; stop them on exit.
 
     port=0 picks a free port. With state_dir=None nothing is written to disk (tests).
     cimd_ca_file: a PEM CA the authorization server trusts for https client metadata documents.
+    allowed_origins: browser origins /mcp serves (TENANTRY_ALLOWED_ORIGINS); default the Inspector's.
+    advertise_resource_metadata: name the RFC 9728 metadata in 401 challenges (local only).
+    throttle: the stage's and the routes' throttles, as deployed (benchmarks turn them off).
+    gateway_limits: Lambda's and API Gateway's payload, timeout and header limits (tests shrink them).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -189,7 +215,8 @@ def running_platform(
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     base_url = base_url_for(host, bound_port)
     with embedded_aws() as aws_endpoint:
-        settings = _settings_for(base_url, create_secrets_key("alias/tenantry-secrets"))
+        origins = list(INSPECTOR_ORIGINS) if allowed_origins is None else allowed_origins
+        settings = _settings_for(base_url, create_secrets_key("alias/tenantry-secrets"), origins)
         create_tables(_tables_for(settings))
         create_bucket(settings.branding_bucket)
         oauth_settings = _oauth_settings_for(
@@ -212,8 +239,9 @@ def running_platform(
             for tenant_id in user.tenants:
                 members.add(user.email, tenant_id, added_by="seed")
         issuer = DevIssuer(base_url, settings.resource_url, oauth.signer)
-        # As deployed: issuer = this authorization server, audience = the MCP URL, keys from its JWKS.
-        authorizer = JwtAuthorizer(issuer=oauth.url, audiences=(settings.resource_url,), jwks=oauth.signer.jwks)
+        # As deployed: issuer = this authorization server, audience = the MCP URL, keys read from its
+        # discovery document and JWKS over HTTP, with API Gateway's timeouts and cache.
+        authorizer = JwtAuthorizer(issuer=oauth.url, audiences=(settings.resource_url,), keys=HttpKeySet(oauth.url))
         emulator = Emulator(
             authorizer,
             [Container(app) for app in apps],
@@ -221,6 +249,10 @@ def running_platform(
             on_refusal=on_refusal,
             local_apps={SIGN_IN_PATH: sign_in.app()},
             oauth=FunctionContainer(oauth_app),
+            limits=gateway_limits,
+            throttles=RouteThrottles(API_ROUTES) if throttle else None,
+            hosts=HostPolicy(base_url, settings.base_domain or ""),
+            advertise_resource_metadata=advertise_resource_metadata,
         )
         platform = LocalPlatform(
             base_url,

@@ -42,6 +42,8 @@ CUSTOM_CONTEXT = {
     # (published, not signing) for the next one.
     "signing_key_generation": 2,
     "signing_key_next": "true",
+    # A web client the operator serves from its own origin (and a second one, upper case as typed).
+    "allowed_origins": "https://app.example.com, https://Admin.Example.com:8443",
 }
 
 

@@ -82,3 +82,15 @@ def test_premium_function_serves_only_its_plans_with_reserved_concurrency(synth:
     assert premium["Environment"]["Variables"]["TENANTRY_RESOURCE_URL"] == "https://mcp.example.com/business/mcp"
     assert premium["Layers"] == function(custom)["Layers"]
     assert premium["Role"] == function(custom)["Role"]  # same permissions, none to tenant data
+
+
+def test_lambda_drops_what_an_operator_does_not_need_before_it_is_ingested(synth: Synth) -> None:
+    props = function(synth)
+    # JSON format is what enables the levels; WARN keeps START/END/REPORT out; INFO keeps EMF lines in.
+    assert props["LoggingConfig"] == {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "INFO",
+        "SystemLogLevel": "WARN",
+        "LogGroup": props["LoggingConfig"]["LogGroup"],
+    }
+    assert function(synth)["Environment"]["Variables"]["TENANTRY_SUCCESS_LOG_SAMPLE"] == "0.05"

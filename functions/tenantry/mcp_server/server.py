@@ -11,6 +11,7 @@ hands widget tools the tenant's branding in the result's `_meta` (docs/chatgpt.m
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -21,11 +22,17 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
-from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
+from mcp.types import INVALID_PARAMS, CallToolResult, GetPromptResult, InputRequiredResult, ToolAnnotations
 from mcp.types import Tool as MCPTool
 
 from tenantry.audit import AuditEvent, AuditLog, AuditTally
-from tenantry.errors import LimitExceededError, QuotaExceededError, TenantBlockedError, dependency_error
+from tenantry.errors import (
+    AdmissionContentionError,
+    LimitExceededError,
+    QuotaExceededError,
+    TenantBlockedError,
+    dependency_error,
+)
 from tenantry.mcp_server.widgets import BRANDING_META_KEY
 from tenantry.metering.meter import UsageMeter
 from tenantry.observability import emit_metric, get_logger, log_context, traced
@@ -74,6 +81,8 @@ class TenantMCPServer(MCPServer):
         tracing: bool = False,
         branding: BrandingProvider | None = None,
         on_blocked: Callable[[str], None] | None = None,
+        success_log_sample: float = 1.0,
+        sample: Callable[[], float] = random.random,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -84,6 +93,10 @@ class TenantMCPServer(MCPServer):
         self._branding = branding
         # Told when admission finds a tenant marked (suspended, offboarding): drop its cached record.
         self._on_blocked = on_blocked
+        # A failed call is always logged; a successful one with this probability, its line carrying
+        # `weight` (1 / probability) so per-tenant sums over the logs estimate the true counts.
+        self._success_sample = success_log_sample
+        self._sample = sample
         # The plan feature of every tool, declared where the tool is registered (see `tool`).
         self.tool_features: dict[str, Feature] = {}
         # Tools whose result a widget renders (their `_meta.ui.resourceUri`): they get the tenant's branding.
@@ -128,6 +141,18 @@ class TenantMCPServer(MCPServer):
         feature = self.tool_features.get(tool)
         return feature is not None and feature in config.features
 
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any, Any] | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        """An unknown prompt is Invalid params (-32602), as the prompts spec says for an invalid name.
+
+        The SDK turns it into a bare ValueError: code 0 in the handshake era, -32603 Internal error at
+        2026-07-28, which reads as our fault. Tenantry registers no prompts, so every name is unknown.
+        """
+        if self._prompt_manager.get_prompt(name) is None:
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name[:200]}", data={"name": name[:200]})
+        return await super().get_prompt(name, arguments, context)
+
     async def list_tools(self) -> list[MCPTool]:
         config = current_tenant().config
         return [tool for tool in await super().list_tools() if self.allows(config, tool.name)]
@@ -156,6 +181,10 @@ class TenantMCPServer(MCPServer):
             if self._on_blocked is not None:
                 self._on_blocked(tenant.tenant_id)
             raise MCPError(_ACCESS_DENIED, str(exc)) from exc
+        except AdmissionContentionError as exc:
+            # Not a limit: nothing refused the tenant, the counter was too busy to decide. Not audited.
+            emit_metric("AdmissionContention")
+            raise ToolError(str(exc)) from exc
         except (ClientError, BotoCoreError) as exc:
             # Admission could not be decided: the call did not run and was not counted.
             error = dependency_error(exc, "dynamodb")
@@ -195,9 +224,25 @@ class TenantMCPServer(MCPServer):
                 emit_metric("ToolCalls")
                 if failed:
                     emit_metric("ToolErrors")
-                get_logger().info(
-                    "tool call", extra={"event": "tool_call", "duration_ms": round(elapsed_ms, 2), "error": int(failed)}
-                )
+                self._log_call(elapsed_ms, failed)
+
+    def _log_call(self, elapsed_ms: float, failed: bool) -> None:
+        """Errors in full; successes sampled (CloudWatch ingestion is billed per byte, docs/operations.md)."""
+        if failed:
+            weight = 1.0
+        elif self._success_sample > 0 and self._sample() < self._success_sample:
+            weight = 1 / self._success_sample
+        else:
+            return
+        duration = round(elapsed_ms, 2)
+        extra = {
+            "event": "tool_call",
+            "duration_ms": duration,
+            "error": int(failed),
+            "weight": round(weight, 3),
+            "weighted_ms": round(duration * weight, 2),
+        }
+        get_logger().info("tool call", extra=extra)
 
     def _with_branding(self, result: CallToolResult) -> CallToolResult:
         """The widget is one template for every tenant; the tenant's look travels with each result."""
