@@ -13,6 +13,7 @@ from bench.first_call import run_first_call
 from bench.guard_cost import run_guard
 from bench.install import WHY_OPT_IN as INSTALL_OPT_IN
 from bench.install import run_install
+from bench.lifecycle import run_lifecycle
 from bench.quota import run_quota
 from bench.resources import Resources
 from bench.scale import WHY_OPT_IN as WHY_SCALE_OPT_IN
@@ -49,6 +50,13 @@ SECTIONS: list[Section] = [
         run_scale,
         opt_in=True,
         why_opt_in=WHY_SCALE_OPT_IN,
+    ),
+    Section(
+        "lifecycle",
+        "a 10,000-customer tenant moved pool -> silo -> cell with a writer running; export and restore",
+        run_lifecycle,
+        opt_in=True,
+        why_opt_in="it seeds 10,000 customers and takes minutes",
     ),
     Section("size", "Lambda dependency layer and code asset sizes", run_size, opt_in=True, why_opt_in=WHY_OPT_IN),
     Section(

@@ -26,6 +26,7 @@ from tenantry.dal.oauth import OAuthStore
 from tenantry.errors import InvalidInputError, TenantryError
 from tenantry.metering.meter import MonthUsage
 from tenantry.tenancy.registry import TenantRecord
+from tenantry_admin.lifecycle import cli as lifecycle_cli
 from tenantry_admin.member_quota import require_room
 from tenantry_admin.offboarding import DRAIN_SECONDS, Offboarder
 from tenantry_admin.reports import (
@@ -163,6 +164,12 @@ def _show(ops: Ops, record: TenantRecord) -> None:
     )
     ops.say(f"  branding   {', '.join(f'{k}={v}' for k, v in brand.items()) or '-'}")
     ops.say(f"  version    {record.version} (created {record.created_at}, updated {record.updated_at})")
+    if record.move is not None:
+        move = record.move
+        ops.say(
+            f"  moving     {move.get('id')} to {move.get('target_table')}, at step {move.get('step')} "
+            f"(started {move.get('started_at')} by {move.get('started_by')})"
+        )
 
 
 def _table(ops: Ops, header: list[str], rows: list[list[str]]) -> None:
@@ -236,9 +243,12 @@ def _update(args: argparse.Namespace, ops: Ops) -> int:
         branding=branding,
         expected_version=args.expected_version,
     )
-    result = ops.admin.update(args.tenant_id, changes)
-    ops.say(result.message)
-    return 0
+    if changes.empty():
+        ops.admin.update(args.tenant_id, changes)  # says what can be updated
+    if changes.plan is None:
+        ops.say(ops.admin.update(args.tenant_id, changes).message)
+        return 0
+    return lifecycle_cli.update_and_move(args, ops, changes)
 
 
 def _suspend(args: argparse.Namespace, ops: Ops) -> int:
@@ -349,6 +359,11 @@ def _offboard(args: argparse.Namespace, ops: Ops) -> int:
         typed = input(f"Offboarding deletes {record.tenant_id}'s data and secrets for good. Type its id to go on: ")
         if typed.strip() != record.tenant_id:
             raise InvalidInputError("Not confirmed; nothing was changed.")
+    if args.export and record.status != "offboarded":
+        # The archive first: if the export fails, nothing is deleted (the audit trail records both).
+        ops.say(
+            lifecycle_cli.export_to(ops, record.tenant_id, Path(args.export), args.stack, overwrite=args.yes).message
+        )
     if record.status not in ("offboarding", "offboarded"):
         print(
             f"{record.tenant_id}: tool calls are refused from now on; waiting {ops.drain_seconds:.0f} s for calls "
@@ -505,13 +520,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--brand-company", metavar="NAME")
     p.add_argument("--custom-domain", metavar="HOST")
     p.add_argument("--expected-version", type=int, metavar="N", help="refuse if the record is no longer version N")
+    p.add_argument("--no-move", action="store_true", help="change the plan but keep the tenant's data where it is")
+    p.add_argument("--yes", action="store_true", help="do not ask before a plan change that moves the tenant")
     p = command(tsub, "suspend", _suspend, "stop a tenant's tool calls (data kept)")
     p.add_argument("tenant_id")
     p = command(tsub, "resume", _resume, "let a suspended tenant call tools again")
     p.add_argument("tenant_id")
     p = command(tsub, "offboard", _offboard, "delete a tenant's data and secrets; keep its audit trail")
     p.add_argument("tenant_id")
+    p.add_argument("--export", metavar="FILE", help="export the tenant to FILE first (tenants export)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    lifecycle_cli.register(tsub, command)
     p = command(tsub, "usage", _usage, "a tenant's usage in a month", read=True)
     p.add_argument("tenant_id")
     p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
@@ -521,6 +540,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = command(tsub, "health", _health, "calls, errors, latency, quota and refusals this month", read=True)
     p.add_argument("tenant_id")
     p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
+
+    lifecycle_cli.register_cells(sub, command)
 
     secrets = sub.add_parser("secrets", help="a tenant's integration secrets (values from stdin or a prompt)")
     ssub = secrets.add_subparsers(dest="secrets_command", required=True, metavar="COMMAND")

@@ -25,6 +25,7 @@ __all__ = [
     "StorageQuotaError",
     "TenantAccessError",
     "TenantBlockedError",
+    "TenantMovingError",
     "TenantryError",
     "WebhookError",
     "aws_error_code",
@@ -250,3 +251,17 @@ def dependency_error(exc: ClientError | BotoCoreError, service: str = "") -> Dep
             "Ask your administrator to check the service's configuration."
         )
     return DependencyError(message, retryable=retryable, aws_code=aws_code)
+
+
+class TenantMovingError(TenantryError):
+    """A write arrived in the few seconds a move pauses writes; nothing ran, nothing was counted: retry."""
+
+    http_status = 503
+    code = "tenant_moving"
+
+    def __init__(self, retry_after_seconds: int = 5) -> None:
+        super().__init__(
+            "Your studio's data is being moved to its new home; changes are paused for a few seconds and "
+            f"nothing was changed. Retry in {retry_after_seconds} seconds. Reading works meanwhile."
+        )
+        self.retry_after_seconds = retry_after_seconds

@@ -20,6 +20,7 @@ from tenantry.dal.secrets import SecretStore
 from tenantry.isolation.clients import TenantClients
 from tenantry.isolation.credentials import TenantCredentials
 from tenantry.metering.meter import UsageMeter
+from tenantry.metering.placement import PlacementMarks
 from tenantry.settings import Settings
 from tenantry.tenancy.registry import TenantRegistry
 
@@ -49,6 +50,8 @@ class Stores:
     secret_store: SecretStore
     branding: BrandingAssets
     usage: UsageMeter
+    # Where a moved tenant lives now, and a running move's state, on its usage items.
+    placement: PlacementMarks
 
     def parts(self) -> dict[str, Any]:
         """The fields by name, not copied: a subclass is built from them plus its own."""
@@ -102,4 +105,5 @@ def open_stores(
                 session.create_client("dynamodb", config=config.merge(_NO_RETRIES)),
             ),
         ),
+        placement=PlacementMarks(dynamodb, settings.usage_table),
     )

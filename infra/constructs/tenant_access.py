@@ -23,14 +23,17 @@ from infra.nag import acknowledge
 __all__ = ["TENANT_TAG", "ExecutionRole", "TenantAccessRole", "tenant_key_policy"]
 
 TENANT_TAG = "${aws:PrincipalTag/tenant_id}"
-# Only what the dal does with tenant rows. Never Scan: a request without a key has no
-# dynamodb:LeadingKeys, and ForAllValues over an empty set is true.
+# Only what the dal does with tenant rows, plus BatchWriteItem for a move's copy (the operator acts
+# through the tenant role too; every key of a batch must be the session's own, ForAllValues).
+# Never Scan: a request without a key has no dynamodb:LeadingKeys, and ForAllValues over an empty
+# set is true.
 TENANT_DATA_ACTIONS = [
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
     "dynamodb:Query",
+    "dynamodb:BatchWriteItem",
 ]
 TENANT_KMS_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]
 # Every KMS action that uses key material or lets another principal use it: the key policy's

@@ -30,6 +30,9 @@ __all__ = [
     "is_slug_reservation",
     "member_key",
     "member_partition",
+    "move_mark_key",
+    "move_mark_prefix",
+    "moved_key",
     "oauth_client_key",
     "oauth_code_key",
     "oauth_grant_key",
@@ -87,6 +90,28 @@ def secret_prefix(tenant: TenantContext) -> tuple[str, str]:
 def customer_prefix(tenant: TenantContext) -> tuple[str, str]:
     """(partition, sort-key prefix) for a query over one tenant's customers."""
     return tenant.tenant_id, _CUSTOMER
+
+
+# -- moves: a write made while the tenant's data is being copied leaves a mark beside the item -----
+# The mark sits in the tenant's own partition (so the tenant's credentials and the guard allow it),
+# under a prefix no entity sort key starts with; the mover re-copies each marked key and removes it.
+_MOVE_MARK = "~MOVE#"
+
+
+def move_mark_key(tenant_id: str, sort_key: str) -> dict[str, str]:
+    return {PK: tenant_id, SK: _MOVE_MARK + sort_key}
+
+
+def move_mark_prefix(tenant_id: str) -> tuple[str, str]:
+    """(partition, sort-key prefix) of a tenant's move marks."""
+    return tenant_id, _MOVE_MARK
+
+
+def moved_key(tenant_id: str, sort_key: str) -> dict[str, str]:
+    """The key an item of `tenant_id` has in any table: rebuilt from the tenant id, never copied from a source."""
+    if sort_key.startswith(_MOVE_MARK):
+        raise ValueError("a move mark is not tenant data")
+    return {PK: tenant_id, SK: sort_key}
 
 
 def tenant_partition(tenant: TenantContext) -> str:

@@ -13,6 +13,7 @@ from tenantry.errors import NoTenantContextError
 from tenantry.isolation.cache import tenant_cache_key
 from tenantry.isolation.credentials import ScopedSession, TenantCredentials
 from tenantry.isolation.guard import Refusal, install_guard, install_s3_guard
+from tenantry.isolation.tracking import install_tracking
 from tenantry.observability import emit_metric
 from tenantry.tenancy.context import TenantContext, current_tenant
 
@@ -59,6 +60,7 @@ class TenantClients:
         client = scoped.client(service, config=self._config)
         if service == "dynamodb":
             install_guard(client, tenant.tenant_id, [table], self._refusal_recorder(tenant))
+            install_tracking(client, tenant.tenant_id)  # after the guard: nothing is marked for a refused write
         elif service == "s3":
             install_s3_guard(client, tenant.tenant_id, table, self._refusal_recorder(tenant))
         with self._lock:

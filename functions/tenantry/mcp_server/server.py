@@ -31,12 +31,14 @@ from tenantry.errors import (
     LimitExceededError,
     QuotaExceededError,
     TenantBlockedError,
+    TenantMovingError,
     dependency_error,
 )
 from tenantry.mcp_server.widgets import BRANDING_META_KEY
 from tenantry.metering.meter import UsageMeter
+from tenantry.metering.placement import Placed, PlacementMarks
 from tenantry.observability import emit_metric, get_logger, log_context, traced
-from tenantry.tenancy.context import current_tenant
+from tenantry.tenancy.context import TenantContext, current_tenant, tenant_scope
 from tenantry.tenancy.plans import FEATURES, EffectiveConfig, Feature, cheapest_plan_with
 
 __all__ = ["PRIVATE_LISTS", "TenantMCPServer", "ToolFeatureError", "ToolMetadataError"]
@@ -81,6 +83,8 @@ class TenantMCPServer(MCPServer):
         tracing: bool = False,
         branding: BrandingProvider | None = None,
         on_blocked: Callable[[str], None] | None = None,
+        placement: PlacementMarks | None = None,
+        home_allowed: Callable[[str, str], bool] | None = None,
         success_log_sample: float = 1.0,
         sample: Callable[[], float] = random.random,
         **kwargs: Any,
@@ -93,6 +97,11 @@ class TenantMCPServer(MCPServer):
         self._branding = branding
         # Told when admission finds a tenant marked (suspended, offboarding): drop its cached record.
         self._on_blocked = on_blocked
+        # Moves (metering/placement.py): writers register during a copy; a new home must be one of the tenant's.
+        self._placement = placement
+        self._home_allowed = home_allowed
+        # Tools that change data (readOnlyHint false): paused in a move's final seconds, tracked during its copy.
+        self.write_tools: set[str] = set()
         # A failed call is always logged; a successful one with this probability, its line carrying
         # `weight` (1 / probability) so per-tenant sums over the logs estimate the true counts.
         self._success_sample = success_log_sample
@@ -118,6 +127,9 @@ class TenantMCPServer(MCPServer):
             self.tool_features[tool_name] = feature
             if widget:
                 self.widget_tools.add(tool_name)
+            annotations = options.get("annotations")
+            if annotations is not None and annotations.read_only_hint is False:
+                self.write_tools.add(tool_name)
             return register(fn)
 
         return decorator
@@ -174,8 +186,12 @@ class TenantMCPServer(MCPServer):
                 f"{name} is not available on your {tenant.plan} plan; it is part of {where}. "
                 "Ask your administrator to upgrade."
             )
+        writes = name in self.write_tools
         try:
-            month = self._usage.admit(tenant, name)
+            placed = self._usage.admit_call(tenant, name, writes)
+        except TenantMovingError as exc:
+            emit_metric("TenantMoving")
+            raise ToolError(str(exc)) from exc
         except TenantBlockedError as exc:
             emit_metric("TenantBlocked")
             if self._on_blocked is not None:
@@ -206,9 +222,12 @@ class TenantMCPServer(MCPServer):
                 )
             )
             raise ToolError(str(exc)) from exc
+        month = placed.month
+        scoped, writer = self._placed(tenant, placed, writes)
         started = time.perf_counter()
         failed = True
         with (
+            tenant_scope(scoped),
             log_context(tool=name),
             traced(f"## tool {name}", self._tracing, tool=name, plan=tenant.plan, tenant_id=tenant.tenant_id),
         ):
@@ -219,6 +238,8 @@ class TenantMCPServer(MCPServer):
                     result = self._with_branding(result)
                 return result
             finally:
+                if writer is not None and self._placement is not None:
+                    self._placement.leave_write(tenant.tenant_id, month, writer)
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 self._usage.record(tenant.tenant_id, name, elapsed_ms, failed, month)
                 emit_metric("ToolCalls")
@@ -243,6 +264,31 @@ class TenantMCPServer(MCPServer):
             "weighted_ms": round(duration * weight, 2),
         }
         get_logger().info("tool call", extra=extra)
+
+    def _placed(self, tenant: TenantContext, placed: Placed, writes: bool) -> tuple[TenantContext, str | None]:
+        """The tenant context this call runs in, after what admission said of the tenant's placement.
+
+        A home other than the cached record's table means the tenant was moved: the call goes
+        there and the stale record is dropped. During a copy a write registers itself (the mover
+        waits for it before its final catch-up) and its keys are marked (isolation/tracking.py).
+        """
+        updates: dict[str, Any] = {}
+        if placed.home and placed.home != tenant.data_table:
+            if self._home_allowed is not None and not self._home_allowed(tenant.tenant_id, placed.home):
+                # Fail closed: a home that is not one of this tenant's tables is never used.
+                raise ToolError("Your studio's data is not reachable right now; try again in a minute.")
+            updates["data_table"] = placed.home
+            if self._on_blocked is not None:
+                self._on_blocked(tenant.tenant_id)
+        writer = None
+        if writes and placed.move == "copy" and self._placement is not None:
+            try:
+                writer = self._placement.enter_write(tenant.tenant_id, placed.month)
+            except TenantMovingError as exc:
+                emit_metric("TenantMoving")
+                raise ToolError(str(exc)) from exc
+            updates["moving"] = True
+        return (tenant.model_copy(update=updates) if updates else tenant), writer
 
     def _with_branding(self, result: CallToolResult) -> CallToolResult:
         """The widget is one template for every tenant; the tenant's look travels with each result."""

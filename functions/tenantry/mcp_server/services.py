@@ -19,7 +19,7 @@ from tenantry.logic.usage import UsageService
 from tenantry.mcp_server.priming import answered_locally
 from tenantry.settings import Settings
 from tenantry.stores import Stores, open_stores
-from tenantry.tenancy.placement import table_for
+from tenantry.tenancy.placement import is_home, table_for
 from tenantry.tenancy.registry import TenantRecord
 from tenantry.tenancy.resolver import TenantResolver
 
@@ -90,6 +90,10 @@ class Services(Stores):
             insights=CustomerInsights(customer_store),
             search=SearchService(customer_store),
         )
+
+    def home_allowed(self, tenant_id: str, table: str) -> bool:
+        """A moved tenant's new home (from its usage item) must be one of its own tables."""
+        return is_home(tenant_id, table, self.settings.cells(), self.settings.silo_table_prefix)
 
     def load_models(self) -> None:
         """Load botocore's models and endpoint rules for every service the runtime uses, and make no call.

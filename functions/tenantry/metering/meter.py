@@ -68,10 +68,12 @@ from tenantry.errors import (
     QuotaExceededError,
     RateLimitedError,
     TenantBlockedError,
+    TenantMovingError,
     TenantryError,
     aws_error_code,
 )
 from tenantry.isolation.cache import tenant_cache_key
+from tenantry.metering.placement import HOME, MOVE, Placed
 from tenantry.tenancy.context import TenantContext
 from tenantry.tenancy.plans import PLAN_ORDER, PLANS
 
@@ -231,6 +233,11 @@ class Attempt:
     lane: str  # the token's key in the minute's map: one per admission in flight in this meter
     pending: _Pending | None
     expires: int
+    # The tool changes data: refused (uncounted) while a move pauses writes (metering/placement.py).
+    writes: bool = False
+    # The item as this call's write left it (ReturnValues=ALL_NEW), or the old image that showed the
+    # call's own token: where the tenant lives now and whether a move is running.
+    image: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -295,6 +302,17 @@ def _minute(update: UpdateBuilder, attempt: Attempt) -> None:
         update.require(f"attribute_not_exists({minute}) OR {minute} < {this} OR {unmapped}")
 
 
+def _placement(update: UpdateBuilder, attempt: Attempt) -> None:
+    """A move's final seconds refuse writes (never reads) in the same write, uncounted."""
+    if attempt.writes:
+        move = update.name(MOVE)
+        update.require(f"attribute_not_exists({move}) OR {move} <> {update.value('paused')}")
+
+
+def _placement_refusal(old: dict[str, Any], attempt: Attempt) -> TenantryError | None:
+    return TenantMovingError() if attempt.writes and old.get(MOVE) == "paused" else None
+
+
 # The admission write, clause by clause. To add one (e.g. a placement epoch): write its build function
 # (names, values and a `require` through the UpdateBuilder; read what it needs from the Attempt) and, if
 # a failure of it is a refusal of its own, a `refusal` reading the old image; add it here. Refusals are
@@ -303,6 +321,7 @@ ADMISSION_CLAUSES: tuple[Clause, ...] = (
     Clause("count", _count),
     Clause("once", _once),
     Clause("status", _status, _status_refusal),
+    Clause("placement", _placement, _placement_refusal),
     Clause("quota", _quota),
     Clause("minute", _minute),
 )
@@ -422,7 +441,13 @@ class UsageMeter:
 
     # -- admission -------------------------------------------------------------------------
     def admit(self, tenant: TenantContext, tool: str) -> str:
-        """Count one call of `tool` and return its month, or raise and count nothing.
+        """Count one call of `tool` and return its month, or raise and count nothing (see admit_call)."""
+        return self.admit_call(tenant, tool).month
+
+    def admit_call(self, tenant: TenantContext, tool: str, writes: bool = False) -> Placed:
+        """Count one call of `tool`; return its month and the tenant's placement, or raise and count nothing.
+
+        TenantMovingError: a tool that `writes` arrived while a move pauses writes (metering/placement.py).
 
         QuotaExceededError / RateLimitedError: over a limit. TenantBlockedError: the tenant's
         usage item is marked (suspended or offboarding); DynamoDB refuses it in the same write.
@@ -455,6 +480,7 @@ class UsageMeter:
             lane=lane,
             pending=pending,
             expires=int(now_ts) + _RETENTION_SECONDS,
+            writes=writes,
         )
         admitted = False
         try:
@@ -464,7 +490,11 @@ class UsageMeter:
                     admitted = True  # written now, or by an earlier attempt whose response was lost
                     with self._lock:
                         self._last_minute[minute_key] = attempt.minute
-                    return month
+                    # The placement rides back on the same write: a moved tenant's new table (`home`)
+                    # or a running move reaches every container on its next call.
+                    image = attempt.image if old is None else old
+                    move = str((image or {}).get(MOVE, ""))
+                    return Placed(month, str((image or {}).get(HOME, "")), move if move in ("copy", "paused") else "")  # type: ignore[arg-type]
                 self._verdict(old, attempt, now_ts)
             raise AdmissionContentionError()
         finally:
@@ -481,10 +511,12 @@ class UsageMeter:
         update = admission_update(attempt, self.clauses)
         for retry in range(_SEND_ATTEMPTS):
             try:
-                self._admission_client.update_item(
+                response = self._admission_client.update_item(
                     TableName=self._table,
                     Key=to_attrs(usage_month_key(attempt.tenant.tenant_id, attempt.month)),
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    # ALL_NEW, not UPDATED_NEW: the placement attributes are not among those this write sets.
+                    ReturnValues="ALL_NEW",
                     **update.request(),
                 )
             except ClientError as exc:
@@ -498,6 +530,7 @@ class UsageMeter:
                 if retry == _SEND_ATTEMPTS - 1:
                     raise
             else:
+                attempt.image = from_attrs(response.get("Attributes") or {})
                 return None
             # Jittered backoff as botocore's standard mode would (its retries are off for this write).
             self._sleep(random.uniform(0, _BACKOFF_SECONDS * 2**retry))  # noqa: S311 - jitter, not a secret

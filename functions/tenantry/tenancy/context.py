@@ -45,6 +45,8 @@ class TenantContext(BaseModel):
     data_table: str = "tenantry-data"
     # Plan defaults plus the tenant's overrides, as read from the registry for this request.
     config: EffectiveConfig = Field(default_factory=lambda: _plan_defaults("free"))
+    # The tenant's data is being copied to another table: its writes leave marks (isolation/tracking.py).
+    moving: bool = False
 
 
 def _plan_defaults(plan: Plan) -> EffectiveConfig:

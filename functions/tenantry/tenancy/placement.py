@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-__all__ = ["IsolationMode", "Placement", "place_tenant", "table_for"]
+__all__ = ["IsolationMode", "Placement", "is_home", "place_tenant", "table_for"]
 
 IsolationMode = Literal["pool", "cell", "silo"]
 
@@ -41,3 +41,8 @@ def table_for(tenant_id: str, placement: Placement, cells: list[str], silo_prefi
     if not 0 <= placement.cell < len(cells):
         raise LookupError(f"tenant {tenant_id} is placed in cell {placement.cell}, which this deployment lacks")
     return cells[placement.cell]
+
+
+def is_home(tenant_id: str, table: str, cells: list[str], silo_prefix: str) -> bool:
+    """Whether `table` is one a tenant may live in: a cell of this deployment or its own silo."""
+    return table in cells or table == silo_prefix + tenant_id

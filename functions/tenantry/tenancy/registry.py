@@ -57,6 +57,8 @@ class TenantRecord(BaseModel):
     status_since: str | None = None
     # Optimistic concurrency: every admin write is conditional on the version it read.
     version: int = 1
+    # A running move's journal (tenantry_admin/lifecycle owns its shape); absent when none runs.
+    move: dict[str, Any] | None = None
 
     def to_item(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)

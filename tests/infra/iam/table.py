@@ -131,6 +131,14 @@ def cases(layout: Layout, other_roles: tuple[str, ...]) -> list[Case]:
             add("dynamodb", me, action, silo, "deny", True, **{"dynamodb:LeadingKeys": [OWN]})
             add("dynamodb", me, action, silo, "deny", True, **{"dynamodb:LeadingKeys": [tenant]})
     add("dynamodb", me, "dynamodb:Scan", Target("silo", name=OWN), "deny", True)
+    # A move's copy (tenants move): batches of the session's own keys, into a cell or its own silo.
+    batch = "dynamodb:BatchWriteItem"
+    for target in [*(Target("table", table_id) for table_id in layout.pooled_tables), Target("silo", name=OWN)]:
+        add("dynamodb", me, batch, target, "allow", False, **{"dynamodb:LeadingKeys": [OWN]})
+        add("dynamodb", me, batch, target, "deny", True, **{"dynamodb:LeadingKeys": [OTHER]})
+        add("dynamodb", untagged, batch, target, "deny", True, **{"dynamodb:LeadingKeys": [OWN]})
+    for tenant in (OTHER, PREFIXED):
+        add("dynamodb", me, batch, Target("silo", name=tenant), "deny", True, **{"dynamodb:LeadingKeys": [OWN]})
     add(
         "dynamodb",
         function,
