@@ -24,7 +24,13 @@ class TenantryStack(Stack):
         self, scope: Construct, id: str, *, config: DeployConfig, code: BuiltAsset, layer: BuiltAsset, **kwargs: object
     ) -> None:
         super().__init__(scope, id, description="Tenantry: multi-tenant MCP server", **kwargs)  # type: ignore[arg-type]
-        data = TenantData(self, "Data", name_prefix=config.name_prefix, cells=config.cells)
+        data = TenantData(
+            self,
+            "Data",
+            name_prefix=config.name_prefix,
+            cells=config.cells,
+            deletion_protection=config.deletion_protection,
+        )
         secrets = SecretsKey(self, "Secrets", name_prefix=config.name_prefix)
         branding = BrandingBucket(self, "Branding")
         execution = ExecutionRole(self, "Execution", data=data)
@@ -63,6 +69,8 @@ class TenantryStack(Stack):
         }
         if config.domain and config.tenant_subdomains:
             environment["TENANTRY_BASE_DOMAIN"] = config.domain
+        if config.widget_image_origins:
+            environment["TENANTRY_WIDGET_IMAGE_ORIGINS"] = ",".join(config.widget_image_origins)
         mcp = McpFunction(
             self,
             "Mcp",
@@ -109,6 +117,8 @@ class TenantryStack(Stack):
             config=config,
             function=mcp.function,
             api=api.api,
+            auth=auth.function,
+            auth_logs=auth.log_group,
             premium=premium.function if premium is not None else None,
         )
 

@@ -101,6 +101,11 @@ def test_a_removed_key_is_refused_and_names_what_replaced_it(old: str) -> None:
         ({"signing_key_generation": "0"}, "signing_key_generation"),
         ({"signing_key_generation": "two"}, "signing_key_generation"),
         ({"signing_key_next": "later"}, "signing_key_next"),
+        ({"widget_image_origins": "http://cdn.example.com"}, "widget_image_origins"),
+        ({"widget_image_origins": "https://cdn.example.com/logos"}, "widget_image_origins"),
+        ({"auth_reserved_concurrency": "-1"}, "auth_reserved_concurrency"),
+        ({"deletion_protection": "sometimes"}, "deletion_protection"),
+        ({"public_throttle_rate": "0"}, "public_throttle_rate"),
     ],
 )
 def test_a_bad_value_names_the_key_and_how_to_set_it(context: dict[str, Any], key: str) -> None:
