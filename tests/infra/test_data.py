@@ -48,7 +48,7 @@ def test_retained_resources_survive_updates_and_deletes_but_not_a_failed_create(
             assert resource["DeletionPolicy"] == "RetainExceptOnCreate", name
             assert resource["UpdateReplacePolicy"] == "Retain", name
         for type_ in RETAINED_TYPES:
-            for name, resource in variant.resources(type_).items():
+            for name in variant.resources(type_):
                 assert name in retained, f"{name} ({type_}) would be deleted with the stack"
 
 
