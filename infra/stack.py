@@ -12,6 +12,7 @@ from infra.constructs.branding import BrandingBucket
 from infra.constructs.data import TenantData
 from infra.constructs.functions import McpFunction
 from infra.constructs.observability import Observability
+from infra.constructs.operator import OperatorPolicy
 from infra.constructs.secrets import SecretsKey
 from infra.constructs.tenant_access import ExecutionRole, TenantAccessRole
 from layers.build import BuiltAsset
@@ -111,6 +112,16 @@ class TenantryStack(Stack):
                 reserved_concurrency=config.premium_reserved_concurrency,
             )
             api.route_premium(premium.alias)
+        functions = [mcp.function, auth.function, *([premium.function] if premium is not None else [])]
+        operator = OperatorPolicy(
+            self,
+            "Operator",
+            data=data,
+            members=auth.members,
+            oauth=auth.state,
+            tenant_role_arn=tenant_access.role.role_arn,
+            function_arns=[fn.function_arn for fn in functions],
+        )
         observability = Observability(
             self,
             "Observability",
@@ -137,6 +148,10 @@ class TenantryStack(Stack):
             "SecretsKeyArn": (secrets.key.key_arn, "KMS key for tenant secrets"),
             "BrandingBucket": (branding.bucket.bucket_name, "Tenant branding assets"),
             "AlarmTopicArn": (observability.topic.topic_arn, "SNS topic the alarms notify"),
+            "OperatorPolicyArn": (
+                operator.policy.managed_policy_arn,
+                "Managed policy for the operator's role: what the tenantry CLI does with --stack",
+            ),
         }
         outputs["AuthorizationServer"] = (issuer, "The token issuer: the stack's own authorization server")
         outputs["AuthorizationServerFunctionName"] = (auth.function.function_name, "The authorization server function")
