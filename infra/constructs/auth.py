@@ -12,7 +12,9 @@ Least privilege: the function's role reaches its own state, memberships, the reg
 the previous and the staged next generation's keys while they are published (GetPublicKey only) and the upstream
 client's secret; no tenant data, no other key. The signing key's policy allows those two actions
 to that role alone, so no other principal in the account can sign a token the authorizer would
-accept, whatever its IAM policies say.
+accept through its IAM policies; an administrator allowed kms:PutKeyPolicy could rewrite the key
+policy itself (CloudFormation needs that action to move keys through the rotation), which
+docs/oauth.md states as the claim's limit.
 
 Key rotation is two context values. `signing_key_generation` (default 1): generation N holds the key
 of generation N, which signs, and the key of generation N-1, published in the JWKS so tokens it
