@@ -371,8 +371,9 @@ def _prepare_sdk_call_provider(stack: Stack, days: int) -> None:
         # "already exists". Every custom resource waits for the group; it goes with the stack, kept
         # as long as the other logs (CDK's default: retained, for two years).
         cfn_group = log_group.node.default_child or log_group
-        cfn_group.apply_removal_policy(RemovalPolicy.DESTROY)  # type: ignore[union-attr]
-        cfn_group.add_property_override("RetentionInDays", days)  # type: ignore[union-attr]
+        assert isinstance(cfn_group, CfnResource)
+        cfn_group.apply_removal_policy(RemovalPolicy.DESTROY)
+        cfn_group.add_property_override("RetentionInDays", days)
         for child in stack.node.find_all():
             if isinstance(child, CfnResource) and child.cfn_resource_type.startswith("Custom::"):
                 child.node.add_dependency(log_group)

@@ -143,7 +143,8 @@ def _local_target(state_dir: Path) -> tuple[str, str | None]:
 def _command(args: argparse.Namespace) -> int:
     try:
         token, source = args.token, "--token"
-        session, outputs = None, {}
+        session: Any = None
+        outputs: dict[str, str] = {}
         if args.url and args.stack:
             raise DoctorInputError("Give either a URL or --stack NAME, not both.")
         if args.url:
