@@ -1,7 +1,9 @@
 """Dollars per 10 million tools/call, from quantities measured here and a price table you can edit.
 
 Measured in this run: AWS calls per tools/call by operation, time outside AWS calls, request and
-response sizes, log bytes the runtime writes, and init (import) time. Everything else is an
+response sizes, log bytes the runtime writes (its sampled tool_call lines and the EMF documents'
+size). The deployed settings come from the stack's defaults (infra/config.py: memory, log levels)
+and the runtime's (credential and registry windows). Everything else is an
 assumption, printed with its value: prices (us-east-1, public list prices when written; edit
 PRICES), AWS-side latency per call, cold starts per call, containers and how many tenants each
 container sees. Nothing here asserts: the table is for people to read and argue with.
@@ -10,10 +12,12 @@ container sees. Nothing here asserts: the table is for people to read and argue 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import math
 import time
 from collections import Counter
+from contextlib import redirect_stdout
 from dataclasses import dataclass
 
 import botocore.session
@@ -23,9 +27,11 @@ from bench.core import BenchError, Options, Row
 from bench.events import GET_CUSTOMER, LIST_CUSTOMERS, check_response, event_for
 from bench.lambda_context import FakeLambdaContext
 from bench.resources import Resources
+from infra.config import DEFAULTS
 from tenantry.mcp_server.app import LambdaApp
 from tenantry.mcp_server.services import Services
-from tenantry.observability import METRIC_NAMES
+from tenantry.observability import METRIC_NAMES, get_metrics
+from tenantry.settings import Settings
 
 __all__ = ["PRICES", "run_cost"]
 
@@ -48,15 +54,24 @@ PRICES: dict[str, float] = {
     "agentcore_gateway_tool_call": 0.005 / 1_000,  # Bedrock AgentCore Gateway, the gateway alone
 }
 # Assumptions about the deployed world (none of it measurable on a laptop).
-MEMORY_MB = 1024  # infra/config.py DEFAULTS["memory_mb"]
+MEMORY_MB = int(DEFAULTS["memory_mb"])
+MEMORY_CHOICES = (256, 384, 512, 768, 1024, 1769)  # the sweep printed beside the chosen size
+# Lambda gives a function CPU in proportion to its memory, one full vCPU at 1,769 MB: time measured
+# here on one core stretches by 1769 / memory below that.
+FULL_VCPU_MB = 1769
 AWS_LATENCY_MS = {"DynamoDB": 6.0, "KMS": 8.0, "STS": 25.0, "S3": 15.0}
 COLD_STARTS_PER_MILLION = 200  # new containers per million calls (scale-out, idle reaping)
 CONTAINERS = 4  # warm containers at a time, month round (10 M a month is ~4 calls/s)
 SNAPSHOT_VERSIONS = 1  # the MCP function's live version (the premium path, when deployed, adds one)
 METRICS = len(METRIC_NAMES)  # one dimension set each (service), never tenant_id
-REGISTRY_TTL_S, CREDENTIALS_REFRESH_S = 300, 900 - 120
+REGISTRY_TTL_S = 300  # infra/stack.py sets TENANTRY_REGISTRY_CACHE_SECONDS
+CREDENTIALS_REFRESH_S = int(Settings.model_fields["tenant_credentials_seconds"].default) - 120
 CLIENT_BUILD_MS = 5.0  # a tenant's guarded client from the shared session (see the "first" section)
-PLATFORM_LOG_BYTES = 350  # Lambda's START / END / REPORT lines per invocation
+# Lambda's START / END / REPORT lines per invocation, ingested only at system log level INFO or below.
+PLATFORM_LOG_BYTES = 350 if DEFAULTS["system_log_level"] != "WARN" else 0
+# EMF: a container writes one document per minute of routine calls (observability.MetricsBatch, at most
+# 100 values a metric), so a document's fixed bytes are shared by the calls of a container-minute.
+EMF_VALUE_BYTES = 4  # "1.0," per value in the ToolCalls list
 RESTORE_MS = 400  # billed restore duration per SnapStart restore (assumption)
 
 
@@ -68,6 +83,7 @@ class Measured:
     request_bytes: float
     response_bytes: float
     log_bytes: float
+    emf_document_bytes: float  # the fixed part of one EMF document (values excluded)
 
 
 def run_cost(resources: Resources, options: Options) -> list[Row]:
@@ -95,16 +111,21 @@ def _measure(resources: Resources, per_tool: int) -> Measured:
             raise BenchError("the runtime's logger has no stream handler: its log bytes cannot be measured")
         originals = [h.setStream(log) for h in streams]
         runtime_logger.setLevel(logging.INFO)
+        emf = io.StringIO()
+        get_metrics().clear_metrics()
         try:
-            for i in range(per_tool):
-                for call in (GET_CUSTOMER, LIST_CUSTOMERS):
-                    event = event_for(call, 100 + i)
-                    started = time.perf_counter()
-                    result = app(event, FakeLambdaContext())
-                    elapsed += time.perf_counter() - started
-                    check_response(call, result, 100 + i)
-                    request += len(event.get("body") or "")
-                    response += len(result.get("body") or "")
+            with redirect_stdout(emf):  # powertools prints EMF documents to stdout
+                for i in range(per_tool):
+                    for call in (GET_CUSTOMER, LIST_CUSTOMERS):
+                        event = event_for(call, 100 + i)
+                        started = time.perf_counter()
+                        result = app(event, FakeLambdaContext())
+                        elapsed += time.perf_counter() - started
+                        check_response(call, result, 100 + i)
+                        request += len(event.get("body") or "")
+                        response += len(result.get("body") or "")
+                get_metrics().flush_metrics()  # what the batch still holds, as the next minute would write it
+                get_metrics().clear_metrics()
         finally:
             for h, original in zip(streams, originals, strict=True):
                 h.setStream(original)
@@ -118,11 +139,56 @@ def _measure(resources: Resources, per_tool: int) -> Measured:
         request_bytes=request / n,
         response_bytes=response / n,
         log_bytes=len(log.getvalue().encode()) / n,
+        emf_document_bytes=_emf_fixed_bytes(emf.getvalue()),
     )
 
 
+def _emf_fixed_bytes(printed: str) -> float:
+    """Mean bytes of an EMF document without its values: what batching spreads over many calls."""
+    fixed = []
+    for line in printed.splitlines():
+        if '"_aws"' not in line:
+            continue
+        document = json.loads(line)
+        values = sum(
+            len(v) if isinstance(v, list) else 1
+            for k, v in document.items()
+            if k in {m["Name"] for d in document["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+        )
+        fixed.append(len(line.encode()) + 1 - values * EMF_VALUE_BYTES)
+    if not fixed:
+        raise BenchError("the measured calls wrote no EMF document: the metrics bytes cannot be measured")
+    return sum(fixed) / len(fixed)
+
+
 def _rows(m: Measured, tenants: int) -> list[Row]:
-    gb = MEMORY_MB / 1024
+    items, total, per_call = _items(m, tenants, MEMORY_MB)
+    agentcore = CALLS * PRICES["agentcore_gateway_tool_call"]
+    rows = [Row("cost", name, dollars, "$", note=note) for name, dollars, note in items]
+    note = (
+        f"per 10 M tools/call, {tenants:,} tenants, {CONTAINERS} containers, {MEMORY_MB} MB; baseline: Amazon "
+        f"Bedrock AgentCore Gateway at $5 per million tool calls (the gateway alone, no compute or data); "
+        f"goal: at most $25"
+    )
+    rows.append(Row("cost", "total per 10 M tools/call", total, "$", agentcore, note))
+    ops = ", ".join(f"{op} {n:.2f}" for op, n in sorted(per_call.items()))
+    rows.append(Row("cost", "measured AWS calls per tools/call", sum(per_call.values()), "calls", note=ops))
+    # The memory trade-off: duration and the snapshot cache fall with memory, CPU time grows below 1,769 MB.
+    for memory in MEMORY_CHOICES:
+        swept, swept_total, _ = _items(m, tenants, memory)
+        by_name = {name: dollars for name, dollars, _ in swept}
+        note = (
+            f"duration ${by_name['Lambda duration']:.2f} + snapshot cache ${by_name['SnapStart snapshot cache']:.2f}"
+            f" + restores ${by_name['SnapStart restores']:.2f}"
+            + ("  (the stack's default)" if memory == MEMORY_MB else "")
+        )
+        rows.append(Row("cost", f"total at {memory} MB", swept_total, "$", note=note))
+    return rows
+
+
+def _items(m: Measured, tenants: int, memory_mb: int) -> tuple[list[tuple[str, float, str]], float, dict[str, float]]:
+    gb = memory_mb / 1024
+    cpu_stretch = max(1.0, FULL_VCPU_MB / memory_mb)
     per_call = {op: count / m.calls for op, count in m.ops.items()}
     aws_ms = sum(n * AWS_LATENCY_MS.get(op.split(".")[0], 10.0) for op, n in per_call.items())
     # Tenant-bound caches: a container re-reads a tenant's registry entry and re-assumes its role once
@@ -133,7 +199,8 @@ def _rows(m: Measured, tenants: int) -> list[Row]:
     registry_reads = registry_miss * CALLS
     assume_roles = credentials_miss * CALLS
     miss_ms = registry_miss * AWS_LATENCY_MS["DynamoDB"] + credentials_miss * (AWS_LATENCY_MS["STS"] + CLIENT_BUILD_MS)
-    billed_ms = math.ceil(m.outside_aws_ms + aws_ms + miss_ms)
+    outside_ms = m.outside_aws_ms * cpu_stretch
+    billed_ms = math.ceil(outside_ms + aws_ms + miss_ms)
     cold = CALLS * COLD_STARTS_PER_MILLION / 1e6
 
     def ops_matching(prefix: str) -> float:
@@ -144,15 +211,17 @@ def _rows(m: Measured, tenants: int) -> list[Row]:
     # Items here are under 4 KB (reads, eventually consistent: half a unit) and 1 KB (writes: one unit).
     read_units = reads * CALLS * 0.5 + registry_reads * 0.5
     write_units = writes * CALLS
-    log_gb = CALLS * (m.log_bytes + PLATFORM_LOG_BYTES + 450) / 1e9  # 450: one EMF document per call
+    calls_per_document = min(100.0, max(1.0, CALLS / (MONTH_SECONDS / 60) / CONTAINERS))
+    emf_bytes = m.emf_document_bytes / calls_per_document + EMF_VALUE_BYTES
+    log_gb = CALLS * (m.log_bytes + PLATFORM_LOG_BYTES + emf_bytes) / 1e9
     p = PRICES
     items = [
         ("Lambda requests", CALLS * p["lambda_request"], "$0.20 per million"),
         (
             "Lambda duration",
             CALLS * billed_ms / 1000 * gb * p["lambda_gb_second_arm64"],
-            f"{billed_ms} ms billed = {m.outside_aws_ms:.1f} ms measured outside AWS + {aws_ms:.1f} ms assumed "
-            f"in AWS calls + {miss_ms:.1f} ms cache refreshes; {MEMORY_MB} MB arm64",
+            f"{billed_ms} ms billed = {m.outside_aws_ms:.1f} ms measured outside AWS x {cpu_stretch:.2f} (CPU share at "
+            f"{memory_mb} MB) + {aws_ms:.1f} ms assumed in AWS calls + {miss_ms:.1f} ms cache refreshes; arm64",
         ),
         (
             "SnapStart restores",
@@ -184,7 +253,9 @@ def _rows(m: Measured, tenants: int) -> list[Row]:
         (
             "CloudWatch Logs",
             log_gb * p["logs_ingest_gb"],
-            f"{m.log_bytes:.0f} B runtime logs per call (measured) + {PLATFORM_LOG_BYTES} B platform + 450 B EMF",
+            f"{m.log_bytes:.0f} B runtime logs per call (measured, successes sampled) + {PLATFORM_LOG_BYTES} B "
+            f"platform (system log level {DEFAULTS['system_log_level']}) + {emf_bytes:.0f} B EMF "
+            f"({m.emf_document_bytes:.0f} B a document, {calls_per_document:.0f} calls each)",
         ),
         (
             "CloudWatch metrics",
@@ -192,17 +263,7 @@ def _rows(m: Measured, tenants: int) -> list[Row]:
             f"{METRICS} EMF metrics for a month, no tenant dimension",
         ),
     ]
-    agentcore = CALLS * p["agentcore_gateway_tool_call"]
-    rows = [Row("cost", name, dollars, "$", note=note) for name, dollars, note in items]
-    total = sum(dollars for _, dollars, _ in items)
-    note = (
-        f"per 10 M tools/call, {tenants:,} tenants, {CONTAINERS} containers; baseline: Amazon Bedrock AgentCore "
-        f"Gateway at $5 per million tool calls (the gateway alone, no compute or data); goal: at most $40"
-    )
-    rows.append(Row("cost", "total per 10 M tools/call", total, "$", agentcore, note))
-    ops = ", ".join(f"{op} {n:.2f}" for op, n in sorted(per_call.items()))
-    rows.append(Row("cost", "measured AWS calls per tools/call", sum(per_call.values()), "calls", note=ops))
-    return rows
+    return items, sum(dollars for _, dollars, _ in items), per_call
 
 
 def _miss_rate(tenants: int, window_s: int) -> float:

@@ -11,6 +11,8 @@ from bench.core import Options, Row
 from bench.cost import run_cost
 from bench.first_call import run_first_call
 from bench.guard_cost import run_guard
+from bench.install import WHY_OPT_IN as INSTALL_OPT_IN
+from bench.install import run_install
 from bench.quota import run_quota
 from bench.resources import Resources
 from bench.size import WHY_OPT_IN, run_size
@@ -40,4 +42,11 @@ SECTIONS: list[Section] = [
     Section("quota", "concurrent tools/call over HTTP against monthly and per-minute limits", run_quota),
     Section("cost", "dollars per 10 million tools/call from measured quantities and an editable price table", run_cost),
     Section("size", "Lambda dependency layer and code asset sizes", run_size, opt_in=True, why_opt_in=WHY_OPT_IN),
+    Section(
+        "install",
+        "disk taken by what ./dev local installs, against ./dev test's environment",
+        run_install,
+        opt_in=True,
+        why_opt_in=INSTALL_OPT_IN,
+    ),
 ]

@@ -54,7 +54,15 @@ DEFAULTS: dict[str, Any] = {
     # SnapStart on the MCP functions' published versions (the API invokes the `live` alias either way).
     # Off: every new container runs init itself; turn it off to use provisioned concurrency or EFS.
     "snapstart": True,
-    "memory_mb": 1024,
+    "memory_mb": 512,
+    # Lambda's advanced logging controls (JSON format). Application lines below this level are dropped
+    # by Lambda before CloudWatch ingests them; EMF metric documents carry no level, which Lambda reads
+    # as INFO, so anything above INFO would drop the metrics too. System lines: WARN keeps Lambda's
+    # START / END / REPORT lines out (~350 B per call); INFO (or DEBUG) brings them back.
+    "log_level": "INFO",
+    "system_log_level": "WARN",
+    # Share of successful tool calls the function logs (failures and refusals always); 1 logs them all.
+    "success_log_sample": 0.05,
     "reserved_concurrency": 0,
     # The authorization server's reserved concurrency: its floor (sign-ins and refreshes still run when
     # the MCP functions use the rest of the account) and its ceiling (slow or abusive sign-in traffic
@@ -140,6 +148,9 @@ class DeployConfig:
     snapstart: bool
     cells: int
     memory_mb: int
+    log_level: str
+    system_log_level: str
+    success_log_sample: float
     reserved_concurrency: int
     auth_reserved_concurrency: int
     deletion_protection: bool
@@ -196,6 +207,27 @@ def _bool(key: str, raw: Any) -> bool:
     if value in {"false", "0", "no", "off"}:
         return False
     raise ContextError(key, f"must be true or false (got {raw!r})", "true")
+
+
+APPLICATION_LOG_LEVELS = ("TRACE", "DEBUG", "INFO")  # WARN and above would drop the EMF metrics
+SYSTEM_LOG_LEVELS = ("DEBUG", "INFO", "WARN")
+
+
+def _share(key: str, raw: Any) -> float:
+    try:
+        value = float(_text(raw)) if not isinstance(raw, bool) else -1.0
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise ContextError(key, f"must be a number from 0 to 1 (got {raw!r})", str(DEFAULTS[key]))
+    return value
+
+
+def _choice(key: str, raw: Any, allowed: tuple[str, ...]) -> str:
+    value = _text(raw).upper()
+    if value not in allowed:
+        raise ContextError(key, f"must be one of {', '.join(allowed)} (got {raw!r})", str(DEFAULTS[key]))
+    return value
 
 
 def _optional(key: str, raw: Any, pattern: re.Pattern[str], what: str, lower: bool = False) -> str | None:
@@ -324,6 +356,9 @@ def load_config(node: _Node) -> DeployConfig:
         snapstart=_bool("snapstart", get("snapstart")),
         cells=_int("cells", get("cells"), 1, 64),
         memory_mb=_int("memory_mb", get("memory_mb"), 128, 10240),
+        log_level=_choice("log_level", get("log_level"), APPLICATION_LOG_LEVELS),
+        system_log_level=_choice("system_log_level", get("system_log_level"), SYSTEM_LOG_LEVELS),
+        success_log_sample=_share("success_log_sample", get("success_log_sample")),
         reserved_concurrency=_int("reserved_concurrency", get("reserved_concurrency"), 0, 10_000),
         auth_reserved_concurrency=_int("auth_reserved_concurrency", get("auth_reserved_concurrency"), 0, 1_000),
         deletion_protection=_bool("deletion_protection", get("deletion_protection")),

@@ -67,6 +67,7 @@ class TenantryStack(Stack):
             "TENANTRY_AUTHORIZATION_SERVERS": issuer,
             "TENANTRY_SCOPES_SUPPORTED": ",".join(scopes),
             "TENANTRY_REGISTRY_CACHE_SECONDS": "300",
+            "TENANTRY_SUCCESS_LOG_SAMPLE": str(config.success_log_sample),
         }
         if config.domain and config.tenant_subdomains:
             environment["TENANTRY_BASE_DOMAIN"] = config.domain

@@ -18,6 +18,21 @@ const outIndex = process.argv.indexOf("--out");
 const out = outIndex > 0 ? process.argv[outIndex + 1] : join(repo, "functions/tenantry/mcp_server/ui/customers.html");
 
 const sdk = JSON.parse(readFileSync(join(repo, "node_modules/@modelcontextprotocol/ext-apps/package.json"), "utf8"));
+
+// zod (the SDK's schemas) re-exports every error-message locale it ships through `z.locales`, and a
+// namespace export cannot be tree-shaken: ~260 KB of Hebrew, Tamil, Russian... messages in a widget
+// that only ever uses the default English ones. Its locales index is resolved to English alone.
+const englishOnly = {
+  name: "zod-english-only",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, () => ({
+      contents: 'export { default as en } from "./en.js";',
+      resolveDir: join(repo, "node_modules/zod/v4/locales"),
+      loader: "js",
+    }));
+  },
+};
+
 const bundle = await build({
   entryPoints: [join(here, "customers/app.ts")],
   bundle: true,
@@ -26,6 +41,7 @@ const bundle = await build({
   target: "es2020",
   platform: "browser",
   legalComments: "none",
+  plugins: [englishOnly],
   write: false,
   logLevel: "warning",
 });

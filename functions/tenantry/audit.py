@@ -111,10 +111,15 @@ class AuditTally:
         self._open: dict[tuple[Hashable, ...], _Tally] = {}
         self._lock = threading.Lock()
 
-    def add(self, event: AuditEvent) -> None:
+    def add(self, event: AuditEvent, group: Hashable | None = None) -> None:
+        """Count `event`; events are alike when tenant, action, resource and `group` (default: reason) match.
+
+        A caller whose reasons carry caller-chosen text groups by something bounded (an error code),
+        so varying the request does not make one record per request.
+        """
         now = self._clock()
         minute = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M")
-        key = tenant_cache_key(event.tenant_id, event.action, event.resource, event.reason)
+        key = tenant_cache_key(event.tenant_id, event.action, event.resource, event.reason if group is None else group)
         with self._lock:
             due = [k for k, tally in self._open.items() if tally.minute != minute]
             ended = [self._open.pop(k) for k in due]

@@ -8,6 +8,7 @@ is a five-figure CloudWatch bill. Per-tenant views come from structured logs
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,7 +19,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-__all__ = ["METRIC_NAMES", "add_metric_listener", "emit_metric", "get_logger", "get_metrics"]
+__all__ = ["METRIC_NAMES", "MetricsBatch", "add_metric_listener", "emit_metric", "get_logger", "get_metrics"]
 
 NAMESPACE = "Tenantry"
 METRIC_NAMES = ("ToolCalls", "ToolErrors", "QuotaDenied", "RateLimited", "CrossTenantDenied", "FeatureDenied")
@@ -92,3 +93,40 @@ def add_metric_listener(listener: Callable[[str, float], None]) -> Callable[[], 
     """Observe emitted metrics in process (the local emulator's alerts, tests). Returns a remover."""
     _listeners.append(listener)
     return lambda: _listeners.remove(listener)
+
+
+# Metrics a successful call emits. A document holding only these may wait; any other metric (an
+# error, a refusal, a cross-tenant attempt) is what alarms watch, so it goes out with its invocation.
+ROUTINE_METRICS = frozenset({"ToolCalls"})
+
+
+class MetricsBatch:
+    """When a container writes its pending EMF document: one per call cost ~450 B of log ingestion.
+
+    Routine values accumulate (powertools keeps a list per metric and writes at 100 values) for at
+    most `max_age_seconds`, stamped with the time the first of them was added; anything else flushes
+    at the end of its invocation, together with what was pending. The price: a container that is
+    recycled while holding routine values loses them (at most a minute of one container's
+    ToolCalls; the exact counts are the usage table's).
+    """
+
+    def __init__(self, max_age_seconds: float = 60.0, clock: Callable[[], float] = time.time) -> None:
+        self._max_age = max_age_seconds
+        self._clock = clock
+        self._first: float | None = None
+
+    def after_invocation(self) -> None:
+        metrics = get_metrics()
+        if not metrics.metric_set:
+            return
+        now = self._clock()
+        if self._first is None:
+            self._first = now
+        if set(metrics.metric_set) <= ROUTINE_METRICS and now - self._first < self._max_age:
+            return
+        metrics.set_timestamp(int(self._first * 1000))
+        self._first = None
+        metrics.flush_metrics()
+        # With POWERTOOLS_METRICS_DISABLED, flush keeps the set; clear it or it grows and
+        # auto-flushes to stdout every 100 values.
+        metrics.clear_metrics()

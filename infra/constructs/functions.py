@@ -103,6 +103,11 @@ class McpFunction(Construct):
             memory_size=config.memory_mb,
             timeout=TIMEOUT,
             log_group=self.log_group,
+            # Advanced logging controls: Lambda drops lines below these levels before ingestion, so
+            # an operator turns full logging on by context (docs/operations.md), not by a code change.
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel[config.log_level],
+            system_log_level_v2=lambda_.SystemLogLevel[config.system_log_level],
             tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
             # Init (imports, app, botocore models) runs once per published version into a snapshot;
             # new containers resume from it. See docs/deploy.md for its costs and what it excludes.
@@ -112,7 +117,9 @@ class McpFunction(Construct):
                 **environment,
                 "POWERTOOLS_SERVICE_NAME": "tenantry",
                 "POWERTOOLS_METRICS_NAMESPACE": "Tenantry",
-                "POWERTOOLS_LOG_LEVEL": "INFO",
+                # Lambda sets AWS_LAMBDA_LOG_LEVEL from log_level, which powertools prefers; this only
+                # keeps a function deployed without the logging controls at the same level.
+                "POWERTOOLS_LOG_LEVEL": config.log_level,
                 "POWERTOOLS_TRACE_DISABLED": "false" if config.tracing else "true",
                 "TENANTRY_TRACING": "true" if config.tracing else "false",
             },

@@ -32,11 +32,14 @@ __all__ = [
 # Per-tenant views from the structured logs (tenant_id is a key on every line; see
 # functions/tenantry/observability.py): Logs Insights queries an operator runs, and Contributor
 # Insights rules that keep the top tenants ranked continuously. Neither costs a metric per tenant.
+# Failed calls are logged in full, successful ones sampled (TENANTRY_SUCCESS_LOG_SAMPLE), each line
+# with its `weight` (1 / its sampling rate): counts and durations are sums of weights, estimates for
+# successes and exact for errors. The exact per-tenant counts are in the usage table.
 TENANT_QUERIES = {
     "tenant-health": (
         "filter event = 'tool_call'"
-        " | stats count(*) as calls, sum(error) as errors, 100 * sum(error) / count(*) as error_pct,"
-        " pct(duration_ms, 50) as p50_ms, pct(duration_ms, 99) as p99_ms by tenant_id"
+        " | stats sum(weight) as calls, sum(error) as errors, 100 * sum(error) / sum(weight) as error_pct,"
+        " sum(weighted_ms) / sum(weight) as mean_ms, pct(duration_ms, 99) as p99_logged_ms by tenant_id"
         " | sort calls desc | limit 100"
     ),
     "tenant-denials": (
@@ -52,14 +55,19 @@ TENANT_QUERIES = {
 }
 # name -> (key, filters, aggregate, value): the Contributor Insights rule body is built from these.
 TENANT_RULES: dict[str, tuple[str, list[dict[str, object]], str, str | None]] = {
-    "top-tenants-by-calls": ("$.tenant_id", [{"Match": "$.event", "In": ["tool_call"]}], "Count", None),
+    "top-tenants-by-calls": ("$.tenant_id", [{"Match": "$.event", "In": ["tool_call"]}], "Sum", "$.weight"),
     "top-tenants-by-errors": (
         "$.tenant_id",
         [{"Match": "$.event", "In": ["tool_call"]}, {"Match": "$.error", "EqualTo": 1}],
         "Count",
         None,
     ),
-    "top-tenants-by-duration": ("$.tenant_id", [{"Match": "$.event", "In": ["tool_call"]}], "Sum", "$.duration_ms"),
+    "top-tenants-by-duration": (
+        "$.tenant_id",
+        [{"Match": "$.event", "In": ["tool_call"]}],
+        "Sum",
+        "$.weighted_ms",
+    ),
     "top-tenants-by-denials": ("$.audit.tenant_id", [{"Match": "$.audit.outcome", "In": ["denied"]}], "Count", None),
 }
 

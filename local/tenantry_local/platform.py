@@ -116,6 +116,7 @@ def _oauth_settings_for(
         # Generous: the test suite signs in many times from one address.
         register_per_minute=1000,
         token_per_minute=1000,
+        authorize_per_minute=1000,
     )
 
 
@@ -201,7 +202,9 @@ def running_platform(
         services = apps[0].services
         seed(services.registry, services.customer_store, services.resolver.table_of)
         sign_in = DevIdentityProvider(base_url)
-        limits = RateLimits(oauth_settings.register_per_minute, oauth_settings.token_per_minute)
+        limits = RateLimits(
+            oauth_settings.register_per_minute, oauth_settings.token_per_minute, oauth_settings.authorize_per_minute
+        )
         oauth_app = OAuthLambdaApp(build_server(oauth_settings, upstream=sign_in), limits)
         oauth = oauth_app.server
         members = MembershipStore(services.dynamodb, oauth_settings.members_table)

@@ -87,7 +87,11 @@ class DevIdentityProvider:
         async def page(request: Request) -> Response:
             fields = {k: request.query_params.get(k, "") for k in ("state", "nonce", "code_challenge", "redirect_uri")}
             if request.method == "POST":
-                form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
+                try:
+                    # Five fields are sent; a cap like the authorization server's forms (oauth/app.py).
+                    form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace"), max_num_fields=16))
+                except ValueError:
+                    return HTMLResponse("<p>The sign-in form has too many fields.</p>", status_code=400)
                 fields = {k: form.get(k, "") for k in fields}
                 email = form.get("email", "")
                 if email not in self._users or not fields["redirect_uri"].startswith(self._base + "/"):

@@ -106,6 +106,11 @@ def test_a_removed_key_is_refused_and_names_what_replaced_it(old: str) -> None:
         ({"auth_reserved_concurrency": "-1"}, "auth_reserved_concurrency"),
         ({"deletion_protection": "sometimes"}, "deletion_protection"),
         ({"public_throttle_rate": "0"}, "public_throttle_rate"),
+        ({"log_level": "WARN"}, "log_level"),  # EMF lines carry no level: WARN would drop the metrics
+        ({"system_log_level": "ERROR"}, "system_log_level"),
+        ({"success_log_sample": "1.5"}, "success_log_sample"),
+        ({"success_log_sample": "nan"}, "success_log_sample"),
+        ({"success_log_sample": "some"}, "success_log_sample"),
     ],
 )
 def test_a_bad_value_names_the_key_and_how_to_set_it(context: dict[str, Any], key: str) -> None:

@@ -98,3 +98,15 @@ def test_widget_image_origins_reach_the_mcp_functions_only_when_set(synth: Synth
     for fn in ("Mcp/Function", "Premium/Function"):
         env = custom.raw["Resources"][custom.logical_id(fn)]["Properties"]["Environment"]["Variables"]
         assert env["TENANTRY_WIDGET_IMAGE_ORIGINS"] == "https://cdn.example.com,https://logos.example.org:8443"
+
+
+def test_lambda_drops_what_an_operator_does_not_need_before_it_is_ingested(synth: Synth) -> None:
+    props = function(synth)
+    # JSON format is what enables the levels; WARN keeps START/END/REPORT out; INFO keeps EMF lines in.
+    assert props["LoggingConfig"] == {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "INFO",
+        "SystemLogLevel": "WARN",
+        "LogGroup": props["LoggingConfig"]["LogGroup"],
+    }
+    assert function(synth)["Environment"]["Variables"]["TENANTRY_SUCCESS_LOG_SAMPLE"] == "0.05"

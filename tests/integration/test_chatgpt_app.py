@@ -102,6 +102,7 @@ def platform_server() -> Any:
     class _Settings:
         tracing = False
         widget_image_origins: list[str] = []
+        success_log_sample = 1.0
 
     class _Services:
         settings = _Settings()

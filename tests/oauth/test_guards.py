@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from tenantry.audit import AuditLog
 from tenantry.dal.oauth import CodeRecord, OAuthStore, RefreshRecord
 from tenantry.errors import OAuthError
 from tenantry.oauth import clients as clients_module
 from tenantry.oauth.app import RateLimits, oauth_app
-from tenantry.oauth.clients import ClientRegistry, DocumentFetcher, FetchedDocument, RedirectPolicy
+from tenantry.oauth.clients import ClientRegistry, DocumentFetcher, Fetch, FetchedDocument, RedirectPolicy
 from tenantry.oauth.server import AuthorizationServer
 from tenantry.oauth.upstream import s256
 from tenantry.settings import SettingsError
@@ -57,7 +58,7 @@ class Built:
     def redirect_uri(self) -> str:
         return f"https://{self.host}/callback"
 
-    def put_code(self, client_id: str, lifetime_seconds: int) -> tuple[str, str, str]:
+    def put_code(self, client_id: str, lifetime_seconds: int, tenant_id: str = "t-guards") -> tuple[str, str, str]:
         """A stored, valid authorization code for `client_id`: (code, PKCE verifier, challenge)."""
         verifier, challenge = pkce_pair()
         code = secrets.token_urlsafe(32)
@@ -70,7 +71,7 @@ class Built:
                 resource=self.server.resources[0],
                 scope="mcp:tools",
                 subject="owner@ironworks.example",
-                tenant_id="t-guards",
+                tenant_id=tenant_id,
                 grant_id=secrets.token_urlsafe(12),
                 expires_at=int(self.clock.now) + lifetime_seconds,
             ),
@@ -83,6 +84,9 @@ def build(
     *,
     unused_days: int = 30,
     per_host: int = 500,
+    allow_loopback: bool = False,
+    fetch: Fetch = _no_fetch,
+    audit: AuditLog | None = None,
 ) -> Built:
     """An authorization server on the platform's table, signer and provider; its own clock and redirect host."""
     assert platform.oauth is not None and platform.oauth_settings is not None
@@ -92,9 +96,9 @@ def build(
     store = OAuthStore(platform.services.dynamodb, platform.oauth_settings.oauth_table, clock=clock)
     registry = ClientRegistry(
         store,
-        RedirectPolicy(allowed_hosts=frozenset({host}), allow_loopback=False),
+        RedirectPolicy(allowed_hosts=frozenset({host}), allow_loopback=allow_loopback),
         base.scopes,
-        _no_fetch,
+        fetch,
         unused_days=unused_days,
         registrations_per_host_per_day=per_host,
         clock=clock,
@@ -108,6 +112,7 @@ def build(
         members=base.members,
         registry=base.registry,
         upstream=base.upstream,
+        audit=audit,
         scopes=base.scopes,
         clock=clock,
     )
@@ -150,6 +155,16 @@ def no_outbound(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         ["::1"],
         ["fe80::1"],
         ["::ffff:10.0.0.1"],  # IPv4-mapped private address
+        # IPv6 forms that carry an IPv4 address a packet may be delivered to: judged by that address.
+        ["64:ff9b::a00:1"],  # NAT64 (RFC 6052) of 10.0.0.1
+        ["64:ff9b::a9fe:a9fe"],  # NAT64 of the instance metadata service
+        ["64:ff9b:1::a00:1"],  # local-use NAT64 (RFC 8215)
+        ["::a9fe:a9fe"],  # IPv4-compatible 169.254.169.254
+        ["::7f00:1"],  # IPv4-compatible 127.0.0.1
+        ["::ffff:0:a00:1"],  # IPv4-translated (RFC 2765) 10.0.0.1
+        ["2002:a00:1::1"],  # 6to4 of 10.0.0.1
+        ["2002:a9fe:a9fe::1"],  # 6to4 of the instance metadata service
+        ["2001:0:4136:e378:8000:63bf:f5ff:fffe"],  # Teredo, client 10.0.0.1
         ["93.184.215.14", "10.0.0.1"],  # one bad address among good ones is enough
     ],
 )

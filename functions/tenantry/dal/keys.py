@@ -156,15 +156,15 @@ def decode_cursor(tenant: TenantContext, cursor: str, prefix: str) -> dict[str, 
 
 
 # -- the authorization server's table: clients, codes, refresh tokens, grants, sign-in sessions ----
-# Secrets (codes, refresh tokens, session ids) are never keys themselves: their SHA-256 is, so a
-# read of the table yields nothing that can be presented. Grants sit under their tenant's
+# Secrets (codes, refresh tokens, session ids) and DCR client ids are never keys themselves: their
+# SHA-256 is, so a read of the table yields nothing that can be presented. Grants sit under their tenant's
 # partition so suspending a tenant or removing a membership finds them with one Query.
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def oauth_client_key(client_id: str) -> dict[str, str]:
-    return {PK: "CLIENT#" + client_id, SK: "CLIENT"}
+    return {PK: "CLIENT#" + _digest(client_id), SK: "CLIENT"}
 
 
 def oauth_code_key(code: str) -> dict[str, str]:

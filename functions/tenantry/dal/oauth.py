@@ -130,8 +130,9 @@ class OAuthStore:
         self._client = client
         self._table = table_name
         self._clock = clock
-        # Each kind found by one string; a code, refresh token or session id is a secret, hashed into its key.
-        self.clients = Records(self, ClientRecord, oauth_client_key)
+        # Each kind found by one string, hashed into its key; a code, refresh token or session id is a
+        # secret. A DCR client id is public, but stored only hashed too (the item does not repeat it).
+        self.clients = Records(self, ClientRecord, oauth_client_key, name_field="client_id")
         # A sign-in session advances step by step, each step rewriting it.
         self.sessions = Records(self, SessionRecord, oauth_session_key, overwrite=True)
         self.codes = Records(self, CodeRecord, oauth_code_key)
@@ -142,8 +143,8 @@ class OAuthStore:
 
     # --- generic ---------------------------------------------------------------------------------
 
-    def _put(self, key: dict[str, str], record: BaseModel, new: bool = True) -> bool:
-        item = {**key, **record.model_dump()}
+    def _put(self, key: dict[str, str], record: BaseModel, new: bool = True, leave_out: str | None = None) -> bool:
+        item = {**key, **record.model_dump(exclude={leave_out} if leave_out else None)}
         request: dict[str, Any] = {"TableName": self._table, "Item": to_attrs(item)}
         if new:
             request["ConditionExpression"] = "attribute_not_exists(pk)"
@@ -155,7 +156,7 @@ class OAuthStore:
             raise
         return True
 
-    def _get(self, key: dict[str, str], model: type[_R]) -> _R | None:
+    def _get(self, key: dict[str, str], model: type[_R], known: dict[str, str] | None = None) -> _R | None:
         response = self._client.get_item(TableName=self._table, Key=to_attrs(key), ConsistentRead=True)
         item = response.get("Item")
         if item is None:
@@ -163,7 +164,7 @@ class OAuthStore:
         values = from_attrs(item)
         if int(values.get("expires_at", 0)) <= self.now():
             return None  # expired, waiting for TTL
-        return _record(values, model)
+        return _record(values | (known or {}), model)
 
     def _consume(self, key: dict[str, str]) -> bool:
         """Mark used once; False if it was already used (or is gone)."""
@@ -223,8 +224,37 @@ class OAuthStore:
 
     # --- grants (token families) -----------------------------------------------------------------
 
-    def put_grant(self, record: GrantRecord) -> None:
-        self._put(oauth_grant_key(record.tenant_id, record.grant_id), record)
+    def put_grant(self, record: GrantRecord) -> bool:
+        """Create the grant; False (nothing written) if the grant id exists, e.g. a reuse marker (below)."""
+        return self._put(oauth_grant_key(record.tenant_id, record.grant_id), record)
+
+    def revoke_grant_family(self, record: GrantRecord, reason: str) -> None:
+        """Revoke the grant, writing it revoked if it does not exist yet (a reused code, redeemed concurrently).
+
+        The code's winner may not have written its grant when the loser gets here: revoking only an
+        existing grant would lose the revocation. This write does not care about order: before the
+        winner's conditional put it leaves a revoked grant the put fails on, after it revokes the grant.
+        """
+        self._client.update_item(
+            TableName=self._table,
+            Key=to_attrs(oauth_grant_key(record.tenant_id, record.grant_id)),
+            UpdateExpression=(
+                "SET revoked = :yes, revoked_reason = :why, grant_id = if_not_exists(grant_id, :gid), "
+                "tenant_id = if_not_exists(tenant_id, :tid), subject = if_not_exists(subject, :sub), "
+                "client_id = if_not_exists(client_id, :cid), expires_at = if_not_exists(expires_at, :exp)"
+            ),
+            ExpressionAttributeValues=to_attrs(
+                {
+                    ":yes": True,
+                    ":why": reason,
+                    ":gid": record.grant_id,
+                    ":tid": record.tenant_id,
+                    ":sub": record.subject,
+                    ":cid": record.client_id,
+                    ":exp": record.expires_at,
+                }
+            ),
+        )
 
     def get_grant(self, tenant_id: str, grant_id: str) -> GrantRecord | None:
         return self._get(oauth_grant_key(tenant_id, grant_id), GrantRecord)
@@ -265,21 +295,31 @@ class Records(Generic[_R]):
 
     A put never overwrites (False if the key is taken) unless the kind is `overwrite`; a get
     returns None once `expires_at` has passed; a consume marks the record used exactly once.
+    `name_field`: the record's field that holds the name itself, not stored (only its hash, in the
+    key) and filled in again from the name a get was given.
     """
 
     def __init__(
-        self, store: OAuthStore, model: type[_R], key: Callable[[str], dict[str, str]], *, overwrite: bool = False
+        self,
+        store: OAuthStore,
+        model: type[_R],
+        key: Callable[[str], dict[str, str]],
+        *,
+        overwrite: bool = False,
+        name_field: str | None = None,
     ) -> None:
         self._store = store
         self._model = model
         self._key = key
         self._overwrite = overwrite
+        self._name_field = name_field
 
     def put(self, name: str, record: _R) -> bool:
-        return self._store._put(self._key(name), record, new=not self._overwrite)
+        return self._store._put(self._key(name), record, new=not self._overwrite, leave_out=self._name_field)
 
     def get(self, name: str) -> _R | None:
-        return self._store._get(self._key(name), self._model)
+        known = {self._name_field: name} if self._name_field else None
+        return self._store._get(self._key(name), self._model, known)
 
     def consume(self, name: str) -> bool:
         return self._store._consume(self._key(name))

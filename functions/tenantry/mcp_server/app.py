@@ -13,7 +13,7 @@ from mangum import Mangum
 from tenantry.mcp_server.assembly import build_server
 from tenantry.mcp_server.gateway import Gateway
 from tenantry.mcp_server.services import Services
-from tenantry.observability import get_metrics
+from tenantry.observability import MetricsBatch
 from tenantry.settings import Settings
 
 __all__ = ["LambdaApp"]
@@ -31,6 +31,7 @@ class LambdaApp:
         # lifespan="off": the SDK's lifespan may run once per app, Mangum would run it per call.
         self._mangum = Mangum(self.gateway, lifespan="off")
         logging.getLogger("mangum").setLevel(logging.WARNING)  # it logs every request at INFO
+        self._metrics = MetricsBatch()
 
     @classmethod
     def from_env(cls) -> LambdaApp:
@@ -67,10 +68,5 @@ class LambdaApp:
         try:
             return self._mangum(event, context)
         finally:
-            # One EMF document per invocation; no tenant_id dimension (see observability.py).
-            metrics = get_metrics()
-            if metrics.metric_set:  # tools/list and refusals at the door emit none
-                metrics.flush_metrics()
-                # With POWERTOOLS_METRICS_DISABLED, flush keeps the set; clear it or it grows and
-                # auto-flushes to stdout every 100 values.
-                metrics.clear_metrics()
+            # EMF documents batched per container (observability.MetricsBatch); no tenant_id dimension.
+            self._metrics.after_invocation()

@@ -45,6 +45,7 @@ def build_server(services: Services) -> TenantMCPServer:
         extensions=[apps],
         cache_hints=PRIVATE_LISTS,
         on_blocked=services.registry.invalidate,
+        success_log_sample=services.settings.success_log_sample,
         name="tenantry",
         title="Tenantry",
         instructions=INSTRUCTIONS,

@@ -11,6 +11,7 @@ hands widget tools the tenant's branding in the result's `_meta` (docs/chatgpt.m
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -74,6 +75,8 @@ class TenantMCPServer(MCPServer):
         tracing: bool = False,
         branding: BrandingProvider | None = None,
         on_blocked: Callable[[str], None] | None = None,
+        success_log_sample: float = 1.0,
+        sample: Callable[[], float] = random.random,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -84,6 +87,10 @@ class TenantMCPServer(MCPServer):
         self._branding = branding
         # Told when admission finds a tenant marked (suspended, offboarding): drop its cached record.
         self._on_blocked = on_blocked
+        # A failed call is always logged; a successful one with this probability, its line carrying
+        # `weight` (1 / probability) so per-tenant sums over the logs estimate the true counts.
+        self._success_sample = success_log_sample
+        self._sample = sample
         # The plan feature of every tool, declared where the tool is registered (see `tool`).
         self.tool_features: dict[str, Feature] = {}
         # Tools whose result a widget renders (their `_meta.ui.resourceUri`): they get the tenant's branding.
@@ -195,9 +202,25 @@ class TenantMCPServer(MCPServer):
                 emit_metric("ToolCalls")
                 if failed:
                     emit_metric("ToolErrors")
-                get_logger().info(
-                    "tool call", extra={"event": "tool_call", "duration_ms": round(elapsed_ms, 2), "error": int(failed)}
-                )
+                self._log_call(elapsed_ms, failed)
+
+    def _log_call(self, elapsed_ms: float, failed: bool) -> None:
+        """Errors in full; successes sampled (CloudWatch ingestion is billed per byte, docs/operations.md)."""
+        if failed:
+            weight = 1.0
+        elif self._success_sample > 0 and self._sample() < self._success_sample:
+            weight = 1 / self._success_sample
+        else:
+            return
+        duration = round(elapsed_ms, 2)
+        extra = {
+            "event": "tool_call",
+            "duration_ms": duration,
+            "error": int(failed),
+            "weight": round(weight, 3),
+            "weighted_ms": round(duration * weight, 2),
+        }
+        get_logger().info("tool call", extra=extra)
 
     def _with_branding(self, result: CallToolResult) -> CallToolResult:
         """The widget is one template for every tenant; the tenant's look travels with each result."""

@@ -37,14 +37,20 @@ _PAGE_HEADERS = {
     "referrer-policy": "no-referrer",
 }
 _MAX_FORM_BYTES = 64 * 1024
+# A token request has at most 7 fields and the consent form 3: anything far past that is abuse,
+# refused before it is parsed into a list (parse_qsl stops at the cap).
+_MAX_FORM_FIELDS = 32
+# A registration request is a few hundred bytes; the cap keeps the JSON parser's work bounded.
+_MAX_JSON_BYTES = 16 * 1024
 
 
 class RateLimits:
-    """Requests per minute per source address (API Gateway's route throttles cap the total)."""
+    """Requests per minute per source address (API Gateway's route throttles cap the total: docs/security.md)."""
 
-    def __init__(self, register: int = 10, token: int = 60) -> None:
+    def __init__(self, register: int = 10, token: int = 60, authorize: int = 60) -> None:
         self.register = register
         self.token = token
+        self.authorize = authorize
 
 
 def _json_error(error: OAuthError) -> JSONResponse:
@@ -55,14 +61,20 @@ def _page_error(error: OAuthError) -> Response:
     return HTMLResponse(error_page(error), status_code=error.status, headers=_PAGE_HEADERS)
 
 
-async def _form(request: Request) -> list[tuple[str, str]] | None:
+async def _form(request: Request, what: str) -> list[tuple[str, str]]:
+    """The url-encoded form; OAuthError(invalid_request) for another type, or too large a form."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        return None
+        raise OAuthError("invalid_request", f"the {what} must be sent as application/x-www-form-urlencoded")
     body = await request.body()
     if len(body) > _MAX_FORM_BYTES:
-        return None
-    return parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+        raise OAuthError("invalid_request", f"the {what} is larger than {_MAX_FORM_BYTES} bytes")
+    try:
+        return parse_qsl(
+            body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=_MAX_FORM_FIELDS
+        )
+    except ValueError:
+        raise OAuthError("invalid_request", f"the {what} has more than {_MAX_FORM_FIELDS} fields") from None
 
 
 def _caller(request: Request) -> str:
@@ -83,6 +95,11 @@ def oauth_app(server: AuthorizationServer, limits: RateLimits | None = None) -> 
         server.audit(endpoint, "denied", f"rate limit of {per_minute}/minute reached", principal=_caller(request))
         return OAuthError("slow_down", f"too many {endpoint} requests from this address; wait a minute", 429)
 
+    def refused(endpoint: str, error: OAuthError, principal: str = "") -> None:
+        # Grouped by error code: a caller varying the request (each client_id a new description)
+        # still makes one audit record per code and minute.
+        server.audit(endpoint, "denied", error.description, principal=principal, kind=error.error)
+
     async def as_metadata(request: Request) -> Response:
         return JSONResponse(server.metadata(), headers={"cache-control": "max-age=300"})
 
@@ -93,27 +110,44 @@ def oauth_app(server: AuthorizationServer, limits: RateLimits | None = None) -> 
         return JSONResponse(server.signer.jwks(), headers={"cache-control": f"max-age={JWKS_MAX_AGE_SECONDS}"})
 
     async def register(request: Request) -> Response:
-        refused = limited("register", limits.register, request)
-        if refused:
-            return _json_error(refused)
+        too_many = limited("register", limits.register, request)
+        if too_many:
+            return _json_error(too_many)
+        body = await request.body()
+        if len(body) > _MAX_JSON_BYTES:
+            return _json_error(
+                OAuthError(
+                    "invalid_client_metadata", f"the registration request is larger than {_MAX_JSON_BYTES} bytes"
+                )
+            )
         try:
-            metadata = json.loads(await request.body())
-        except ValueError:
+            metadata = json.loads(body)
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             return _json_error(OAuthError("invalid_client_metadata", "the request body must be a JSON object"))
         try:
             registered = server.clients.register(metadata)
         except OAuthError as exc:
-            server.audit("register", "denied", exc.description, principal=_caller(request))
+            refused("register", exc, _caller(request))
             return _json_error(exc)
         server.audit("register", "allowed", f"client {registered['client_id']}", principal=_caller(request))
         return JSONResponse(registered, status_code=201, headers=_NO_STORE)
 
     async def authorize(request: Request) -> Response:
+        # Before anything else: a metadata document fetch is the costliest thing an anonymous caller
+        # can make this function do, and a refused request writes no sign-in session.
+        too_many = limited("authorize", limits.authorize, request)
+        if too_many:
+            return _page_error(too_many)
+        params = list(request.query_params.multi_items())
         try:
-            pending = await server.authorize_request(list(request.query_params.multi_items()))
+            if len(params) > _MAX_FORM_FIELDS:
+                raise OAuthError(
+                    "invalid_request", f"the authorization request has more than {_MAX_FORM_FIELDS} fields"
+                )
+            pending = await server.authorize_request(params)
             session_id, upstream_url = await server.start(pending)
         except OAuthError as exc:
-            server.audit("authorize", "denied", exc.description)
+            refused("authorize", exc, _caller(request))
             return _redirect_or_page(exc)
         response = RedirectResponse(upstream_url, status_code=302, headers={"cache-control": "no-store"})
         response.set_cookie(
@@ -137,9 +171,10 @@ def oauth_app(server: AuthorizationServer, limits: RateLimits | None = None) -> 
         return HTMLResponse(consent_page(session, server.tenant_names(session.tenants)), headers=_PAGE_HEADERS)
 
     async def consent(request: Request) -> Response:
-        form = await _form(request)
-        if form is None:
-            return _page_error(OAuthError("invalid_request", "the consent form must be sent url-encoded"))
+        try:
+            form = await _form(request, "consent form")
+        except OAuthError as exc:
+            return _page_error(exc)
         try:
             location = server.consent(request.cookies.get(SESSION_COOKIE), form)
         except OAuthError as exc:
@@ -150,18 +185,18 @@ def oauth_app(server: AuthorizationServer, limits: RateLimits | None = None) -> 
         return response
 
     async def token(request: Request) -> Response:
-        refused = limited("token", limits.token, request)
-        if refused:
-            return _json_error(refused)
-        form = await _form(request)
-        if form is None:
-            return _json_error(
-                OAuthError("invalid_request", "the token request must be application/x-www-form-urlencoded")
-            )
+        too_many = limited("token", limits.token, request)
+        if too_many:
+            return _json_error(too_many)
+        try:
+            form = await _form(request, "token request")
+        except OAuthError as exc:
+            refused("token", exc, _caller(request))
+            return _json_error(exc)
         try:
             return JSONResponse(await server.token(form), headers=_NO_STORE)
         except OAuthError as exc:
-            server.audit("token", "denied", exc.description, principal=dict(form).get("client_id", "")[:200])
+            refused("token", exc, dict(form).get("client_id", "")[:200])
             return _json_error(exc)
 
     def _redirect_or_page(error: OAuthError) -> Response:

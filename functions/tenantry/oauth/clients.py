@@ -7,10 +7,14 @@ CIMD fetches are the server reaching a URL an anonymous caller chose, so they ar
 https only (loopback http only when the server runs under `./dev local`), every address the
 name resolves to must be public (no private, loopback, link-local, reserved or multicast),
 the connection goes to the checked address (no second lookup an attacker could rebind), no
-redirects, 5 KiB and 3 s at most, certificates checked against the system trust store (under
-`./dev local` only, plus one extra CA file, so a local client can serve its document over https).
+redirects, 5 KiB at most and 3 s in total (resolving, connecting and reading together: a per-read
+timeout would let a server that sends one byte at a time hold the request for as long as it likes),
+certificates checked against the system trust store (under `./dev local` only, plus one extra CA
+file, so a local client can serve its document over https). An IPv6 address that embeds an IPv4
+one (NAT64, 6to4, Teredo, IPv4-compatible, -mapped or -translated) is judged by its IPv4 address too.
 Documents are cached as long as their Cache-Control says, between 1 minute and 1 day (no-store:
-1 minute, to bound what a flood of sign-ins can fetch).
+1 minute, to bound what a flood of sign-ins can fetch); a failed fetch is remembered for 1 minute,
+so a flood of sign-ins naming a slow or broken URL fetches it once a minute, not once a request.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ __all__ = [
     "Client",
     "ClientRegistry",
     "DocumentFetcher",
+    "Fetch",
     "FetchedDocument",
     "RedirectPolicy",
     "cache_seconds",
@@ -51,12 +56,20 @@ GRANT_TYPES = ("authorization_code", "refresh_token")
 # The CIMD draft suggests servers cap the document size; 5 KiB is its example.
 MAX_DOCUMENT_BYTES = 5 * 1024
 FETCH_SECONDS = 3.0
+# How long a failed fetch (or an invalid document) is answered from memory without fetching again.
+FAILURE_CACHE_SECONDS = 60
 MIN_CACHE_SECONDS = 60
 MAX_CACHE_SECONDS = 86400
 DEFAULT_CACHE_SECONDS = 300
 MAX_CACHED_DOCUMENTS = 1000
 # ChatGPT's connector callback is https://chatgpt.com/connector/oauth/{callback_id}.
 DEFAULT_REDIRECT_HOSTS = frozenset({"chatgpt.com"})
+# Hosts that publish where their OAuth callback lives: on these, only that path prefix is accepted,
+# so a client registered for the host cannot send codes to any other page the host serves.
+REDIRECT_PATH_PREFIXES = {"chatgpt.com": "/connector/oauth/"}
+# Every loopback redirect host (localhost, *.localhost, 127.x, [::1]) counts as this one for the
+# per-host registration cap: they all reach the same machine.
+LOOPBACK_REGISTRATION_HOST = "loopback"
 
 
 def requested_scope(value: str | None) -> str | None:
@@ -96,6 +109,7 @@ class RedirectPolicy:
         try:
             parts = urlsplit(uri)
             host = parts.hostname
+            _ = parts.port  # raises for a port that is not a number in 0-65535
         except ValueError:
             return f"'{uri}' is not a valid URI"
         if not parts.scheme or not host:
@@ -111,6 +125,9 @@ class RedirectPolicy:
         if host.lower() not in self.allowed_hosts:
             allowed = ", ".join(sorted(self.allowed_hosts)) or "none"
             return f"the host of '{uri}' is not allowed (allowed hosts: {allowed}, and loopback)"
+        prefix = REDIRECT_PATH_PREFIXES.get(host.lower())
+        if prefix is not None and not parts.path.startswith(prefix):
+            return f"on {host.lower()} only redirect URIs under {prefix} are allowed (its OAuth callback path)"
         return None
 
 
@@ -158,10 +175,42 @@ async def _resolve(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
+# IPv6 ranges whose addresses carry an IPv4 address in their last 32 bits (RFC 6052 NAT64,
+# RFC 4291 IPv4-compatible, RFC 2765 IPv4-translated): a packet to them may reach that IPv4 host.
+_LAST_32_BITS_IPV4 = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("::/96"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+)
+# RFC 8215 local-use NAT64: the IPv4 address may sit at several offsets, and nothing public is there.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses a packet to `ip` may be delivered to (none for a plain IPv6 address)."""
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)  # (server, client): either may be where the packet goes
+    if any(ip in network for network in _LAST_32_BITS_IPV4):
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
 def _refused_address(address: str, allow_loopback: bool) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return True
+        if ip.ipv4_mapped is not None:
+            # A dual-stack resolver's form of an IPv4 address: judged as that address alone.
+            return _refused_address(str(ip.ipv4_mapped), allow_loopback)
+        embedded = _embedded_ipv4(ip)
+        if ip != ipaddress.IPv6Address("::1") and any(_refused_address(str(v4), allow_loopback) for v4 in embedded):
+            return True
     if ip.is_loopback:
         return not allow_loopback
     return not ip.is_global or ip.is_multicast
@@ -171,10 +220,15 @@ class DocumentFetcher:
     """GET a client metadata document through the SSRF fences described above."""
 
     def __init__(
-        self, allow_loopback_http: bool = False, resolve: Resolve = _resolve, extra_ca_file: str | None = None
+        self,
+        allow_loopback_http: bool = False,
+        resolve: Resolve = _resolve,
+        extra_ca_file: str | None = None,
+        deadline_seconds: float = FETCH_SECONDS,
     ) -> None:
         self._allow_loopback = allow_loopback_http
         self._resolve = resolve
+        self._deadline = deadline_seconds
         # The system trust store, plus (./dev local only) a CA a local client signed its
         # certificate with: MCP SDKs use a client_id URL only when it is https.
         self._tls: ssl.SSLContext | bool = True
@@ -185,8 +239,19 @@ class DocumentFetcher:
             self._tls = httpx2.create_ssl_context(trust_env=False)
             self._tls.load_verify_locations(cafile=extra_ca_file)
 
+    @staticmethod
+    def _split(url: str) -> tuple[Any, int | None]:
+        """The URL's parts and port; invalid_client (never a 500) for a URL that does not parse."""
+        try:
+            parts = urlsplit(url)
+            return parts, parts.port
+        except ValueError:
+            raise OAuthError("invalid_client", "the client_id URL is not a valid URL (host or port)") from None
+
     def check_url(self, url: str) -> None:
-        parts = urlsplit(url)
+        parts, _ = self._split(url)
+        if not parts.hostname:
+            raise OAuthError("invalid_client", "a client_id URL needs a host")
         if parts.fragment or parts.username or parts.password or parts.path in ("", "/"):
             raise OAuthError("invalid_client", "a client_id URL needs a path and may carry no fragment or credentials")
         if any(segment in (".", "..") for segment in parts.path.split("/")):
@@ -202,12 +267,21 @@ class DocumentFetcher:
 
     async def __call__(self, url: str) -> FetchedDocument:
         self.check_url(url)
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            addresses = await asyncio.wait_for(self._resolve(host, port), FETCH_SECONDS)
-        except (OSError, TimeoutError):
+            # One deadline for the whole fetch: httpx's timeout applies to each read separately.
+            return await asyncio.wait_for(self._fetch(url), self._deadline)
+        except TimeoutError:
+            raise OAuthError(
+                "invalid_client", f"the client metadata document at {url} took longer than {self._deadline:g} s"
+            ) from None
+
+    async def _fetch(self, url: str) -> FetchedDocument:
+        parts, explicit_port = self._split(url)
+        host = parts.hostname or ""
+        port = explicit_port or (443 if parts.scheme == "https" else 80)
+        try:
+            addresses = await self._resolve(host, port)
+        except OSError:
             raise OAuthError("invalid_client", f"the client metadata document host '{host}' does not resolve") from None
         if not addresses or any(_refused_address(a, self._allow_loopback) for a in addresses):
             raise OAuthError(
@@ -217,13 +291,13 @@ class DocumentFetcher:
             )
         # Connect to the address just checked; the Host header and TLS SNI keep the name.
         pinned = addresses[0]
-        netloc = (f"[{pinned}]" if ":" in pinned else pinned) + (f":{parts.port}" if parts.port else "")
+        netloc = (f"[{pinned}]" if ":" in pinned else pinned) + (f":{explicit_port}" if explicit_port else "")
         target = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
         headers = {"accept": "application/json", "host": parts.netloc.rsplit("@", 1)[-1]}
         try:
             async with (
                 httpx2.AsyncClient(
-                    timeout=FETCH_SECONDS, follow_redirects=False, trust_env=False, verify=self._tls
+                    timeout=self._deadline, follow_redirects=False, trust_env=False, verify=self._tls
                 ) as http,
                 http.stream("GET", target, headers=headers, extensions={"sni_hostname": host}) as response,
             ):
@@ -237,6 +311,12 @@ class DocumentFetcher:
             raise OAuthError(
                 "invalid_client", f"the client metadata document at {url} could not be fetched ({type(exc).__name__})"
             ) from None
+
+
+def _registration_host(uri: str) -> str:
+    """The host a registration counts against: every loopback name and address is one host."""
+    host = (urlsplit(uri).hostname or "").lower()
+    return LOOPBACK_REGISTRATION_HOST if is_loopback_host(host) else host
 
 
 class ClientRegistry:
@@ -257,7 +337,8 @@ class ClientRegistry:
         self._unused_seconds = unused_days * 86400
         self._per_host = registrations_per_host_per_day
         self._clock = clock
-        self._documents: dict[str, tuple[float, Client]] = {}
+        # url -> (until, the client or why it was refused); at most MAX_CACHED_DOCUMENTS entries.
+        self._documents: dict[str, tuple[float, Client | OAuthError]] = {}
         self._lock = threading.Lock()
 
     # --- Dynamic Client Registration (RFC 7591) ------------------------------------------------
@@ -277,7 +358,7 @@ class ClientRegistry:
         # and unused clients expire, so the table stays bounded (docs/oauth.md).
         now = int(self._clock())
         day = time.strftime("%Y-%m-%d", time.gmtime(now))
-        for host in sorted({(urlsplit(uri).hostname or "").lower() for uri in redirect_uris}):
+        for host in sorted({_registration_host(uri) for uri in redirect_uris}):
             if not self._store.count_registration(host, day, self._per_host):
                 raise OAuthError(
                     "invalid_client_metadata",
@@ -344,7 +425,30 @@ class ClientRegistry:
         with self._lock:
             cached = self._documents.get(url)
         if cached and cached[0] > now:
+            if isinstance(cached[1], OAuthError):
+                raise OAuthError(cached[1].error, cached[1].description)
             return cached[1]
+        try:
+            client, seconds = await self._load(url)
+        except OAuthError as exc:
+            # Remembered too: a URL that fails (slowly, or with a bad document) is fetched once a minute.
+            self._remember(url, now + FAILURE_CACHE_SECONDS, exc, now)
+            raise
+        self._remember(url, now + seconds, client, now)
+        return client
+
+    def _remember(self, url: str, until: float, outcome: Client | OAuthError, now: float) -> None:
+        with self._lock:
+            if len(self._documents) >= MAX_CACHED_DOCUMENTS:
+                # Drop expired entries first; if all are live, drop the oldest half.
+                live = {k: v for k, v in self._documents.items() if v[0] > now}
+                if len(live) >= MAX_CACHED_DOCUMENTS:
+                    live = dict(sorted(live.items(), key=lambda kv: kv[1][0])[MAX_CACHED_DOCUMENTS // 2 :])
+                self._documents = live
+            self._documents[url] = (until, outcome)
+
+    async def _load(self, url: str) -> tuple[Client, int]:
+        """The validated client and how many seconds to keep it; OAuthError(invalid_client) if not."""
         fetched = await self._fetch(url)
         if fetched.status != 200:
             raise OAuthError("invalid_client", f"the client metadata document at {url} answered HTTP {fetched.status}")
@@ -354,18 +458,9 @@ class ClientRegistry:
             )
         try:
             document = json.loads(fetched.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's limit
             raise OAuthError("invalid_client", "the client metadata document is not JSON") from None
-        client = self._validate_document(url, document)
-        with self._lock:
-            if len(self._documents) >= MAX_CACHED_DOCUMENTS:
-                # Drop expired entries first; if all are live, drop the oldest half.
-                live = {k: v for k, v in self._documents.items() if v[0] > now}
-                if len(live) >= MAX_CACHED_DOCUMENTS:
-                    live = dict(sorted(live.items(), key=lambda kv: kv[1][0])[MAX_CACHED_DOCUMENTS // 2 :])
-                self._documents = live
-            self._documents[url] = (now + cache_seconds(fetched.cache_control), client)
-        return client
+        return self._validate_document(url, document), cache_seconds(fetched.cache_control)
 
     def _validate_document(self, url: str, document: Any) -> Client:
         if not isinstance(document, dict):

@@ -28,7 +28,8 @@ def _init() -> OAuthLambdaApp:
     from tenantry.settings import OAuthSettings
 
     settings = OAuthSettings.from_env()
-    return OAuthLambdaApp(build_server(settings), RateLimits(settings.register_per_minute, settings.token_per_minute))
+    limits = RateLimits(settings.register_per_minute, settings.token_per_minute, settings.authorize_per_minute)
+    return OAuthLambdaApp(build_server(settings), limits)
 
 
 with init_phase():

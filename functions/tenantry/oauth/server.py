@@ -20,12 +20,13 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from tenantry.audit import AuditEvent, AuditLog
+from tenantry.audit import AuditEvent, AuditLog, AuditTally
 from tenantry.dal.members import MembershipStore
 from tenantry.dal.oauth import CodeRecord, GrantRecord, OAuthStore, RefreshRecord, SessionRecord
 from tenantry.errors import OAuthError
@@ -124,6 +125,9 @@ class AuthorizationServer:
         self.scopes = scopes
         self.lifetimes = lifetimes or Lifetimes()
         self._audit = audit
+        # Refusals that belong to no tenant (anonymous callers, rate limits) are what a flood makes:
+        # aggregated per minute like the MCP function's, one record with a count, not one per request.
+        self.refusals = AuditTally(audit, clock) if audit is not None else None
         self._tenant_claim = tenant_claim
         self._clock = clock
 
@@ -134,19 +138,30 @@ class AuthorizationServer:
     def _now(self) -> int:
         return int(self._clock())
 
-    def audit(self, action: str, outcome: str, reason: str, tenant_id: str | None = None, principal: str = "") -> None:
+    def audit(
+        self,
+        action: str,
+        outcome: str,
+        reason: str,
+        tenant_id: str | None = None,
+        principal: str = "",
+        kind: str | None = None,
+    ) -> None:
+        """Record an event; a refusal of no tenant goes to the per-minute tally, grouped by `kind` (or reason)."""
         if self._audit is None:
             return
-        self._audit.record(
-            AuditEvent(
-                tenant_id=tenant_id or _OAUTH_BUCKET,
-                principal=principal or "anonymous",
-                action=f"oauth:{action}",
-                resource=self.url,
-                outcome="allowed" if outcome == "allowed" else "denied",
-                reason=reason[:300],
-            )
+        event = AuditEvent(
+            tenant_id=tenant_id or _OAUTH_BUCKET,
+            principal=principal or "anonymous",
+            action=f"oauth:{action}",
+            resource=self.url,
+            outcome="allowed" if outcome == "allowed" else "denied",
+            reason=reason[:300],
         )
+        if outcome != "allowed" and tenant_id is None and self.refusals is not None:
+            self.refusals.add(event, group=kind)
+        else:
+            self._audit.record(event)
 
     # --- Discovery -----------------------------------------------------------------------------
 
@@ -259,10 +274,12 @@ class AuthorizationServer:
             upstream_verifier=secrets.token_urlsafe(48),
             expires_at=self._now() + self.lifetimes.session_seconds,
         )
-        self.store.sessions.put(session_id, session)
+        # The provider's URL first: if it cannot be had (its discovery document unreachable), the
+        # refused request leaves no session behind.
         url = await self.upstream.authorization_url(
             session.upstream_state, session.nonce, session.upstream_verifier, self.callback_url
         )
+        self.store.sessions.put(session_id, session)
         return session_id, url
 
     # --- 2. The upstream provider's callback ---------------------------------------------------
@@ -380,8 +397,8 @@ class AuthorizationServer:
     # --- 4. Token endpoint ---------------------------------------------------------------------
 
     async def token(self, params: Params) -> dict[str, Any]:
-        names = [key for key, _ in params]
-        repeated = sorted({name for name in names if names.count(name) > 1})
+        # One pass (Counter), whatever the number of fields.
+        repeated = sorted(name for name, seen in Counter(key for key, _ in params).items() if seen > 1)
         if repeated:
             raise OAuthError("invalid_request", f"parameter(s) sent more than once: {', '.join(repeated)}")
         form = dict(params)
@@ -425,13 +442,6 @@ class AuthorizationServer:
             raise OAuthError("invalid_target", "resource differs from the one in the authorization request")
         if not _VERIFIER.fullmatch(verifier) or not secrets.compare_digest(s256(verifier), record.code_challenge):
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
-        if record.used_at is not None or not self.store.codes.consume(code):
-            # The real client presented it before: someone else holds a copy. End that sign-in.
-            self.store.revoke_grant(record.tenant_id, record.grant_id, "authorization code reused")
-            self.audit("token", "denied", "authorization code reused; grant revoked", record.tenant_id, record.subject)
-            raise OAuthError(
-                "invalid_grant", "the authorization code was already used; tokens issued from it are revoked"
-            )
         now = self._now()
         grant = GrantRecord(
             grant_id=record.grant_id,
@@ -440,7 +450,19 @@ class AuthorizationServer:
             client_id=client.client_id,
             expires_at=now + self.lifetimes.refresh_absolute_seconds,
         )
-        self.store.put_grant(grant)
+        if record.used_at is not None or not self.store.codes.consume(code):
+            # The real client presented it before: someone else holds a copy. End that sign-in. The
+            # revocation is written whether or not the winner has written the grant yet: the winner
+            # creates the grant only where none exists, so it sees this marker and issues nothing.
+            self.store.revoke_grant_family(grant, "authorization code reused")
+            self.audit("token", "denied", "authorization code reused; grant revoked", record.tenant_id, record.subject)
+            raise OAuthError(
+                "invalid_grant", "the authorization code was already used; tokens issued from it are revoked"
+            )
+        if not self.store.put_grant(grant):
+            # A second redemption of this code got in between our consume and this write, and revoked it.
+            self.audit("token", "denied", "authorization code reused meanwhile", record.tenant_id, record.subject)
+            raise OAuthError("invalid_grant", "the authorization code was used twice; tokens from it are revoked")
         self.clients.used(client)
         self.audit("token", "allowed", "authorization code redeemed", record.tenant_id, record.subject)
         return self._issue(client.client_id, record.resource, record.scope, grant)
@@ -481,6 +503,9 @@ class AuthorizationServer:
         if not self.members.is_member(record.subject, record.tenant_id):
             raise ended(f"{record.subject} is no longer a member of tenant '{record.tenant_id}'")
         self._require_active(record.tenant_id, ended)
+        # A client whose sign-ins keep refreshing is in use: without this a DCR client would expire
+        # `unused_days` after its first sign-in, however often its refresh token is used.
+        self.clients.used(client)
         self.audit("token", "allowed", "refresh token rotated", record.tenant_id, record.subject)
         return self._issue(client.client_id, record.resource, scope, grant)
 
