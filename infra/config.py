@@ -34,6 +34,10 @@ DEFAULTS: dict[str, Any] = {
     "auth_domain_prefix": "",
     # Redirect URI hosts that DCR (POST /register) accepts (ChatGPT's connector callback host).
     "dcr_redirect_hosts": "chatgpt.com",
+    # Browser origins the MCP endpoint serves (comma-separated https origins): the functions'
+    # TENANTRY_ALLOWED_ORIGINS and the HTTP API's CORS allow-list. Empty: a request carrying any
+    # Origin is refused (403); server-side clients such as ChatGPT's connector send none.
+    "allowed_origins": "",
     # Access-token signing key rotation: raising it by one makes generation N+1's key sign (created now,
     # or published since signing_key_next) and keeps the previous generation's key published for
     # verification; older ones leave the stack (docs/deploy.md).
@@ -135,6 +139,7 @@ class DeployConfig:
     oidc_user_claim: str
     auth_domain_prefix: str | None
     dcr_redirect_hosts: tuple[str, ...]
+    allowed_origins: tuple[str, ...]
     signing_key_generation: int
     signing_key_next: bool
     domain: str | None
@@ -258,6 +263,7 @@ _EXAMPLES = {
     "scopes": "mcp:tools",
     "auth_domain_prefix": "tenantry-auth-example",
     "dcr_redirect_hosts": "chatgpt.com",
+    "allowed_origins": "https://app.example.com",
 }
 
 
@@ -343,6 +349,7 @@ def load_config(node: _Node) -> DeployConfig:
             lower=True,
         ),
         dcr_redirect_hosts=_hosts(get("dcr_redirect_hosts")),
+        allowed_origins=_origins(get("allowed_origins")),
         signing_key_generation=_int("signing_key_generation", get("signing_key_generation"), 1, 1000),
         signing_key_next=_bool("signing_key_next", get("signing_key_next")),
         domain=domain,
@@ -362,7 +369,7 @@ def load_config(node: _Node) -> DeployConfig:
         reserved_concurrency=_int("reserved_concurrency", get("reserved_concurrency"), 0, 10_000),
         auth_reserved_concurrency=_int("auth_reserved_concurrency", get("auth_reserved_concurrency"), 0, 1_000),
         deletion_protection=_bool("deletion_protection", get("deletion_protection")),
-        widget_image_origins=_origins(get("widget_image_origins")),
+        widget_image_origins=_image_origins(get("widget_image_origins")),
         premium_reserved_concurrency=_int(
             "premium_reserved_concurrency", get("premium_reserved_concurrency"), 0, 10_000
         ),
@@ -413,7 +420,7 @@ def _hosts(raw: Any) -> tuple[str, ...]:
 _ORIGIN = re.compile(r"^https://[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?$")
 
 
-def _origins(raw: Any) -> tuple[str, ...]:
+def _image_origins(raw: Any) -> tuple[str, ...]:
     # The function refuses anything else at init (Settings.widget_image_origins); refuse it at synth instead.
     origins = tuple(o.strip() for o in _text(raw).split(",") if o.strip())
     bad = [o for o in origins if not _ORIGIN.match(o)]
@@ -423,6 +430,25 @@ def _origins(raw: Any) -> tuple[str, ...]:
             f"must list https origins without a path, comma separated (got {bad[0]!r})",
             "https://cdn.example.com",
         )
+    return origins
+
+
+def _origins(raw: Any) -> tuple[str, ...]:
+    """https origins (scheme, host, optional port; no path): what a browser sends as Origin."""
+    origins = tuple(o.strip().lower() for o in _text(raw).split(",") if o.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        host = parts.hostname or ""
+        try:
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            host = ""
+        if parts.scheme != "https" or not _DOMAIN.match(host) or parts.path or parts.query or parts.fragment:
+            raise ContextError(
+                "allowed_origins",
+                f"must list https origins such as https://app.example.com, comma separated (got {origin!r})",
+                "https://app.example.com",
+            )
     return origins
 
 

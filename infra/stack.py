@@ -68,6 +68,8 @@ class TenantryStack(Stack):
             "TENANTRY_SCOPES_SUPPORTED": ",".join(scopes),
             "TENANTRY_REGISTRY_CACHE_SECONDS": "300",
             "TENANTRY_SUCCESS_LOG_SAMPLE": str(config.success_log_sample),
+            # The same list as the API's CORS allow-list (infra/constructs/api.py): one context key.
+            "TENANTRY_ALLOWED_ORIGINS": ",".join(config.allowed_origins),
         }
         if config.domain and config.tenant_subdomains:
             environment["TENANTRY_BASE_DOMAIN"] = config.domain

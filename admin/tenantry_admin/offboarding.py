@@ -2,15 +2,17 @@
 
 The steps are ordered so that an interrupted run can simply be run again:
 
-1. the tenant's usage items are marked, so admission refuses its next tool call
-   in every running container (DynamoDB itself checks the mark), then status
-   `offboarding`; then a wait of `drain_seconds` (the function timeout), so a
+1. status `offboarding` and the mark on the tenant's usage items, in one
+   transaction, so admission refuses its next tool call in every running
+   container (DynamoDB itself checks the mark); then a wait until
+   `drain_seconds` (the function timeout) have passed since the mark was set
+   (stored as `status_since`, so a re-run waits for what is left of it), so a
    call admitted just before the mark has finished before anything is deleted;
 2. each secret's ciphertext is deleted (named in the audit trail);
 3. every remaining item of the tenant's partition is deleted with the tenant's
    own guarded credentials, or its silo table is dropped; its branding files go too;
 4. the slug reservation is released (only if it is still this tenant's);
-5. status `offboarded`. The record stays as a tombstone so the id is never reused.
+5. status `offboarded` (and its marks). The record stays as a tombstone so the id is never reused.
 
 Every step works from what is left, so a second run continues where the first
 stopped, and a run on an offboarded tenant sweeps anything written meanwhile.
@@ -20,8 +22,10 @@ Usage items (billing) and audit items age out through their TTL.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -63,24 +67,30 @@ class Offboarder:
         workers: int = 8,
         drain_seconds: float = DRAIN_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._admin = admin
         self._clients = clients
         self._workers = workers
-        self._drain = drain_seconds
+        self._drain_seconds = drain_seconds
         self._sleep = sleep
+        self._clock = clock
 
     def run(self, tenant_id: str, progress: Progress | None = None) -> OffboardReport:
         admin = self._admin
         record = admin.get(tenant_id)
         already = record.status == "offboarded"
-        # Writes are refused first (the mark), then data goes: nothing can be written after the delete.
-        admin.meter.block(tenant_id, "offboarding")
-        if record.status not in ("offboarding", "offboarded"):
+        # Writes are refused first (status and mark in one transaction), then data goes.
+        if record.status in ("offboarding", "offboarded"):
+            # A re-run: the marks again (a month item created since has none), stamped with the stored version.
+            marks = admin.meter.mark_updates(tenant_id, record.status, record.version)
+            admin.registry.confirm_with(record, marks, str(uuid.uuid4()))
+        else:
             was = record.status
-            record = admin.registry.save(record.model_copy(update={"status": "offboarding"}), record.version)
+            record = admin.change_status(record, "offboarding", "offboard")
             admin.record_audit(tenant_id, "offboard", "allowed", f"started (was {was})")
-            self._sleep(self._drain)  # calls admitted before the mark finish within the function timeout
+        if record.status == "offboarding":
+            self._drain(record)
         tenant = admin.context_for(record)
         silo = record.placement.mode == "silo"
 
@@ -93,8 +103,7 @@ class Offboarder:
         released = self._release_slug(record)
 
         if not already:
-            current = admin.get(tenant_id)
-            admin.registry.save(current.model_copy(update={"status": "offboarded"}), current.version)
+            admin.change_status(admin.get(tenant_id), "offboarded", "offboard")
         summary = (
             f"secrets deleted: {len(secrets)}; items deleted: {deleted}; silo table dropped: {dropped}; "
             f"branding files deleted: {files}; slug released: {released}"
@@ -123,6 +132,18 @@ class Offboarder:
             slug_released=released,
             message=message,
         )
+
+    def _drain(self, record: TenantRecord) -> None:
+        """Wait until the drain has passed since the mark was set, in this run or an interrupted earlier one.
+
+        A call admitted just before the mark finishes within the function timeout; a re-run waits
+        only for what is left of it. A record marked before the time was stored waits the whole drain.
+        """
+        since = record.status_since
+        marked_at = datetime.fromisoformat(since).timestamp() if since else self._clock()
+        left = marked_at + self._drain_seconds - self._clock()
+        if left > 0:
+            self._sleep(left)
 
     def _delete_secrets(self, tenant: TenantContext) -> list[str]:
         deleted = []

@@ -3,6 +3,8 @@
 Every change is a read-modify-save on the registry record, conditional on the
 version that was read, so two operators changing one tenant at once cannot
 lose either's work: the second gets a ConflictError and nothing is written.
+A status change writes the record and the marks admission checks in one
+transaction, the marks stamped with the new version.
 Every change (and every refused one) is recorded in the audit trail.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from annotated_types import Ge, Le
@@ -294,31 +297,47 @@ class TenantAdmin:
         return self._set_status(tenant_id, "active", "resume")
 
     def _set_status(self, tenant_id: str, status: TenantStatus, action: str) -> AdminResult:
-        """Change the status in the registry, then the mark admission checks (so every container sees it at once).
+        """Change the status and the mark admission checks in one transaction (every container sees it at once).
 
-        Re-running is how a half-done change is finished: the mark is (re)applied even when
-        the registry already has the status.
+        Re-running re-applies the marks of the stored version (for marks written before they were
+        transactional, or on a month item created since).
         """
         record = self._changeable(tenant_id)
-        changed = record.status != status
-        if changed:
-            record = self._save(
-                record.model_copy(update={"status": status}),
-                record.version,
-                action,
-                f"status {record.status}->{status}",
+        if record.status == status:
+            self.registry.confirm_with(
+                record, self.meter.mark_updates(tenant_id, status, record.version), str(uuid.uuid4())
             )
-        if status == "active":
-            self.meter.unblock(tenant_id)
-        else:
-            self.meter.block(tenant_id, status)
-        if not changed:
             return AdminResult(record=record, changed=False, message=f"Tenant {tenant_id} is already {status}.")
+        saved = self.change_status(record, status, action)
         return AdminResult(
-            record=record,
+            record=saved,
             changed=True,
             message=f"Tenant {tenant_id} is now {status}; the next call in every running container sees it.",
         )
+
+    def change_status(self, record: TenantRecord, status: TenantStatus, action: str) -> TenantRecord:
+        """Save `status` and set or clear the marks, stamped with the new version: one TransactWriteItems.
+
+        Its ClientRequestToken makes botocore's resend after a lost response idempotent. On a
+        conflict the stored record is read back and the operator told what it says now.
+        """
+        version = record.version + 1
+        changed = record.model_copy(update={"status": status, "status_since": datetime.now(UTC).isoformat()})
+        summary = f"status {record.status}->{status}"
+        try:
+            saved = self.registry.save_with(
+                changed, record.version, self.meter.mark_updates(record.tenant_id, status, version), str(uuid.uuid4())
+            )
+        except ConflictError as exc:
+            current = self.registry.load(record.tenant_id)
+            now = f"it is now {current.status} (version {current.version})" if current else "it no longer exists"
+            self.record_audit(record.tenant_id, action, "denied", f"conflict: {summary}; {now}")
+            raise ConflictError(
+                f"Tenant {record.tenant_id} was changed by someone else since version {record.version}: {now}. "
+                f"This command wrote nothing. Run `tenantry tenants show {record.tenant_id}` and retry."
+            ) from exc
+        self.record_audit(record.tenant_id, action, "allowed", summary)
+        return saved
 
     def _changeable(self, tenant_id: str) -> TenantRecord:
         record = self.get(tenant_id)

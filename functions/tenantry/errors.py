@@ -9,6 +9,7 @@ from __future__ import annotations
 from botocore.exceptions import BotoCoreError, ClientError
 
 __all__ = [
+    "AdmissionContentionError",
     "ConflictError",
     "CrossTenantAccessError",
     "CrossTenantAttemptError",
@@ -175,6 +176,20 @@ class DependencyError(TenantryError):
         super().__init__(message)
         self.retryable = retryable
         self.aws_code = aws_code
+
+
+class AdmissionContentionError(DependencyError):
+    """Admission could not be decided: the usage item kept changing under every attempt (not a limit)."""
+
+    code = "admission_contention"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Usage metering is busy (many calls at once); this call did not run and was not counted. "
+            "Retry in a few seconds.",
+            retryable=True,
+            aws_code="AdmissionContention",
+        )
 
 
 # Codes that mean "busy or briefly broken": the same call can succeed a moment later.

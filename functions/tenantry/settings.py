@@ -13,6 +13,8 @@ __all__ = ["OAuthSettings", "Settings", "SettingsError", "get_settings"]
 
 _PREFIX = "TENANTRY_"
 _HTTPS_ORIGIN = re.compile(r"https://[A-Za-z0-9.-]+(:\d{1,5})?")
+# A browser's Origin header: scheme, host and port, nothing else (http for local tools like the Inspector).
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 
 
 class SettingsError(Exception):
@@ -110,6 +112,20 @@ class Settings(_FromEnv):
         if bad:
             raise ValueError(f"each entry must be an https origin such as https://cdn.example.com, not {bad[0]!r}")
         return origins
+
+    # Browser origins whose requests /mcp serves (the transport spec's Origin check). Empty: any
+    # request with an Origin header is refused with 403; requests without one (ChatGPT's servers,
+    # SDK clients, curl) are served. Deployed from the `allowed_origins` CDK context.
+    allowed_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _browser_origins(cls, origins: list[str]) -> list[str]:
+        bad = [origin for origin in origins if not _ORIGIN.fullmatch(origin)]
+        if bad:
+            raise ValueError(f"each entry must be an origin such as https://app.example.com (no path), not {bad[0]!r}")
+        # Scheme and host compare case-insensitively (RFC 6454); browsers send them lower case.
+        return [origin.lower() for origin in origins]
 
     def cells(self) -> list[str]:
         return self.cell_tables or [self.data_table]

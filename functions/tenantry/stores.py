@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
+from botocore.config import Config as BotoConfig
 
 from tenantry.audit import AuditLog
 from tenantry.dal.branding import BrandingAssets
@@ -28,6 +29,8 @@ if TYPE_CHECKING:  # boto3-stubs: types for mypy only, nothing imported at run t
     from mypy_boto3_sts import STSClient
 
 __all__ = ["Stores", "open_stores"]
+
+_NO_RETRIES = BotoConfig(retries={"total_max_attempts": 1})
 
 
 @dataclass
@@ -90,5 +93,13 @@ def open_stores(
         customer_store=CustomerStore(clients),
         secret_store=SecretStore(clients, settings.secrets_key_arn),
         branding=BrandingAssets(clients, settings.branding_bucket),
-        usage=UsageMeter(dynamodb, settings.usage_table),
+        usage=UsageMeter(
+            dynamodb,
+            settings.usage_table,
+            # The meter resends an admission itself, with the call's token (metering/meter.py).
+            admission_client=cast(
+                "DynamoDBClient",
+                session.create_client("dynamodb", config=config.merge(_NO_RETRIES)),
+            ),
+        ),
     )

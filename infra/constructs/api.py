@@ -17,7 +17,7 @@ import json
 from collections.abc import Sequence
 
 import jsii
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw_v1
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
@@ -34,12 +34,33 @@ from infra.constructs.functions import retention
 from infra.nag import acknowledge
 from tenantry.routes import API_ROUTES, JWKS_PATH, OIDC_DISCOVERY_PATH, ApiRoute, Throttle
 
-__all__ = ["PREMIUM_METADATA_ROUTE", "PREMIUM_ROUTE", "McpApi", "route_settings"]
+__all__ = ["CORS_HEADERS", "PREMIUM_METADATA_ROUTE", "PREMIUM_ROUTE", "McpApi", "cors_for", "route_settings"]
 
 # The routes every stack deploys are tenantry/routes.py (the local emulator serves the same list);
 # the premium path is deployed only when configured, so it is the stack's own.
 PREMIUM_ROUTE = ("POST", "/business/mcp")
 PREMIUM_METADATA_ROUTE = ("GET", "/.well-known/oauth-protected-resource/business/mcp")
+
+
+# What a browser client of /mcp sends and reads (streamable HTTP's headers, the 2026-07-28 routing ones).
+CORS_HEADERS = ["authorization", "content-type", "mcp-protocol-version", "mcp-method", "mcp-name", "mcp-session-id"]
+
+
+def cors_for(origins: Sequence[str]) -> apigw.CorsPreflightOptions | None:
+    """The API's CORS settings: exactly the origins the functions serve (TENANTRY_ALLOWED_ORIGINS).
+
+    None when none is allowed: no CORS configuration, so a browser page on another origin cannot
+    even read a refusal, and the function answers any Origin it gets with 403 anyway.
+    """
+    if not origins:
+        return None
+    return apigw.CorsPreflightOptions(
+        allow_origins=list(origins),
+        allow_methods=[apigw.CorsHttpMethod.POST],
+        allow_headers=CORS_HEADERS,
+        expose_headers=["mcp-session-id", "www-authenticate"],
+        max_age=Duration.hours(1),
+    )
 
 
 def route_settings(routes: Sequence[ApiRoute], public: Throttle | None = None) -> dict[str, dict[str, int]]:
@@ -69,6 +90,7 @@ class McpApi(Construct):
             api_name=f"{config.name_prefix}-mcp",
             description="Tenantry MCP endpoint",
             create_default_stage=False,
+            cors_preflight=cors_for(config.allowed_origins),
         )
         # The public MCP URL is also the token audience (RFC 8707 resource indicator).
         self.origin = f"https://{config.domain}" if config.domain else self.api.api_endpoint

@@ -38,6 +38,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
         on_refusal=on_refusal,
         redirect_hosts=args.redirect_host,
         cimd_ca_file=args.cimd_ca_file,
+        allowed_origins=args.allow_origin,
     ) as platform:
         info = platform.describe()
         print(f"Tenantry local MCP server: {info['url']}")
@@ -131,6 +132,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="append",
         metavar="HOST",
         help="host allowed in OAuth redirect URIs at registration; repeat for more (default: chatgpt.com)",
+    )
+    local.add_argument(
+        "--allow-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="browser Origin /mcp serves (TENANTRY_ALLOWED_ORIGINS); repeat for more (default: the MCP "
+        "Inspector's, http://localhost:6274 and http://127.0.0.1:6274; requests without Origin always pass)",
     )
     local.add_argument(
         "--cimd-ca-file",

@@ -29,9 +29,19 @@ from tenantry_local.issuer import DevIssuer
 from tenantry_local.seed import DEMO_TENANTS, seed
 from tenantry_local.signin import DEMO_USERS, SIGN_IN_PATH, DevIdentityProvider
 
-__all__ = ["DEFAULT_PORT", "DEFAULT_STATE_DIR", "LocalPlatform", "base_url_for", "running_platform"]
+__all__ = [
+    "DEFAULT_PORT",
+    "DEFAULT_STATE_DIR",
+    "INSPECTOR_ORIGINS",
+    "LocalPlatform",
+    "base_url_for",
+    "running_platform",
+]
 
 DEFAULT_PORT = 8787
+# The MCP Inspector's web UI (`npx @modelcontextprotocol/inspector` serves it on port 6274): its
+# browser calls /mcp directly in its "Direct" connection mode, with this Origin.
+INSPECTOR_ORIGINS = ("http://localhost:6274", "http://127.0.0.1:6274")
 MOTO_ACCOUNT = "123456789012"
 DEFAULT_STATE_DIR = Path(".tenantry")
 
@@ -126,7 +136,7 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _settings_for(base_url: str, secrets_key_arn: str) -> Settings:
+def _settings_for(base_url: str, secrets_key_arn: str, allowed_origins: list[str]) -> Settings:
     return Settings(
         registry_table="tenantry-tenants",
         data_table="tenantry-data",
@@ -144,6 +154,7 @@ def _settings_for(base_url: str, secrets_key_arn: str) -> Settings:
         allow_loopback_webhooks=True,
         # http://<slug>.localhost:<port>/mcp confirms the token's tenant (*.localhost is loopback).
         base_domain="localhost",
+        allowed_origins=allowed_origins,
     )
 
 
@@ -169,11 +180,13 @@ def running_platform(
     on_refusal: Any = None,
     redirect_hosts: list[str] | None = None,
     cimd_ca_file: str | None = None,
+    allowed_origins: list[str] | None = None,
 ) -> Iterator[LocalPlatform]:
     """Start moto, tables, seed data, the emulator and an HTTP server; stop them on exit.
 
     port=0 picks a free port. With state_dir=None nothing is written to disk (tests).
     cimd_ca_file: a PEM CA the authorization server trusts for https client metadata documents.
+    allowed_origins: browser origins /mcp serves (TENANTRY_ALLOWED_ORIGINS); default the Inspector's.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -189,7 +202,8 @@ def running_platform(
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     base_url = base_url_for(host, bound_port)
     with embedded_aws() as aws_endpoint:
-        settings = _settings_for(base_url, create_secrets_key("alias/tenantry-secrets"))
+        origins = list(INSPECTOR_ORIGINS) if allowed_origins is None else allowed_origins
+        settings = _settings_for(base_url, create_secrets_key("alias/tenantry-secrets"), origins)
         create_tables(_tables_for(settings))
         create_bucket(settings.branding_bucket)
         oauth_settings = _oauth_settings_for(

@@ -15,6 +15,7 @@ import botocore.session
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
+from botocore.httpsession import URLLib3Session
 
 from tenantry.mcp_server.app import LambdaApp
 from tenantry.mcp_server.services import Services
@@ -70,12 +71,35 @@ def read_timeout(request: Any) -> AWSResponse:
     raise ReadTimeoutError(endpoint_url=request.url)
 
 
+def _deliver(request: Any) -> None:
+    """Send the request to (local) AWS for real; what it answers is dropped."""
+    response = URLLib3Session().send(request)
+    assert response.status_code == 200, response.content  # applied: the fault is only the lost answer
+
+
+def delivered_then_lost(request: Any) -> AWSResponse:
+    """The request reaches AWS and is applied; its response is lost (a read timeout)."""
+    _deliver(request)
+    raise ReadTimeoutError(endpoint_url=request.url)
+
+
+def delivered_then(answer: Answer) -> Answer:
+    """The request reaches AWS and is applied, and the caller is answered with `answer` (e.g. a 500)."""
+
+    def send_then_answer(request: Any) -> AWSResponse:
+        _deliver(request)
+        return answer(request)
+
+    return send_then_answer
+
+
 @dataclass
 class Fault:
     service: str
     operation: str
     answer: Answer
     table: str | None = None  # only requests naming this table (DynamoDB)
+    times: int | None = None  # answer this many requests, then let the rest through
     hits: int = 0
 
 
@@ -83,8 +107,10 @@ class Fault:
 class FaultPlan:
     faults: list[Fault] = field(default_factory=list)
 
-    def arm(self, service: str, operation: str, answer: Answer, table: str | None = None) -> Fault:
-        fault = Fault(service, operation, answer, table)
+    def arm(
+        self, service: str, operation: str, answer: Answer, table: str | None = None, times: int | None = None
+    ) -> Fault:
+        fault = Fault(service, operation, answer, table, times)
         self.faults.append(fault)
         return fault
 
@@ -97,6 +123,8 @@ class FaultPlan:
             if (fault.service, fault.operation) != (service, operation):
                 continue
             if fault.table is not None and f'"TableName": "{fault.table}"' not in _body(request):
+                continue
+            if fault.times is not None and fault.hits >= fault.times:
                 continue
             fault.hits += 1
             return fault.answer(request)

@@ -19,7 +19,15 @@ from tenantry.observability import add_metric_listener
 from tenantry_local.emulator import Container
 from tenantry_local.platform import LocalPlatform
 from tests.conftest import context_for
-from tests.faults.conftest import Answer, FaultPlan, json_error, query_error, read_timeout, xml_error
+from tests.faults.conftest import (
+    Answer,
+    FaultPlan,
+    delivered_then_lost,
+    json_error,
+    query_error,
+    read_timeout,
+    xml_error,
+)
 from tests.security.conftest import lambda_event, post, rpc, tool_text
 
 DDB = "com.amazonaws.dynamodb.v20120810#"
@@ -181,3 +189,44 @@ def test_a_fault_through_the_emulated_api_gateway_is_a_tool_error_with_a_body(
     assert is_error and RETRY in text
     is_error, _, _ = tool_text(post(platform, platform.token(tenant.tenant_id), rpc("list_customers", {})))
     assert not is_error
+
+
+def test_a_lost_admission_response_in_a_container_counts_the_call_once(
+    platform: LocalPlatform, faulty: tuple[Container, FaultPlan], plan: FaultPlan, new_tenant: Any
+) -> None:
+    # The container's own admission client has botocore's retries off: the meter resends, same token.
+    container = faulty[0]
+    tenant = new_tenant()
+    lost = plan.arm("dynamodb", "UpdateItem", delivered_then_lost, platform.settings.usage_table, times=1)
+    status, body = _call(container, tenant.tenant_id, "list_customers", {})
+    assert lost.hits == 1
+    assert status == 200 and not body["result"].get("isError"), body
+    assert _usage(container, tenant.tenant_id).calls == 1
+
+
+def test_admission_contention_is_a_retry_error_not_a_rate_limit(
+    platform: LocalPlatform, faulty: tuple[Container, FaultPlan], plan: FaultPlan, new_tenant: Any, metrics: list[str]
+) -> None:
+    container = faulty[0]
+    tenant = new_tenant()
+    later = [0]
+
+    def another_writer_moves_the_minute_on(request: Any) -> None:
+        # Another container, its clock a minute further each time, starts a newer minute first.
+        later[0] += 1
+        platform.services.dynamodb.update_item(
+            TableName=platform.settings.usage_table,
+            Key={"pk": {"S": tenant.tenant_id}, "sk": {"S": f"MONTH#{datetime.now(UTC).strftime('%Y-%m')}"}},
+            UpdateExpression="SET #m = :m, #c = :one",
+            ExpressionAttributeNames={"#m": "minute", "#c": "minute_calls"},
+            ExpressionAttributeValues={":m": {"S": f"2999-01-01T00:{later[0]:02d}"}, ":one": {"N": "1"}},
+        )
+
+    plan.arm("dynamodb", "UpdateItem", another_writer_moves_the_minute_on, platform.settings.usage_table)
+    status, body = _call(container, tenant.tenant_id, "list_customers", {})
+    plan.clear()
+    assert status == 200 and body["result"]["isError"], body
+    text = body["result"]["content"][0]["text"]
+    assert "Usage metering is busy" in text and RETRY in text and "Rate limit" not in text, text
+    assert "AdmissionContention" in metrics and "RateLimited" not in metrics
+    assert _usage(container, tenant.tenant_id).rate_denied == 0

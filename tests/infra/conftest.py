@@ -47,6 +47,8 @@ CUSTOM_CONTEXT = {
     "deletion_protection": "true",
     "auth_reserved_concurrency": 30,
     "widget_image_origins": "https://cdn.example.com,https://logos.example.org:8443",
+    # A web client the operator serves from its own origin (and a second one, upper case as typed).
+    "allowed_origins": "https://app.example.com, https://Admin.Example.com:8443",
 }
 
 

@@ -206,3 +206,28 @@ def test_custom_domain_serves_the_apex_and_every_tenant_subdomain(synth: Synth, 
     assert cert["Properties"]["SubjectAlternativeNames"] == ["*.mcp.example.com"]
     records = sorted(r["Properties"]["Name"] for r in custom.resources("AWS::Route53::RecordSet").values())
     assert records == ["*.mcp.example.com.", "mcp.example.com."]
+
+
+def test_cors_and_the_functions_origin_allow_list_are_one_setting(synth: Synth, custom: Synth) -> None:
+    """No origin by default: no CORS at all, and the functions refuse any Origin. Configured: the API's
+    CORS allow-list and every MCP function's TENANTRY_ALLOWED_ORIGINS are the same origins."""
+    from tenantry.settings import Settings
+
+    (default_api,) = synth.resources("AWS::ApiGatewayV2::Api").values()
+    assert "CorsConfiguration" not in default_api["Properties"]
+    (api,) = custom.resources("AWS::ApiGatewayV2::Api").values()
+    cors = api["Properties"]["CorsConfiguration"]
+    origins = ["https://app.example.com", "https://admin.example.com:8443"]
+    assert cors["AllowOrigins"] == origins
+    assert cors["AllowMethods"] == ["POST"]
+    assert {"authorization", "content-type", "mcp-protocol-version"} <= set(cors["AllowHeaders"])
+    for stack, expected in ((synth, []), (custom, origins)):
+        mcp_functions = [
+            f["Properties"]
+            for f in stack.resources("AWS::Lambda::Function").values()
+            if ".mcp_server." in f["Properties"]["Handler"]
+        ]
+        assert mcp_functions
+        for props in mcp_functions:
+            raw = props["Environment"]["Variables"]["TENANTRY_ALLOWED_ORIGINS"]
+            assert Settings._browser_origins([o for o in raw.split(",") if o]) == expected

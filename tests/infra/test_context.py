@@ -43,6 +43,7 @@ def test_defaults_load_without_any_context() -> None:
     assert config.cells == 1
     assert config.scopes == ("mcp:tools",)
     assert config.dcr_redirect_hosts == ("chatgpt.com",)
+    assert config.allowed_origins == ()  # no browser origin unless the operator names one
     assert config.auth_domain_prefix is None  # derived from the stack name and account
 
 
@@ -97,6 +98,11 @@ def test_a_removed_key_is_refused_and_names_what_replaced_it(old: str) -> None:
         ({"auth_domain_prefix": "acme-cognito-login"}, "auth_domain_prefix"),
         ({"dcr_redirect_hosts": "https://chatgpt.com/connector"}, "dcr_redirect_hosts"),
         ({"dcr_redirect_hosts": " , "}, "dcr_redirect_hosts"),
+        ({"allowed_origins": "http://app.example.com"}, "allowed_origins"),
+        ({"allowed_origins": "https://app.example.com/"}, "allowed_origins"),
+        ({"allowed_origins": "app.example.com"}, "allowed_origins"),
+        ({"allowed_origins": "*"}, "allowed_origins"),
+        ({"allowed_origins": "https://app.example.com:99999"}, "allowed_origins"),
         ({"scopes": "https://mcp.example.com/mcp/mcp:tools"}, "scopes"),
         ({"signing_key_generation": "0"}, "signing_key_generation"),
         ({"signing_key_generation": "two"}, "signing_key_generation"),

@@ -8,12 +8,14 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from tenantry.audit import AuditTally
 from tenantry.mcp_server.gateway import Gateway
+from tenantry.observability import add_metric_listener
 from tenantry.settings import Settings
 from tenantry_local.apigw import build_event
 from tenantry_local.platform import LocalPlatform
@@ -260,3 +262,49 @@ async def test_a_refused_tenants_calls_are_one_audit_record_per_minute_but_cross
         assert status == 403
     cross = [e for e in audit.recent(suspended.tenant_id) if e.reason != stored[0].reason]
     assert len(cross) == 2 and all(e.count == 1 for e in cross)
+
+
+async def _silent_app(scope: Any, receive: Any, send: Any) -> None:
+    """An app that returns without answering, as a streaming path cut short by the client's disconnect does."""
+    await receive()
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def error(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self.lines.append(("error", message))
+
+    def exception(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self.lines.append(("exception", message))
+
+
+async def test_an_app_that_ends_without_a_response_is_a_json_rpc_error_logged_once(platform: LocalPlatform) -> None:
+    gateway = Gateway(_FakeServer(0, _silent_app), platform.services.resolver, platform.settings)  # type: ignore[arg-type]
+    log = _Log()
+    gateway._log = log  # type: ignore[assignment]
+    metrics: list[str] = []
+    remove = add_metric_listener(lambda name, _: metrics.append(name))
+    event = lambda_event("ironworks-gym", {"jsonrpc": "2.0", "id": "q7", "method": "tools/list"})
+    try:
+        status, body = await call_asgi(gateway, event)
+    finally:
+        remove()
+    assert status == 500
+    assert body["id"] == "q7" and body["error"]["code"] == -32603
+    assert body["error"]["data"]["request_id"] == event["requestContext"]["requestId"]
+    assert log.lines == [("error", "the MCP app ended without a response")]
+    assert metrics.count("InternalErrors") == 1
+
+
+def test_through_mangum_an_app_that_ends_without_a_response_is_not_a_bare_500(platform: LocalPlatform) -> None:
+    """What Lambda sees: Mangum would raise reading a status never set (API Gateway: bare 500)."""
+    from mangum import Mangum
+
+    gateway = Gateway(_FakeServer(0, _silent_app), platform.services.resolver, platform.settings)  # type: ignore[arg-type]
+    event = lambda_event("ironworks-gym", {"jsonrpc": "2.0", "id": 9, "method": "ping"})
+    context = SimpleNamespace(aws_request_id="r", get_remaining_time_in_millis=lambda: 29_000)
+    result = Mangum(gateway, lifespan="off")(event, context)
+    assert result["statusCode"] == 500
+    assert json.loads(result["body"])["id"] == 9

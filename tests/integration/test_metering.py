@@ -58,7 +58,8 @@ def _tenant(**quotas: int) -> Any:
 def _meter(platform: LocalPlatform, at: str) -> tuple[UsageMeter, Clock, Writes]:
     client = local_client("dynamodb")
     clock = Clock(at)
-    return UsageMeter(client, platform.settings.usage_table, clock=clock), clock, Writes(client)
+    meter = UsageMeter(client, platform.settings.usage_table, clock=clock, sleep=lambda _: None)
+    return meter, clock, Writes(client)
 
 
 def test_a_rate_limited_tenant_costs_one_write_per_container_per_minute(platform: LocalPlatform) -> None:
@@ -115,7 +116,7 @@ def test_outcomes_survive_an_admission_that_failed_on_an_aws_error(platform: Loc
     tenant = _tenant()
     meter.admit(tenant, "get_customer")
     meter.record(tenant.tenant_id, "get_customer", 12.0, True)
-    writes.fail_next = 1
+    writes.fail_next = 3  # every send the meter makes of this admission (it resends a 500 itself)
     with pytest.raises(ClientError):
         meter.admit(tenant, "get_customer")
     meter.admit(tenant, "get_customer")
@@ -156,3 +157,16 @@ def test_refusal_audits_are_one_record_per_tenant_and_minute(platform: LocalPlat
         audit._client.meta.events.unregister("before-call.dynamodb.PutItem", puts._before)
     counts = sorted(e.count for e in audit.recent(tenant_id))
     assert counts == [1, 50]
+
+
+def test_a_month_item_first_written_by_a_flush_still_expires(platform: LocalPlatform) -> None:
+    meter, clock, _ = _meter(platform, "2030-08-31T23:59:59+00:00")
+    tenant = _tenant()
+    meter.record(tenant.tenant_id, "get_usage", 5.0, False, "2030-07")  # a month with no admission stored
+    meter.flush()
+    item = local_client("dynamodb").get_item(
+        TableName=platform.settings.usage_table,
+        Key={"pk": {"S": tenant.tenant_id}, "sk": {"S": "MONTH#2030-07"}},
+        ConsistentRead=True,
+    )["Item"]
+    assert int(item["expires_at"]["N"]) == int(clock.now) + 400 * 86400

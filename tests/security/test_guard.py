@@ -67,6 +67,18 @@ def _hand_built(victim: str, attacker: str) -> dict[str, Callable[[Any], Any]]:
                 POOL: [{"PutRequest": {"Item": _key(attacker, "mine")}}, {"DeleteRequest": {"Key": _key(victim)}}]
             }
         ),
+        # One WriteRequest with two members: the own Put must not carry the victim's Delete through.
+        "BatchWriteItem-put-and-delete-in-one-request": lambda c: c.batch_write_item(
+            RequestItems={
+                POOL: [{"PutRequest": {"Item": _key(attacker, "mine")}, "DeleteRequest": {"Key": _key(victim)}}]
+            }
+        ),
+        "BatchWriteItem-delete-and-put-in-one-request": lambda c: c.batch_write_item(
+            RequestItems={
+                POOL: [{"DeleteRequest": {"Key": _key(victim)}, "PutRequest": {"Item": _key(attacker, "mine")}}]
+            }
+        ),
+        "BatchWriteItem-empty-request": lambda c: c.batch_write_item(RequestItems={POOL: [{}]}),
         "TransactGetItems": lambda c: c.transact_get_items(
             TransactItems=[
                 {"Get": {"TableName": POOL, "Key": _key(attacker, "mine")}},

@@ -86,3 +86,17 @@ def test_an_extra_cimd_ca_is_refused_without_the_local_loopback_switch(tmp_path:
     with pytest.raises(SettingsError, match=r"TENANTRY_CIMD_CA_FILE: .*not a readable file"):
         OAuthSettings.from_env({**local, "TENANTRY_CIMD_CA_FILE": str(tmp_path / "missing.pem")})
     assert OAuthSettings.from_env(OAUTH_DEPLOYED).cimd_ca_file is None
+
+
+def test_allowed_origins_default_to_none_and_parse_as_origins() -> None:
+    assert Settings.from_env(DEPLOYED).allowed_origins == []
+    settings = Settings.from_env(
+        {**DEPLOYED, "TENANTRY_ALLOWED_ORIGINS": "https://App.Example.com, http://localhost:6274"}
+    )
+    assert settings.allowed_origins == ["https://app.example.com", "http://localhost:6274"]
+
+
+@pytest.mark.parametrize("value", ["app.example.com", "https://app.example.com/", "https://a.example.com/path", "*"])
+def test_an_allowed_origin_that_is_not_an_origin_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match="TENANTRY_ALLOWED_ORIGINS"):
+        Settings.from_env({**DEPLOYED, "TENANTRY_ALLOWED_ORIGINS": value})

@@ -30,6 +30,8 @@ _EQUALITY = re.compile(r"^\s*\(?\s*([#:\w.]+)\s*=\s*([#:\w.]+)\s*\)?\s*$")
 
 
 Refusal = Callable[[str, str, str], None]  # (operation, table, reason)
+# The member of a BatchWriteItem WriteRequest and where its key is.
+_BATCH_WRITE_KEYS = {"PutRequest": "Item", "DeleteRequest": "Key"}
 
 
 class _Guard:
@@ -102,12 +104,17 @@ class _Guard:
         for table, writes in (params.get("RequestItems") or {}).items():
             self._table(operation, table)
             for write in writes:
-                if "PutRequest" in write:
-                    self._key(operation, table, write["PutRequest"].get("Item"))
-                elif "DeleteRequest" in write:
-                    self._key(operation, table, write["DeleteRequest"].get("Key"))
-                else:
-                    self._refuse(operation, table, "unknown batch write request")
+                # Exactly one member per WriteRequest (DynamoDB's rule), and that one checked: an entry
+                # with a Put and a Delete must not pass on the Put's key alone.
+                members = list(write) if isinstance(write, Mapping) else []
+                if len(members) != 1 or members[0] not in _BATCH_WRITE_KEYS:
+                    self._refuse(operation, table, "a batch write request must be one PutRequest or DeleteRequest")
+                request = write[members[0]]
+                self._key(
+                    operation,
+                    table,
+                    request.get(_BATCH_WRITE_KEYS[members[0]]) if isinstance(request, Mapping) else None,
+                )
 
     def transact(self, operation: str, params: dict[str, Any]) -> None:
         for entry in params.get("TransactItems") or []:

@@ -44,6 +44,10 @@ def build_server(services: Services) -> TenantMCPServer:
         branding=services.profile.widget_branding,
         extensions=[apps],
         cache_hints=PRIVATE_LISTS,
+        # No subscriptions/listen: its answer is a stream held open, which an HTTP API integration
+        # cannot carry. Without it the SDK declares no listChanged/subscribe at 2026-07-28 either
+        # (the handshake era already declared none); the gateway answers listen itself (gateway.py).
+        subscriptions=False,
         on_blocked=services.registry.invalidate,
         success_log_sample=services.settings.success_log_sample,
         name="tenantry",

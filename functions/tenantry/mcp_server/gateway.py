@@ -25,7 +25,7 @@ from tenantry.settings import Settings
 from tenantry.tenancy.context import TENANT_ID_PATTERN, tenant_scope
 from tenantry.tenancy.resolver import TenantResolver
 
-__all__ = ["MCP_PATH", "WELL_KNOWN_PATHS", "Gateway"]
+__all__ = ["LISTEN_METHOD", "MCP_PATH", "WELL_KNOWN_PATHS", "Gateway"]
 
 WELL_KNOWN_PATHS = frozenset(RESOURCE_METADATA_PATHS)
 # JSON-RPC codes for refusals made before the MCP server sees the message.
@@ -33,6 +33,9 @@ _PARSE_ERROR = -32700
 _INVALID_REQUEST = -32600
 _INTERNAL_ERROR = -32603
 _ACCESS_DENIED = -32001
+_METHOD_NOT_FOUND = -32601
+# The 2026-07-28 method whose answer is an open notification stream (see Gateway.__call__).
+LISTEN_METHOD = "subscriptions/listen"
 # JSON-RPC ids: strings, or integers a JavaScript client can hold exactly.
 _MAX_ID_INT = 2**53 - 1
 _MAX_ID_CHARS = 256
@@ -59,6 +62,7 @@ class _StreamableServer(Protocol):
 class _Envelope:
     rpc_id: Any
     method: str | None
+    is_request: bool = False  # has an id: answered, where a notification is only acknowledged
 
 
 class _BadEnvelope(Exception):
@@ -175,6 +179,10 @@ class Gateway:
         if path.rstrip("/") != MCP_PATH:
             await _send_json(send, 404, {"message": "Not Found"})
             return
+        refused_origin = self._foreign_origin(scope)
+        if refused_origin is not None:
+            await self._refuse_origin(scope, receive, send, refused_origin)
+            return
         if method != "POST":
             # No SSE stream and no sessions through API Gateway + Lambda: only POST.
             await _send_rpc_error(
@@ -222,6 +230,22 @@ class Gateway:
         if isinstance(envelope, _BadEnvelope):
             await _send_rpc_error(send, 400, envelope.rpc_id, envelope.code, envelope.message)
             return
+        if envelope.method == LISTEN_METHOD and envelope.is_request:
+            # Its answer is a stream that stays open until the client leaves; an HTTP API in front of
+            # a Lambda function returns one buffered response, so no stream can be served. Answered
+            # here, in both protocol eras, as the SDK answers any method without a handler (-32601,
+            # 404), and consistent with discover/initialize, which declare no listChanged/subscribe.
+            await _send_rpc_error(
+                send,
+                404,
+                envelope.rpc_id,
+                _METHOD_NOT_FOUND,
+                "subscriptions/listen is not served here: this server cannot hold a stream open, and it "
+                "declares no listChanged or subscribe capability. List results carry ttlMs; list again "
+                "when it expires.",
+                data={"method": LISTEN_METHOD},
+            )
+            return
 
         if not await self._ensure_running():
             await _send_rpc_error(
@@ -249,17 +273,62 @@ class Gateway:
                 await self._mcp(scope, _replay(body), tracking_send)
             except Exception:  # noqa: BLE001 - the function's outermost boundary: one answer, one log
                 self._log.exception("unexpected error serving an MCP request", extra={"event": "internal_error"})
-                emit_metric("InternalErrors")
-                if not started:
-                    await _send_rpc_error(
-                        send,
-                        500,
-                        envelope.rpc_id,
-                        _INTERNAL_ERROR,
-                        f"Something went wrong on our side. Retry once; if it happens again, quote request id "
-                        f"{request_id or 'unknown'} to support.",
-                        data={"request_id": request_id, "retryable": True},
-                    )
+            else:
+                if started:
+                    return
+                # The app returned without answering (a streaming path cut short, a handler that never
+                # replied): Mangum would fail reading a status that was never set and API Gateway would
+                # answer a bare 500. One log line, then the JSON-RPC error below.
+                self._log.error(
+                    "the MCP app ended without a response",
+                    extra={"event": "internal_error", "rpc_method": envelope.method},
+                )
+            emit_metric("InternalErrors")
+            if not started:
+                await _send_rpc_error(
+                    send,
+                    500,
+                    envelope.rpc_id,
+                    _INTERNAL_ERROR,
+                    f"Something went wrong on our side. Retry once; if it happens again, quote request id "
+                    f"{request_id or 'unknown'} to support.",
+                    data={"request_id": request_id, "retryable": True},
+                )
+
+    def _foreign_origin(self, scope: Scope) -> str | None:
+        """The request's Origin if a browser sent it from an origin not allowed; None if it may pass.
+
+        Streamable HTTP transport: a server MUST validate Origin and answer 403 when it is present
+        and not allowed (DNS rebinding, cross-site pages). No Origin at all is a server-side client
+        (ChatGPT's connector, SDKs, curl), which no browser page can impersonate.
+        """
+        raw: list[tuple[bytes, bytes]] = scope["headers"]
+        for name, value in raw:
+            if name.lower() == b"origin":
+                origin = value.decode("latin-1").strip()
+                if origin.lower() not in self._settings.allowed_origins:
+                    return origin
+        return None
+
+    async def _refuse_origin(self, scope: Scope, receive: Receive, send: Send, origin: str) -> None:
+        rpc_id = None
+        if scope["method"] == "POST":
+            body = await _read_body(receive, self._settings.max_body_bytes)
+            try:
+                rpc_id = _parse_envelope(body).rpc_id if body is not None else None
+            except _BadEnvelope as bad:
+                rpc_id = bad.rpc_id
+        emit_metric("OriginRefused")
+        shown = origin[:200]
+        await _send_rpc_error(
+            send,
+            403,
+            rpc_id,
+            _ACCESS_DENIED,
+            f"Origin {shown!r} is not allowed to call this server: browser requests are served only from the "
+            "origins the operator allows (TENANTRY_ALLOWED_ORIGINS); server-side clients send no Origin.",
+            data={"reason": "origin_not_allowed"},
+        )
 
     def _record_denial(self, exc: TenantAccessError, claims: Mapping[str, Any], request_id: str) -> None:
         cross_tenant = isinstance(exc, CrossTenantAttemptError)
@@ -403,7 +472,7 @@ def _parse_envelope(body: bytes) -> _Envelope:
             raise _BadEnvelope(_INVALID_REQUEST, "The JSON-RPC method must be a non-empty string.", rpc_id)
     elif "result" not in message and "error" not in message:
         raise _BadEnvelope(_INVALID_REQUEST, "A JSON-RPC request needs a method.", rpc_id)
-    return _Envelope(rpc_id=rpc_id, method=method)
+    return _Envelope(rpc_id=rpc_id, method=method, is_request="id" in message and "method" in message)
 
 
 async def _send_json(send: Send, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:

@@ -22,11 +22,17 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
-from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
+from mcp.types import INVALID_PARAMS, CallToolResult, GetPromptResult, InputRequiredResult, ToolAnnotations
 from mcp.types import Tool as MCPTool
 
 from tenantry.audit import AuditEvent, AuditLog, AuditTally
-from tenantry.errors import LimitExceededError, QuotaExceededError, TenantBlockedError, dependency_error
+from tenantry.errors import (
+    AdmissionContentionError,
+    LimitExceededError,
+    QuotaExceededError,
+    TenantBlockedError,
+    dependency_error,
+)
 from tenantry.mcp_server.widgets import BRANDING_META_KEY
 from tenantry.metering.meter import UsageMeter
 from tenantry.observability import emit_metric, get_logger, log_context, traced
@@ -135,6 +141,18 @@ class TenantMCPServer(MCPServer):
         feature = self.tool_features.get(tool)
         return feature is not None and feature in config.features
 
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any, Any] | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        """An unknown prompt is Invalid params (-32602), as the prompts spec says for an invalid name.
+
+        The SDK turns it into a bare ValueError: code 0 in the handshake era, -32603 Internal error at
+        2026-07-28, which reads as our fault. Tenantry registers no prompts, so every name is unknown.
+        """
+        if self._prompt_manager.get_prompt(name) is None:
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name[:200]}", data={"name": name[:200]})
+        return await super().get_prompt(name, arguments, context)
+
     async def list_tools(self) -> list[MCPTool]:
         config = current_tenant().config
         return [tool for tool in await super().list_tools() if self.allows(config, tool.name)]
@@ -163,6 +181,10 @@ class TenantMCPServer(MCPServer):
             if self._on_blocked is not None:
                 self._on_blocked(tenant.tenant_id)
             raise MCPError(_ACCESS_DENIED, str(exc)) from exc
+        except AdmissionContentionError as exc:
+            # Not a limit: nothing refused the tenant, the counter was too busy to decide. Not audited.
+            emit_metric("AdmissionContention")
+            raise ToolError(str(exc)) from exc
         except (ClientError, BotoCoreError) as exc:
             # Admission could not be decided: the call did not run and was not counted.
             error = dependency_error(exc, "dynamodb")

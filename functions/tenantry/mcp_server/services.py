@@ -111,7 +111,9 @@ class Services(Stores):
         registry, usage = registry_key("_init"), usage_month_key("_init", "0000-00")
         with answered_locally(self.dynamodb):
             self.dynamodb.get_item(TableName=self.settings.registry_table, Key=to_attrs(registry))
-            self.dynamodb.update_item(
+        admission = self.usage.admission_client  # a client of its own: botocore's retries off (metering/meter.py)
+        with answered_locally(admission):
+            admission.update_item(
                 TableName=self.settings.usage_table,
                 Key=to_attrs(usage),
                 UpdateExpression="ADD #calls :one",

@@ -16,29 +16,57 @@ costs one write per container per window, and its refusals are counted in
 memory and written with its next admission. What a container holds unwritten
 when it dies is lost: the outcomes of its last call per tenant and the
 refusal counts of open windows (docs/reliability.md).
+
+Exact under lost responses: every call's admission carries a random token, stored on the item
+under the call's lane (this meter's id plus a slot no other in-flight admission of this meter
+holds) in the map of the minute it counted in (`tk0`/`tk1` by the minute's parity). The write
+is conditional on its slot not holding that token already, so a resend of a write DynamoDB had
+applied fails its condition, and the old image (ReturnValuesOnConditionCheckFailure=ALL_OLD,
+no extra cost) shows the token: the call was admitted, once, outcomes included. The meter
+resends a lost or 5xx-answered write itself with the same token (botocore's retries are off on
+its admission client). Each map holds one entry per lane that admitted in its minute and is
+replaced by the minute's first admission, so the item stays small (write units follow its size).
+Minutes only move forward: the "new minute" form requires the stored minute to be earlier, and
+a write stamped with an earlier minute than the stored one counts against the stored one.
+
+Adding a clause to the admission write (one UpdateItem, never a transaction: it would double the
+write units): write a `Clause` (a build function that adds names, values and a `require(...)` to
+the UpdateBuilder from what the `Attempt` carries, and, if its failure is a refusal of its own, a
+`refusal` reading the old image) and add it to ADMISSION_CLAUSES (or pass `clauses=` to the
+meter). Refusals are read in that order after the call's own token; quota and rate come last.
 """
 
 from __future__ import annotations
 
+import heapq
+import random
+import secrets
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from cachetools import LRUCache
 from pydantic import BaseModel
 
 from tenantry.dal.items import from_attrs, to_attrs
 from tenantry.dal.keys import usage_month_key
 from tenantry.errors import (
-    LimitExceededError,
+    AdmissionContentionError,
     QuotaExceededError,
     RateLimitedError,
     TenantBlockedError,
+    TenantryError,
     aws_error_code,
 )
 from tenantry.isolation.cache import tenant_cache_key
@@ -49,18 +77,44 @@ if TYPE_CHECKING:  # boto3-stubs: types for mypy only, nothing imported at run t
     from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = [
+    "ADMISSION_CLAUSES",
     "LATENCY_BUCKETS_MS",
+    "Attempt",
+    "Clause",
     "MonthUsage",
     "ToolUsage",
+    "UpdateBuilder",
     "UsageMeter",
+    "admission_update",
     "month_of",
 ]
 
 LATENCY_BUCKETS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 _RETENTION_SECONDS = 400 * 86400
+# Conditional attempts per admission (each after reading the old image), and sends per attempt while
+# its response is lost or AWS is busy (the same token each time; the budget botocore had: 3).
 _ATTEMPTS = 4
+_SEND_ATTEMPTS = 3
+_BACKOFF_SECONDS = 0.05
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+    }
+)
+_MINUTE_FORMAT = "%Y-%m-%dT%H:%M"
+# Per-call tokens live in one of two maps, by the parity of the minute they counted in: a minute's
+# first admission replaces its map, the previous minute's stays readable for a late retry.
+_TOKEN_MAPS = ("tk0", "tk1")
+_TOKEN_BYTES = 6
 # The attribute suspend/offboard set on a tenant's usage items; admission is conditional on its absence.
 _BLOCKED = "blocked"
+# The registry version of the status change that last set or cleared the mark: an older one cannot undo it.
+_MARK_VERSION = "blocked_version"
 # Per-container memory of tenants (last admitted minute, refusal windows): least recently used out first.
 _MAX_TRACKED = 10_000
 
@@ -109,6 +163,179 @@ def _bucket(duration_ms: float) -> str:
     return "inf"
 
 
+def _minute_index(minute: str) -> int:
+    """Minutes since the epoch of a stored `minute` (YYYY-MM-DDTHH:MM, UTC)."""
+    return int(datetime.strptime(minute, _MINUTE_FORMAT).replace(tzinfo=UTC).timestamp()) // 60
+
+
+def _token_map(minute: str) -> str:
+    return _TOKEN_MAPS[_minute_index(minute) % 2]
+
+
+class UpdateBuilder:
+    """One UpdateItem's expressions, composed clause by clause; placeholders are numbered so none clash."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+        self.sets: list[str] = []
+        self.adds: list[str] = []
+        self.removes: list[str] = []
+        self.conditions: list[str] = []
+
+    def name(self, *path: str) -> str:
+        """The placeholder path of an attribute (or a map entry: name("tk0", lane))."""
+        placeholders = []
+        for attribute in path:
+            placeholder = next((p for p, known in self.names.items() if known == attribute), None)
+            if placeholder is None:
+                placeholder = f"#n{len(self.names)}"
+                self.names[placeholder] = attribute
+            placeholders.append(placeholder)
+        return ".".join(placeholders)
+
+    def value(self, value: Any) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = value
+        return placeholder
+
+    def require(self, clause: str) -> None:
+        """One more clause the write's condition must meet (ANDed with the others)."""
+        self.conditions.append(clause)
+
+    def request(self) -> dict[str, Any]:
+        """UpdateExpression, ConditionExpression (when any) and the placeholders: update_item(**...) or an Update."""
+        parts = [f"SET {', '.join(self.sets)}"] if self.sets else []
+        parts += [f"REMOVE {', '.join(self.removes)}"] if self.removes else []
+        parts += [f"ADD {', '.join(self.adds)}"] if self.adds else []
+        request: dict[str, Any] = {"UpdateExpression": " ".join(parts), "ExpressionAttributeNames": self.names}
+        if self.values:
+            request["ExpressionAttributeValues"] = to_attrs(self.values)
+        if self.conditions:
+            request["ConditionExpression"] = " AND ".join(f"({c})" for c in self.conditions)
+        return request
+
+
+@dataclass
+class Attempt:
+    """One call's admission: what its write says. `minute` and `same_minute` change between attempts."""
+
+    tenant: TenantContext
+    tool: str
+    month: str
+    minute: str
+    same_minute: bool
+    token: str  # this call's, in every attempt and every send: how an applied write is recognised
+    lane: str  # the token's key in the minute's map: one per admission in flight in this meter
+    pending: _Pending | None
+    expires: int
+
+
+@dataclass(frozen=True)
+class Clause:
+    """A part of the admission write: what it adds to the update and condition, and how its refusal reads.
+
+    `refusal` gets the old image of a write whose condition failed (the call's own token already
+    ruled out) and returns the error to raise if this clause is what refused it, else None.
+    """
+
+    name: str
+    build: Callable[[UpdateBuilder, Attempt], None]
+    refusal: Callable[[dict[str, Any], Attempt], TenantryError | None] = lambda old, attempt: None
+
+
+def _count(update: UpdateBuilder, attempt: Attempt) -> None:
+    one = update.value(1)
+    update.adds += [f"{update.name('calls')} {one}", f"{update.name(f't#{attempt.tool}#calls')} {one}"]
+    update.sets.append(f"{update.name('expires_at')} = {update.value(attempt.expires)}")
+
+
+def _once(update: UpdateBuilder, attempt: Attempt) -> None:
+    """Store the call's token under its lane and refuse a write that finds it there (already applied)."""
+    tokens = _token_map(attempt.minute)
+    entry = update.name(tokens, attempt.lane)
+    token = update.value(attempt.token)
+    update.require(f"attribute_not_exists({entry}) OR {entry} <> {token}")
+    if attempt.same_minute:
+        update.sets.append(f"{entry} = {token}")
+    else:  # the minute's first admission replaces the map: it holds one entry per lane per minute
+        update.sets.append(f"{update.name(tokens)} = {update.value({attempt.lane: attempt.token})}")
+
+
+def _status(update: UpdateBuilder, _: Attempt) -> None:
+    # The tenant's status rides in the admission write: suspend and offboard mark the usage item.
+    update.require(f"attribute_not_exists({update.name(_BLOCKED)})")
+
+
+def _status_refusal(old: dict[str, Any], attempt: Attempt) -> TenantryError | None:
+    return TenantBlockedError(attempt.tenant.tenant_id, str(old[_BLOCKED])) if old.get(_BLOCKED) else None
+
+
+def _quota(update: UpdateBuilder, attempt: Attempt) -> None:
+    calls = update.name("calls")
+    update.require(
+        f"attribute_not_exists({calls}) OR {calls} < {update.value(attempt.tenant.config.monthly_tool_calls)}"
+    )
+
+
+def _minute(update: UpdateBuilder, attempt: Attempt) -> None:
+    """The per-minute rate; the minute only moves forward (a later minute is never reset by an earlier one)."""
+    minute, count, tokens = update.name("minute"), update.name("minute_calls"), update.name(_token_map(attempt.minute))
+    this = update.value(attempt.minute)
+    if attempt.same_minute:
+        update.adds.append(f"{count} {update.value(1)}")
+        rate = update.value(attempt.tenant.config.calls_per_minute)
+        update.require(f"{minute} = {this} AND {count} < {rate} AND attribute_exists({tokens})")
+    else:
+        update.sets += [f"{minute} = {this}", f"{count} = {update.value(1)}"]
+        # An item written before the token maps existed has this minute but no map: start it afresh.
+        unmapped = f"({minute} = {this} AND attribute_not_exists({tokens}))"
+        update.require(f"attribute_not_exists({minute}) OR {minute} < {this} OR {unmapped}")
+
+
+# The admission write, clause by clause. To add one (e.g. a placement epoch): write its build function
+# (names, values and a `require` through the UpdateBuilder; read what it needs from the Attempt) and, if
+# a failure of it is a refusal of its own, a `refusal` reading the old image; add it here. Refusals are
+# checked in this order after the call's own token; quota and rate are read last by UsageMeter._verdict.
+ADMISSION_CLAUSES: tuple[Clause, ...] = (
+    Clause("count", _count),
+    Clause("once", _once),
+    Clause("status", _status, _status_refusal),
+    Clause("quota", _quota),
+    Clause("minute", _minute),
+)
+
+
+def admission_update(attempt: Attempt, clauses: Sequence[Clause] = ADMISSION_CLAUSES) -> UpdateBuilder:
+    """The one UpdateItem that admits `attempt`: every clause, then the outcomes riding along."""
+    update = UpdateBuilder()
+    for clause in clauses:
+        clause.build(update, attempt)
+    if attempt.pending is not None:
+        _pending_updates(attempt.pending, update)
+    return update
+
+
+def _applied(old: dict[str, Any], attempt: Attempt) -> bool:
+    """Whether the old image holds this call's token: an earlier send of it was applied."""
+    return any(
+        isinstance(tokens, dict) and tokens.get(attempt.lane) == attempt.token
+        for tokens in (old.get(name) for name in _TOKEN_MAPS)
+    )
+
+
+def _pending_updates(pending: _Pending, update: UpdateBuilder) -> None:
+    counters = [
+        *((f"t#{tool}#errors", n) for tool, n in pending.errors.items()),
+        *((f"t#{tool}#ms", n) for tool, n in pending.total_ms.items()),
+        *((f"lat#{bucket}", n) for bucket, n in pending.buckets.items()),
+        *pending.refusals.items(),
+    ]
+    for attribute, amount in counters:
+        if amount:
+            update.adds.append(f"{update.name(attribute)} {update.value(amount)}")
+
+
 @dataclass
 class _Pending:
     """What this container knows about one tenant's month and has not written yet."""
@@ -142,15 +369,37 @@ class _Window:
 
 
 class UsageMeter:
-    def __init__(self, client: DynamoDBClient, table_name: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        clock: Callable[[], float] = time.time,
+        *,
+        admission_client: DynamoDBClient | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clauses: Sequence[Clause] = ADMISSION_CLAUSES,
+    ) -> None:
         self._client = client
+        # Admission retries itself with the same token: give it a client with botocore's retries off
+        # (tenantry/stores.py does). With retries on it stays exact (a resend carries the token too).
+        self._admission_client = admission_client or client
         self._table = table_name
         self._clock = clock
+        self._sleep = sleep
+        self.clauses = tuple(clauses)
+        self._meter_id = secrets.token_hex(3)
+        self._free_lanes: list[int] = []
+        self._lanes_made = 0
         # Per tenant: pending outcomes by month (a month's outcomes are written to that month's item).
         self._pending: dict[tuple[Any, ...], dict[str, _Pending]] = {}
         self._last_minute: LRUCache[tuple[Any, ...], str] = LRUCache(maxsize=_MAX_TRACKED)
         self._windows: LRUCache[tuple[Any, ...], _Window] = LRUCache(maxsize=_MAX_TRACKED)
         self._lock = threading.Lock()
+
+    @property
+    def admission_client(self) -> DynamoDBClient:
+        """The client admission writes go through (primed at init with the others)."""
+        return self._admission_client
 
     def forget_container_state(self) -> None:
         """Drop this container's per-tenant memory (last admitted minute, refusals not yet written).
@@ -161,6 +410,10 @@ class UsageMeter:
         with self._lock:
             self._pending.clear()
             self._last_minute.clear()
+            # Lanes must be this container's own: containers restored from one snapshot must not share them.
+            self._meter_id = secrets.token_hex(3)
+            self._free_lanes.clear()
+            self._lanes_made = 0
 
     # -- admission -------------------------------------------------------------------------
     def admit(self, tenant: TenantContext, tool: str) -> str:
@@ -168,10 +421,12 @@ class UsageMeter:
 
         QuotaExceededError / RateLimitedError: over a limit. TenantBlockedError: the tenant's
         usage item is marked (suspended or offboarding); DynamoDB refuses it in the same write.
+        AdmissionContentionError: the item changed under every attempt. A botocore error: AWS
+        failed on every attempt (if every response was lost, the call may have been counted once).
         """
         now_ts = self._clock()
         now = datetime.fromtimestamp(now_ts, UTC)
-        month, minute = month_of(now), now.strftime("%Y-%m-%dT%H:%M")
+        month, minute = month_of(now), now.strftime(_MINUTE_FORMAT)
         self._refuse_within_window(tenant, now_ts, month)
         if tenant.config.monthly_tool_calls <= 0:
             # The conditional write would admit a tenant's first call (no counter yet): 0 refuses here.
@@ -184,47 +439,121 @@ class UsageMeter:
         minute_key = tenant_cache_key(tenant.tenant_id, "usage-minute")
         with self._lock:
             same_minute_first = self._last_minute.get(minute_key) == minute
+        lane = self._take_lane()
+        attempt = Attempt(
+            tenant=tenant,
+            tool=tool,
+            month=month,
+            minute=minute,
+            same_minute=same_minute_first,
+            token=secrets.token_hex(_TOKEN_BYTES),
+            lane=lane,
+            pending=pending,
+            expires=int(now_ts) + _RETENTION_SECONDS,
+        )
         admitted = False
         try:
             for _ in range(_ATTEMPTS):
-                old = self._try_admit(tenant, tool, month, minute, pending, same_minute_first)
-                if old is None:
-                    admitted = True
+                old = self._send(attempt)
+                if old is None or _applied(old, attempt):
+                    admitted = True  # written now, or by an earlier attempt whose response was lost
                     with self._lock:
-                        self._last_minute[minute_key] = minute
+                        self._last_minute[minute_key] = attempt.minute
                     return month
-                if old.get(_BLOCKED):
-                    raise TenantBlockedError(tenant.tenant_id, str(old[_BLOCKED]))
-                if int(old.get("calls", 0)) >= tenant.config.monthly_tool_calls:
-                    window = _Window(
-                        "quota_denied",
-                        tenant.config.monthly_tool_calls,
-                        _next_month(now).timestamp(),
-                        month,
-                        self._quota_message(tenant, now),
-                        None,
-                    )
-                    self._open_window(tenant.tenant_id, window)
-                    raise QuotaExceededError(window.message)
-                if old.get("minute") == minute and int(old.get("minute_calls", 0)) >= tenant.config.calls_per_minute:
-                    retry = 60 - now.second
-                    window = _Window(
-                        "rate_denied",
-                        tenant.config.calls_per_minute,
-                        now_ts + retry - now.microsecond / 1e6,
-                        month,
-                        f"Rate limit reached: {tenant.config.calls_per_minute} tool calls per minute on the "
-                        f"{tenant.plan} plan.",
-                        retry,
-                    )
-                    self._open_window(tenant.tenant_id, window)
-                    raise RateLimitedError(f"{window.message} Retry in {retry} seconds.", retry)
-                # The minute rolled over (or another container started it): try the other form.
-                same_minute_first = old.get("minute") == minute
-            raise LimitExceededError("Too much contention on your usage counter; retry in a moment.")
+                self._verdict(old, attempt, now_ts)
+            raise AdmissionContentionError()
         finally:
+            self._release_lane(lane)
             if not admitted:  # whatever the failure (a limit, a block, an AWS error), outcomes are kept
                 self._restore_pending(tenant.tenant_id, month, pending)
+
+    def _send(self, attempt: Attempt) -> dict[str, Any] | None:
+        """One admission write, repeated with the same token while its response is lost or AWS is busy.
+
+        None: applied. Otherwise the stored item the condition refused (which may show this very
+        call's token: an earlier attempt was applied and its response lost).
+        """
+        update = admission_update(attempt, self.clauses)
+        for retry in range(_SEND_ATTEMPTS):
+            try:
+                self._admission_client.update_item(
+                    TableName=self._table,
+                    Key=to_attrs(usage_month_key(attempt.tenant.tenant_id, attempt.month)),
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    **update.request(),
+                )
+            except ClientError as exc:
+                code = aws_error_code(exc)
+                if code == "ConditionalCheckFailedException":
+                    old: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+                    return from_attrs(old)
+                if code not in _TRANSIENT_CODES or retry == _SEND_ATTEMPTS - 1:
+                    raise
+            except (ReadTimeoutError, ConnectionClosedError, EndpointConnectionError, ConnectTimeoutError):
+                if retry == _SEND_ATTEMPTS - 1:
+                    raise
+            else:
+                return None
+            # Jittered backoff as botocore's standard mode would (its retries are off for this write).
+            self._sleep(random.uniform(0, _BACKOFF_SECONDS * 2**retry))  # noqa: S311 - jitter, not a secret
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _verdict(self, old: dict[str, Any], attempt: Attempt, now_ts: float) -> None:
+        """Read a refused write's old image: raise the refusal it shows, or set up the next attempt."""
+        tenant = attempt.tenant
+        for clause in self.clauses:
+            refusal = clause.refusal(old, attempt)
+            if refusal is not None:
+                raise refusal
+        now = datetime.fromtimestamp(now_ts, UTC)
+        if int(old.get("calls", 0)) >= tenant.config.monthly_tool_calls:
+            window = _Window(
+                "quota_denied",
+                tenant.config.monthly_tool_calls,
+                _next_month(now).timestamp(),
+                attempt.month,
+                self._quota_message(tenant, now),
+                None,
+            )
+            self._open_window(tenant.tenant_id, window)
+            raise QuotaExceededError(window.message)
+        stored = old.get("minute")
+        if isinstance(stored, str) and stored > attempt.minute:
+            # Minutes only move forward: a write stamped with an earlier minute (clock skew, latency,
+            # a backoff) counts against the newer minute another container has started.
+            attempt.minute = stored
+        if stored == attempt.minute and _token_map(stored) in old:
+            if int(old.get("minute_calls", 0)) >= tenant.config.calls_per_minute:
+                until = (_minute_index(stored) + 1) * 60.0
+                retry = max(1, int(until - now_ts + 0.999))
+                window = _Window(
+                    "rate_denied",
+                    tenant.config.calls_per_minute,
+                    max(until, now_ts + 1),
+                    attempt.month,
+                    f"Rate limit reached: {tenant.config.calls_per_minute} tool calls per minute on the "
+                    f"{tenant.plan} plan.",
+                    retry,
+                )
+                self._open_window(tenant.tenant_id, window)
+                raise RateLimitedError(f"{window.message} Retry in {retry} seconds.", retry)
+            attempt.same_minute = True
+        else:
+            # Another container moved on (or this minute has not begun on the item): start it.
+            attempt.same_minute = False
+
+    def _take_lane(self) -> str:
+        """A slot of this meter no other in-flight admission holds (its token's place on the item)."""
+        with self._lock:
+            number = heapq.heappop(self._free_lanes) if self._free_lanes else self._lanes_made
+            if number == self._lanes_made:
+                self._lanes_made += 1
+            return f"{self._meter_id}{number}"
+
+    def _release_lane(self, lane: str) -> None:
+        with self._lock:
+            if lane.startswith(self._meter_id):
+                heapq.heappush(self._free_lanes, int(lane[len(self._meter_id) :]))
 
     def _refuse_within_window(self, tenant: TenantContext, now_ts: float, month: str) -> None:
         """Refuse without a write while a remembered refusal still holds (the limits only tighten in it)."""
@@ -256,67 +585,6 @@ class UsageMeter:
         with self._lock:
             self._pending_for(tenant_id, month).refusals[attribute] += 1
 
-    def _try_admit(
-        self, tenant: TenantContext, tool: str, month: str, minute: str, pending: _Pending | None, same_minute: bool
-    ) -> dict[str, Any] | None:
-        names = {
-            "#calls": "calls",
-            "#minute": "minute",
-            "#mc": "minute_calls",
-            "#tc": f"t#{tool}#calls",
-            "#blocked": _BLOCKED,
-        }
-        values: dict[str, Any] = {
-            ":one": 1,
-            ":quota": tenant.config.monthly_tool_calls,
-            ":rate": tenant.config.calls_per_minute,
-            ":minute": minute,
-            ":expires": int(self._clock()) + _RETENTION_SECONDS,
-        }
-        adds = ["#calls :one", "#tc :one"]
-        sets = ["expires_at = :expires"]
-        # The tenant's status rides in the admission write: suspend and offboard mark the usage item.
-        allowed = "attribute_not_exists(#blocked) AND (attribute_not_exists(#calls) OR #calls < :quota)"
-        if same_minute:
-            adds.append("#mc :one")
-            condition = f"#minute = :minute AND #mc < :rate AND {allowed}"
-        else:
-            sets += ["#minute = :minute", "#mc = :one"]
-            condition = f"(attribute_not_exists(#minute) OR #minute <> :minute) AND {allowed}"
-            del values[":rate"]
-        if pending is not None:
-            self._pending_updates(pending, names, values, adds)
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=to_attrs(usage_month_key(tenant.tenant_id, month)),
-                UpdateExpression="SET " + ", ".join(sets) + " ADD " + ", ".join(adds),
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=to_attrs(values),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if aws_error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            old: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
-            return from_attrs(old)
-        return None
-
-    @staticmethod
-    def _pending_updates(pending: _Pending, names: dict[str, str], values: dict[str, Any], adds: list[str]) -> None:
-        counters = [
-            *((f"t#{tool}#errors", n) for tool, n in pending.errors.items()),
-            *((f"t#{tool}#ms", n) for tool, n in pending.total_ms.items()),
-            *((f"lat#{bucket}", n) for bucket, n in pending.buckets.items()),
-            *pending.refusals.items(),
-        ]
-        for i, (attribute, amount) in enumerate(counters):
-            if amount:
-                names[f"#p{i}"] = attribute
-                values[f":p{i}"] = amount
-                adds.append(f"#p{i} :p{i}")
-
     @staticmethod
     def _quota_message(tenant: TenantContext, now: datetime) -> str:
         resets = _next_month(now).strftime("%Y-%m-%d 00:00 UTC")
@@ -333,33 +601,31 @@ class UsageMeter:
         )
 
     # -- status marks ----------------------------------------------------------------------
-    def block(self, tenant_id: str, status: str) -> None:
-        """Mark the tenant's usage items (this month and next) so admission refuses it in any container."""
-        for month in self._marked_months():
-            self._client.update_item(
-                TableName=self._table,
-                Key=to_attrs(usage_month_key(tenant_id, month)),
-                UpdateExpression="SET #b = :status, expires_at = if_not_exists(expires_at, :expires)",
-                ExpressionAttributeNames={"#b": _BLOCKED},
-                ExpressionAttributeValues=to_attrs(
-                    {":status": status, ":expires": int(self._clock()) + _RETENTION_SECONDS}
-                ),
-            )
+    def mark_updates(self, tenant_id: str, status: str, version: int) -> list[dict[str, Any]]:
+        """TransactItems that set the mark (any status but active) or clear it, on this month's item and next's.
 
-    def unblock(self, tenant_id: str) -> None:
-        """Remove the marks `block` wrote; the next admission in any container succeeds again."""
+        Each carries the registry `version` of the status change and is refused if a newer change's
+        mark is there, so an older change can never remove (or replace) a newer one's. The status
+        change writes them in the same transaction as the registry record (tenantry_admin/tenants.py).
+        Anything else a status change must leave on the usage items goes into this UpdateBuilder too.
+        """
+        updates = []
         for month in self._marked_months():
-            try:
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=to_attrs(usage_month_key(tenant_id, month)),
-                    UpdateExpression="REMOVE #b",
-                    ConditionExpression="attribute_exists(#b)",
-                    ExpressionAttributeNames={"#b": _BLOCKED},
-                )
-            except ClientError as exc:
-                if aws_error_code(exc) != "ConditionalCheckFailedException":
-                    raise
+            update = UpdateBuilder()
+            stamp, expires_at = update.name(_MARK_VERSION), update.name("expires_at")
+            version_value = update.value(version)
+            update.sets += [
+                f"{stamp} = {version_value}",
+                f"{expires_at} = if_not_exists({expires_at}, {update.value(int(self._clock()) + _RETENTION_SECONDS)})",
+            ]
+            if status == "active":
+                update.removes.append(update.name(_BLOCKED))
+            else:
+                update.sets.append(f"{update.name(_BLOCKED)} = {update.value(status)}")
+            update.require(f"attribute_not_exists({stamp}) OR {stamp} <= {version_value}")
+            key = to_attrs(usage_month_key(tenant_id, month))
+            updates.append({"Update": {"TableName": self._table, "Key": key, **update.request()}})
+        return updates
 
     def blocked(self, tenant_id: str) -> str | None:
         """The mark on this month's usage item, if any (operators and tests)."""
@@ -426,19 +692,17 @@ class UsageMeter:
 
     def _write_pending(self, items: list[tuple[str, str, _Pending]]) -> None:
         for i, (tenant_id, month, pending) in enumerate(items):
-            names: dict[str, str] = {}
-            values: dict[str, Any] = {}
-            adds: list[str] = []
-            self._pending_updates(pending, names, values, adds)
-            if not adds:
+            update = UpdateBuilder()
+            _pending_updates(pending, update)
+            if not update.adds:
                 continue
+            # A month item first written here still ages out with the others.
+            expires_at = update.name("expires_at")
+            retention = update.value(int(self._clock()) + _RETENTION_SECONDS)
+            update.sets.append(f"{expires_at} = if_not_exists({expires_at}, {retention})")
             try:
                 self._client.update_item(
-                    TableName=self._table,
-                    Key=to_attrs(usage_month_key(tenant_id, month)),
-                    UpdateExpression="ADD " + ", ".join(adds),
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=to_attrs(values),
+                    TableName=self._table, Key=to_attrs(usage_month_key(tenant_id, month)), **update.request()
                 )
             except ClientError:
                 # Keep what was not written (this one and the rest) for the next attempt.

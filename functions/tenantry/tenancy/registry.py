@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -53,6 +53,8 @@ class TenantRecord(BaseModel):
     quota_overrides: QuotaOverrides = Field(default_factory=QuotaOverrides)
     created_at: str = Field(default_factory=_now)
     updated_at: str = Field(default_factory=_now)
+    # When the status (and the mark admission checks) last changed: offboarding drains from it.
+    status_since: str | None = None
     # Optimistic concurrency: every admin write is conditional on the version it read.
     version: int = 1
 
@@ -185,6 +187,44 @@ class TenantRegistry:
         self.invalidate(record.tenant_id)
         return updated
 
+    def save_with(
+        self, record: TenantRecord, expected_version: int, also: Sequence[Mapping[str, Any]], token: str
+    ) -> TenantRecord:
+        """`save`, and the TransactItems `also` in the same transaction: all of it is written or none.
+
+        `token` is the ClientRequestToken: a resend of this change within 10 minutes (a retry after a
+        lost response) is answered as done instead of failing the version it already bumped.
+        ConflictError if the version moved on or any of `also` refused its condition.
+        """
+        updated = record.model_copy(update={"version": expected_version + 1, "updated_at": _now()})
+        put = {"Put": {"TableName": self._table, "Item": to_attrs(updated.to_item()), **_version_is(expected_version)}}
+        self._transact(record.tenant_id, expected_version, [put, *also], token)
+        return updated
+
+    def confirm_with(self, record: TenantRecord, also: Sequence[Mapping[str, Any]], token: str) -> None:
+        """Write `also` only if the stored record is still at `record.version` (one transaction)."""
+        check = {
+            "ConditionCheck": {
+                "TableName": self._table,
+                "Key": to_attrs(registry_key(record.tenant_id)),
+                **_version_is(record.version),
+            }
+        }
+        self._transact(record.tenant_id, record.version, [check, *also], token)
+
+    def _transact(self, tenant_id: str, version: int, items: list[Mapping[str, Any]], token: str) -> None:
+        try:
+            self._client.transact_write_items(TransactItems=items, ClientRequestToken=token)  # type: ignore[arg-type]
+        except ClientError as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" in reasons:
+                raise ConflictError(
+                    f"Tenant '{tenant_id}' was changed by someone else since version {version}."
+                ) from None
+            raise
+        finally:
+            self.invalidate(tenant_id)
+
     def all(self) -> list[TenantRecord]:
         """Every tenant (operator listing; the function's role cannot Scan)."""
         records: list[TenantRecord] = []
@@ -206,3 +246,12 @@ class TenantRegistry:
         """How many records this container holds (tests and benchmarks)."""
         with self._lock:
             return len(self._cache)
+
+
+def _version_is(version: int) -> dict[str, Any]:
+    """The condition of every registry write: the record is still at the version that was read."""
+    return {
+        "ConditionExpression": "#v = :v",
+        "ExpressionAttributeNames": {"#v": "version"},
+        "ExpressionAttributeValues": to_attrs({":v": version}),
+    }
