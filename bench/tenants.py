@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from bench.events import TENANT
+from tenantry.mcp_server.app import LambdaApp
 from tenantry.tenancy.context import TenantContext
 from tenantry.tenancy.plans import QUOTA_MAX, Plan, QuotaOverrides
 from tenantry.tenancy.registry import TenantRecord
@@ -51,4 +52,5 @@ def context_for(record: TenantRecord, platform: LocalPlatform) -> TenantContext:
 def _invalidate(platform: LocalPlatform, tenant_id: str) -> None:
     # Each emulated container caches registry records for 5 minutes: an override would stay invisible.
     for container in platform.emulator.containers:
-        container.app.services.registry.invalidate(tenant_id)
+        if isinstance(container.app, LambdaApp):
+            container.app.services.registry.invalidate(tenant_id)

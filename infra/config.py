@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from tenantry.routes import STAGE_THROTTLE
+
 __all__ = ["DEFAULTS", "LOG_RETENTION_DAYS", "REMOVED", "ContextError", "DeployConfig", "load_config"]
 
 # CloudWatch Logs accepts only these retention periods.
@@ -85,8 +87,9 @@ DEFAULTS: dict[str, Any] = {
     # The operator's role (admin CLI with --stack): may assume the tenant role under the same tag rules,
     # which offboarding and `tenantry secrets` need. Empty: only the function can.
     "operator_principal_arn": "",
-    "throttle_rate": 100,
-    "throttle_burst": 200,
+    # The local emulator throttles with the same defaults (tenantry/routes.py).
+    "throttle_rate": STAGE_THROTTLE.rate,
+    "throttle_burst": STAGE_THROTTLE.burst,
     # The authorization server's public routes without a route throttle of their own (discovery, JWKS,
     # /authorize, /callback, /consent): each gets this rate and burst, well below the stage default.
     "public_throttle_rate": 20,

@@ -18,6 +18,7 @@ __all__ = [
     "MCP_PATH",
     "OIDC_DISCOVERY_PATH",
     "RESOURCE_METADATA_PATHS",
+    "STAGE_THROTTLE",
     "ApiRoute",
     "Throttle",
 ]
@@ -36,6 +37,11 @@ class Throttle:
 
     rate: int
     burst: int
+
+
+# The stage's default route throttle (each route gets its own bucket of this size unless it has
+# one below): the stack's default for the throttle_rate/throttle_burst context values.
+STAGE_THROTTLE = Throttle(rate=100, burst=200)
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,9 @@ class Settings(_FromEnv):
     status_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     # How long a request waits for the MCP session manager to start before answering 503.
     runner_start_seconds: float = Field(default=5.0, gt=0, le=20)
-    max_body_bytes: int = Field(default=1024 * 1024, gt=0, le=10 * 1024 * 1024)
+    # At most 5 MiB: Lambda refuses a synchronous event over 6 MB (the body plus headers and
+    # context), so a larger limit could never be reached on AWS.
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0, le=5 * 1024 * 1024)
     page_size_max: int = Field(default=100, gt=0, le=1000)
     # Origins the customer widget may load tenant logos from (its MCP Apps CSP resourceDomains);
     # empty means no external images at all, and widgets show a monogram (docs/chatgpt.md).
@@ -161,6 +163,9 @@ class OAuthSettings(_FromEnv):
     # Declared after allow_loopback_documents: its validator reads that field.
     cimd_ca_file: str | None = None
     audit_retention_days: int = Field(default=400, ge=1, le=3650)
+    # Tenant subdomains (`<slug>.<base_domain>`), as the MCP function's TENANTRY_BASE_DOMAIN: a
+    # resource on such a host is accepted for that tenant only (RFC 9728 through a tenant host).
+    base_domain: str | None = None
     # The upstream OpenID Connect provider users sign in with (Cognito by default, deployed).
     oidc_issuer: str | None = Field(default=None, pattern=r"^https://")
     oidc_client_id: str | None = None

@@ -232,6 +232,10 @@ class AuthorizationServer(Construct):
             },
             description="Tenantry OAuth 2.1 authorization server (discovery, CIMD/DCR, sign-in, consent, tokens)",
         )
+        if config.domain and config.tenant_subdomains:
+            # RFC 9728 through a tenant host: the server accepts `https://<slug>.<domain>/mcp` as a
+            # resource for that tenant only (and still issues the API's audience).
+            self.function.add_environment("TENANTRY_BASE_DOMAIN", config.domain)
         acknowledge(
             self.function,
             "AwsSolutions-L1",

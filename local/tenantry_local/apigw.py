@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 __all__ = ["ACCOUNT_ID", "API_ID", "LambdaResponse", "build_event", "parse_response"]
 
@@ -39,7 +40,11 @@ def build_event(
     source_ip: str,
     route_key: str,
     claims: dict[str, str] | None,
+    scopes: list[str] | None = None,
+    raw_path: str | None = None,
 ) -> dict[str, Any]:
+    """The payload-2.0 event. `path` is what the function routes on (requestContext.http.path);
+    `raw_path`, when given, is rawPath (they differ only where a parameter mapping rewrote one)."""
     merged: dict[str, str] = {}
     cookies: list[str] = []
     for name, value in headers:
@@ -52,7 +57,9 @@ def build_event(
     domain = host.split(":", 1)[0]
     params: dict[str, str] = {}
     for pair in filter(None, query.split("&")):
-        key, _, value = pair.partition("=")
+        # API Gateway hands the function decoded names and values (rawQueryString stays as sent);
+        # `+` is left alone: it is a space only in form bodies.
+        key, _, value = (unquote(part) for part in pair.partition("="))
         params[key] = f"{params[key]},{value}" if key in params else value
     now = time.time()
     # HTTP APIs pass a text body as a JSON string, so it must be UTF-8; a body that is not is
@@ -61,7 +68,7 @@ def build_event(
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
-        "rawPath": path,
+        "rawPath": path if raw_path is None else raw_path,
         "rawQueryString": query,
         "headers": merged,
         "requestContext": {
@@ -89,7 +96,7 @@ def build_event(
     if params:
         event["queryStringParameters"] = params
     if claims is not None:
-        event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+        event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": scopes}}
     if body:
         event["body"] = body.decode("utf-8") if is_text else base64.b64encode(body).decode("ascii")
     return event

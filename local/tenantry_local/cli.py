@@ -39,6 +39,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
         redirect_hosts=args.redirect_host,
         cimd_ca_file=args.cimd_ca_file,
         allowed_origins=args.allow_origin,
+        advertise_resource_metadata=args.advertise_resource_metadata,
     ) as platform:
         info = platform.describe()
         print(f"Tenantry local MCP server: {info['url']}")
@@ -145,6 +146,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="PEM",
         help="CA certificate(s) the authorization server trusts, besides the system store, for https client "
         "metadata documents a local client serves (e.g. with a self-signed certificate)",
+    )
+    local.add_argument(
+        "--advertise-resource-metadata",
+        action="store_true",
+        help="local only: name the RFC 9728 metadata URL in 401 challenges (the deployed JWT authorizer "
+        "never does; clients find it at the well-known path)",
     )
     local.set_defaults(func=_cmd_local)
 

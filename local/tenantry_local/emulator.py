@@ -17,12 +17,25 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tenantry.mcp_server.app import LambdaApp
-from tenantry.routes import API_ROUTES
+from tenantry.routes import API_ROUTES, MCP_PATH
 from tenantry_local.apigw import build_event, parse_response
-from tenantry_local.authorizer import JwtAuthorizer, Unauthorized, stringify_claims
+from tenantry_local.authorizer import JwtAuthorizer, Unauthorized, render_claims, token_scopes
+from tenantry_local.hosts import HostPolicy
+from tenantry_local.throttle import RouteThrottles
 
-__all__ = ["GATEWAY_MAX_BODY", "OAUTH_ROUTES", "ROUTES", "ROUTE_SCOPES", "Container", "Emulator", "FunctionContainer"]
+__all__ = [
+    "GATEWAY_MAX_BODY",
+    "LAMBDA_PAYLOAD_BYTES",
+    "OAUTH_ROUTES",
+    "PREMIUM_PATH",
+    "ROUTES",
+    "ROUTE_SCOPES",
+    "Container",
+    "Emulator",
+    "FunctionContainer",
+    "GatewayLimits",
+    "PremiumPath",
+]
 
 # (method, path) -> whether the route has the JWT authorizer: the list the stack deploys.
 ROUTES: dict[tuple[str, str], bool] = {route.key: route.authorized for route in API_ROUTES}
@@ -35,6 +48,10 @@ ROUTE_SCOPES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 # API Gateway HTTP APIs accept at most 10 MB of payload.
 GATEWAY_MAX_BODY = 10 * 1024 * 1024
+# Lambda's synchronous invocation payload limit (6 MB), on the whole event and the whole response.
+LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
+# The premium path infra/ deploys when configured (infra.constructs.api.PREMIUM_ROUTE).
+PREMIUM_PATH = "/business/mcp"
 
 
 @dataclass
@@ -70,9 +87,9 @@ class FunctionContainer:
 
 @dataclass
 class Container:
-    """One warm Lambda container: its app and the single thread it runs on."""
+    """One warm Lambda container: its app (a LambdaApp, or any Lambda-style callable) and its one thread."""
 
-    app: LambdaApp
+    app: Callable[[dict[str, Any], Any], dict[str, Any]]
     # Like a Lambda runtime, the container's thread owns one event loop for its life.
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, initializer=_own_event_loop)
@@ -80,6 +97,35 @@ class Container:
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         return self.app(event, _FakeLambdaContext(aws_request_id=str(uuid.uuid4())))
+
+
+@dataclass(frozen=True)
+class GatewayLimits:
+    """API Gateway's and Lambda's limits, as deployed; tests shrink the timeouts instead of waiting."""
+
+    # Lambda's synchronous invocation payload, request (the whole event) and response alike.
+    payload_bytes: int = LAMBDA_PAYLOAD_BYTES
+    # The HTTP API's integration timeout (30 s for HTTP APIs).
+    integration_timeout: float = 30.0
+    # The functions' own timeouts (infra/constructs/functions.py and auth.py).
+    mcp_timeout: float = 28.0
+    oauth_timeout: float = 15.0
+    # The HTTP API quota on the request line and the headers together.
+    header_bytes: int = 10_240
+
+
+@dataclass(frozen=True)
+class PremiumPath:
+    """POST /business/mcp: another function behind its own authorizer, with `overwrite:path` to /mcp.
+
+    Which payload-2.0 path field the rewrite changes is not documented: `rewrites` names the
+    reading emulated ("http.path", "rawPath" or "both"); the function must answer under any.
+    """
+
+    containers: list[Container]
+    authorizer: JwtAuthorizer
+    path: str = PREMIUM_PATH
+    rewrites: str = "both"
 
 
 class Emulator:
@@ -92,10 +138,17 @@ class Emulator:
         on_refusal: Callable[[str], None] | None = None,
         local_apps: dict[str, ASGIApp] | None = None,
         oauth: FunctionContainer | None = None,
+        *,
+        limits: GatewayLimits | None = None,
+        throttles: RouteThrottles | None = None,
+        hosts: HostPolicy | None = None,
+        advertise_resource_metadata: bool = False,
+        premium: PremiumPath | None = None,
     ) -> None:
         self.authorizer = authorizer
         self.containers = containers
-        self._free: asyncio.Queue[Container] | None = None
+        # Free containers per function, keyed by its container list (kept here, so an id is never reused).
+        self._pools: dict[int, tuple[list[Container], asyncio.Queue[Container]]] = {}
         self._metadata_url = resource_metadata_url
         self._extra_routes = extra_routes or {}
         self._on_refusal = on_refusal
@@ -103,6 +156,14 @@ class Emulator:
         self._local_apps = local_apps or {}
         # The authorization server function's container (its own Lambda, as deployed).
         self.oauth = oauth
+        self.limits = limits or GatewayLimits()
+        # None: no throttling at all (benchmarks measure the function, not the stage's limits).
+        self.throttles = throttles
+        self.hosts = hosts
+        # Local-only: name the RFC 9728 metadata in the 401 challenge, which the deployed JWT
+        # authorizer never does (`./dev local --advertise-resource-metadata`).
+        self.advertise_resource_metadata = advertise_resource_metadata
+        self.premium = premium
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -111,106 +172,171 @@ class Emulator:
         if scope["type"] != "http":
             return
         method, path = scope["method"], scope["path"]
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        host = next((v for k, v in headers if k.lower() == "host"), "")
+        if self.hosts is not None and not self.hosts.serves(host):
+            # No API answers this name: API Gateway has nothing to route it to.
+            await _message(send, 404, "Not Found")
+            return
         if path in self._local_apps:
             await self._local_apps[path](scope, receive, send)
             return
         if method == "GET" and path in self._extra_routes:
             await _respond(send, 200, [("content-type", "application/json")], json.dumps(self._extra_routes[path]()))
             return
+        query = scope.get("query_string", b"").decode("latin-1")
+        raw_path = scope.get("raw_path", path.encode()).decode("latin-1")
+        if _request_head_size(method, raw_path, query, headers) > self.limits.header_bytes:
+            await _message(send, 431, "Request Header Fields Too Large")
+            return
         route = (method, path)
-        if route not in ROUTES:
-            await _respond(send, 404, [("content-type", "application/json")], '{"message":"Not Found"}')
+        premium = self.premium is not None and route == ("POST", self.premium.path)
+        if route not in ROUTES and not premium:
+            await _message(send, 404, "Not Found")
+            return
+        if self.throttles is not None and not self.throttles.admit(route):
+            if self._on_refusal:
+                self._on_refusal(f"429 {method} {path}: route throttle")
+            await _message(send, 429, "Too Many Requests")
             return
         body = await _read(receive, GATEWAY_MAX_BODY)
         if body is None:
-            await _respond(send, 413, [("content-type", "application/json")], '{"message":"Request Entity Too Large"}')
+            await _message(send, 413, "Request Entity Too Large")
             return
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        claims = None
-        if ROUTES[route]:
+        claims, scopes = None, None
+        if premium or ROUTES[route]:
+            authorizer = self.premium.authorizer if premium and self.premium else self.authorizer
             authorization = next((v for k, v in headers if k.lower() == "authorization"), None)
             try:
-                verified = self.authorizer.verify(authorization)
+                verified = await authorizer.verify(authorization)
             except Unauthorized as exc:
                 if self._on_refusal:
                     self._on_refusal(f"401 {method} {path}: {exc}")
-                await self._unauthorized(send, str(exc))
+                await self._unauthorized(send, exc)
                 return
-            required = ROUTE_SCOPES.get(route, ())
-            if required and not _token_scopes(verified) & set(required):
+            required = ROUTE_SCOPES.get(("POST", MCP_PATH) if premium else route, ())
+            granted = token_scopes(verified)
+            if required and not set(granted) & set(required):
                 if self._on_refusal:
                     self._on_refusal(f"403 {method} {path}: token lacks scope {' or '.join(required)}")
                 await _insufficient_scope(send, required)
                 return
-            claims = stringify_claims(verified)
+            claims = render_claims(verified)
+            # API Gateway fills jwt.scopes only for a route that requires scopes.
+            scopes = granted if required else None
+        function_path, event_raw_path = path, None
+        if premium and self.premium is not None:
+            # overwrite:path, as the reading chosen for this run applies it.
+            function_path = MCP_PATH if self.premium.rewrites in ("http.path", "both") else path
+            event_raw_path = MCP_PATH if self.premium.rewrites in ("rawPath", "both") else path
         event = build_event(
             method=method,
-            path=path,
-            query=scope.get("query_string", b"").decode("latin-1"),
+            path=function_path,
+            raw_path=event_raw_path,
+            query=query,
             headers=headers,
             body=body,
             source_ip=(scope.get("client") or ("127.0.0.1", 0))[0],
             route_key=f"{method} {path}",
             claims=claims,
+            scopes=scopes,
         )
+        if len(json.dumps(event)) > self.limits.payload_bytes:
+            # Lambda refuses the invocation (RequestEntityTooLargeException); the function never runs.
+            await _message(send, 413, "Request Entity Too Large")
+            return
         if route in OAUTH_ROUTES:
             if self.oauth is None:
-                await _respond(send, 404, [("content-type", "application/json")], '{"message":"Not Found"}')
+                await _message(send, 404, "Not Found")
                 return
-            result = await self._invoke_on(self.oauth, event)
+            result = await self._invoke_on(self.oauth, event, self.limits.oauth_timeout)
         else:
-            result = await self._invoke(event)
-        if result is None:
-            await _respond(send, 500, [("content-type", "application/json")], '{"message":"Internal Server Error"}')
+            pool = self.premium.containers if premium and self.premium else self.containers
+            result = await self._invoke(pool, event)
+        if isinstance(result, _Failure):
+            await _message(send, result.status, result.message)
+            return
+        if len(json.dumps(result)) > self.limits.payload_bytes:
+            # Lambda fails the invocation (response too large): an integration failure, like a crash.
+            await _message(send, 500, "Internal Server Error")
             return
         response = parse_response(result)
         await _respond(send, response.status, response.headers, response.body)
 
-    async def _invoke(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        """On the next free MCP container, as Lambda gives each container one request at a time."""
-        if self._free is None:
-            self._free = asyncio.Queue()
-            for container in self.containers:
-                self._free.put_nowait(container)
-        container = await self._free.get()
-        try:
-            return await self._invoke_on(container, event)
-        finally:
-            self._free.put_nowait(container)
+    async def _invoke(self, containers: list[Container], event: dict[str, Any]) -> dict[str, Any] | _Failure:
+        """On the next free container of the function, as Lambda gives each container one request at a time."""
+        if id(containers) not in self._pools:
+            self._pools[id(containers)] = (containers, asyncio.Queue())
+            for container in containers:
+                self._pools[id(containers)][1].put_nowait(container)
+        pool = self._pools[id(containers)][1]
+        container = await pool.get()
+        return await self._invoke_on(container, event, self.limits.mcp_timeout, release=pool.put_nowait)
 
     async def _invoke_on(
-        self, container: Container | FunctionContainer, event: dict[str, Any]
-    ) -> dict[str, Any] | None:
+        self,
+        container: Container | FunctionContainer,
+        event: dict[str, Any],
+        function_timeout: float,
+        release: Callable[[Any], None] | None = None,
+    ) -> dict[str, Any] | _Failure:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(container.executor, container.invoke, event)
+        if release is not None:
+            # A timed-out invocation still occupies its thread: the container is free only when it ends.
+            future.add_done_callback(lambda _: release(container))
+        deadline = min(function_timeout, self.limits.integration_timeout)
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(container.executor, container.invoke, event)
+            return await asyncio.wait_for(asyncio.shield(future), deadline)
+        except TimeoutError:
+            future.add_done_callback(_consume)
+            if function_timeout <= self.limits.integration_timeout:
+                # Lambda stops the function ("Task timed out"): a failed invocation, 500.
+                return _Failure(500, "Internal Server Error")
+            # The HTTP API stops waiting first: 503 (the function may still be running).
+            return _Failure(503, "Service Unavailable")
         except Exception:  # noqa: BLE001 - a crashed invocation is API Gateway's 500, as deployed
             import traceback
 
             traceback.print_exc()
-            return None
+            return _Failure(500, "Internal Server Error")
 
-    async def _unauthorized(self, send: Send, reason: str) -> None:
-        # The deployed authorizer's 401 body and header are fixed; locally the
-        # header also carries resource_metadata (RFC 9728) so clients can discover.
-        challenge = (
-            f'Bearer scope="" error="invalid_token" error_description="{_description(reason)}", '
-            f'resource_metadata="{self._metadata_url}"'
-        )
+    async def _unauthorized(self, send: Send, refusal: Unauthorized) -> None:
+        # As the deployed JWT authorizer answers: a bare challenge when no token was sent, the
+        # error and its description when one was; never resource_metadata (HTTP APIs cannot add
+        # it). `advertise_resource_metadata` adds it, for local clients that want the shortcut.
+        parts = []
+        if refusal.token_sent:
+            parts.append(f'scope="" error="invalid_token" error_description="{_description(str(refusal))}"')
+        if self.advertise_resource_metadata:
+            parts.append(f'resource_metadata="{self._metadata_url}"')
+        challenge = "Bearer " + ", ".join(parts) if parts else "Bearer"
         headers = [("content-type", "application/json"), ("www-authenticate", challenge)]
         await _respond(send, 401, headers, '{"message":"Unauthorized"}')
 
 
-def _token_scopes(claims: dict[str, Any]) -> set[str]:
-    """Scopes from `scope` (space-separated) or `scp` (string or list), as the JWT authorizer reads them."""
-    found: set[str] = set()
-    for name in ("scope", "scp"):
-        value = claims.get(name)
-        if isinstance(value, str):
-            found.update(value.split())
-        elif isinstance(value, list):
-            found.update(str(item) for item in value)
-    return found
+@dataclass(frozen=True)
+class _Failure:
+    status: int
+    message: str
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    # A late failure of a timed-out invocation is already answered; read it so asyncio does not warn.
+    if not future.cancelled():
+        future.exception()
+
+
+def _request_head_size(method: str, raw_path: str, query: str, headers: list[tuple[str, str]]) -> int:
+    target = raw_path + (f"?{query}" if query else "")
+    line = len(f"{method} {target} HTTP/1.1")
+    return line + sum(len(name) + len(value) for name, value in headers)
+
+
+async def _message(send: Send, status: int, message: str) -> None:
+    """API Gateway's own answers: a JSON body with one `message`, written without spaces as AWS writes it."""
+    body = json.dumps({"message": message}, separators=(",", ":"))
+    await _respond(send, status, [("content-type", "application/json")], body)
 
 
 async def _insufficient_scope(send: Send, required: tuple[str, ...]) -> None:
@@ -229,8 +355,6 @@ def _description(reason: str) -> str:
         return "the token does not have a valid audience"
     if "issuer" in reason.lower():
         return "the token does not have a valid issuer"
-    if "no Authorization" in reason:
-        return "no token was provided"
     return "the token could not be verified"
 
 

@@ -21,13 +21,17 @@ from tenantry.mcp_server.services import Services
 from tenantry.oauth.app import OAuthLambdaApp, RateLimits
 from tenantry.oauth.server import AuthorizationServer
 from tenantry.oauth.services import build_server
+from tenantry.routes import API_ROUTES
 from tenantry.settings import OAuthSettings, Settings
 from tenantry_local.authorizer import JwtAuthorizer
 from tenantry_local.aws import create_bucket, create_secrets_key, create_signing_key, create_tables, embedded_aws
-from tenantry_local.emulator import Container, Emulator, FunctionContainer
+from tenantry_local.emulator import Container, Emulator, FunctionContainer, GatewayLimits
+from tenantry_local.hosts import HostPolicy
 from tenantry_local.issuer import DevIssuer
+from tenantry_local.jwks import HttpKeySet
 from tenantry_local.seed import DEMO_TENANTS, seed
 from tenantry_local.signin import DEMO_USERS, SIGN_IN_PATH, DevIdentityProvider
+from tenantry_local.throttle import RouteThrottles
 
 __all__ = [
     "DEFAULT_PORT",
@@ -123,6 +127,8 @@ def _oauth_settings_for(
         # MCP SDKs send a client_id URL only when it is https: a local client serving its document
         # with a self-signed certificate names its CA here (refused unless the switch above is on).
         cimd_ca_file=cimd_ca_file,
+        # The MCP function's tenant subdomains: `http://<slug>.localhost:<port>/mcp` is a resource too.
+        base_domain=settings.base_domain,
         # Generous: the test suite signs in many times from one address.
         register_per_minute=1000,
         token_per_minute=1000,
@@ -181,12 +187,19 @@ def running_platform(
     redirect_hosts: list[str] | None = None,
     cimd_ca_file: str | None = None,
     allowed_origins: list[str] | None = None,
+    *,
+    advertise_resource_metadata: bool = False,
+    throttle: bool = True,
+    gateway_limits: GatewayLimits | None = None,
 ) -> Iterator[LocalPlatform]:
     """Start moto, tables, seed data, the emulator and an HTTP server; stop them on exit.
 
     port=0 picks a free port. With state_dir=None nothing is written to disk (tests).
     cimd_ca_file: a PEM CA the authorization server trusts for https client metadata documents.
     allowed_origins: browser origins /mcp serves (TENANTRY_ALLOWED_ORIGINS); default the Inspector's.
+    advertise_resource_metadata: name the RFC 9728 metadata in 401 challenges (local only).
+    throttle: the stage's and the routes' throttles, as deployed (benchmarks turn them off).
+    gateway_limits: Lambda's and API Gateway's payload, timeout and header limits (tests shrink them).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -226,8 +239,9 @@ def running_platform(
             for tenant_id in user.tenants:
                 members.add(user.email, tenant_id, added_by="seed")
         issuer = DevIssuer(base_url, settings.resource_url, oauth.signer)
-        # As deployed: issuer = this authorization server, audience = the MCP URL, keys from its JWKS.
-        authorizer = JwtAuthorizer(issuer=oauth.url, audiences=(settings.resource_url,), jwks=oauth.signer.jwks)
+        # As deployed: issuer = this authorization server, audience = the MCP URL, keys read from its
+        # discovery document and JWKS over HTTP, with API Gateway's timeouts and cache.
+        authorizer = JwtAuthorizer(issuer=oauth.url, audiences=(settings.resource_url,), keys=HttpKeySet(oauth.url))
         emulator = Emulator(
             authorizer,
             [Container(app) for app in apps],
@@ -235,6 +249,10 @@ def running_platform(
             on_refusal=on_refusal,
             local_apps={SIGN_IN_PATH: sign_in.app()},
             oauth=FunctionContainer(oauth_app),
+            limits=gateway_limits,
+            throttles=RouteThrottles(API_ROUTES) if throttle else None,
+            hosts=HostPolicy(base_url, settings.base_domain or ""),
+            advertise_resource_metadata=advertise_resource_metadata,
         )
         platform = LocalPlatform(
             base_url,

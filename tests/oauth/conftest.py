@@ -23,6 +23,7 @@ import pytest
 
 from tenantry.oauth.server import AuthorizationServer
 from tenantry_local.platform import LocalPlatform
+from tests.backoff import BackoffTransport
 from tests.tls import CLIENT_TLS
 
 REDIRECT_URI = "http://127.0.0.1:33418/callback"
@@ -57,7 +58,12 @@ class Browser:
     http: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self.http = httpx.Client(base_url=self.platform.base_url, follow_redirects=False, timeout=15, verify=CLIENT_TLS)
+        self.http = httpx.Client(
+            base_url=self.platform.base_url,
+            follow_redirects=False,
+            timeout=15,
+            transport=BackoffTransport(verify=CLIENT_TLS),
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -119,7 +125,9 @@ def browser(platform: LocalPlatform) -> Iterator[Browser]:
 
 @pytest.fixture
 def http(platform: LocalPlatform) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=platform.base_url, follow_redirects=False, timeout=15, verify=CLIENT_TLS) as client:
+    # Backs off on the emulated stage's 429s, as a client of a deployed stack must.
+    transport = BackoffTransport(verify=CLIENT_TLS)
+    with httpx.Client(base_url=platform.base_url, follow_redirects=False, timeout=15, transport=transport) as client:
         yield client
 
 

@@ -56,11 +56,44 @@ def test_protected_resource_metadata_points_at_this_authorization_server(
     assert meta["bearer_methods_supported"] == ["header"]
 
 
-def test_401_points_at_the_resource_metadata(http: httpx.Client, platform: LocalPlatform) -> None:
+def test_401_without_a_token_is_the_deployed_authorizers_bare_challenge(
+    http: httpx.Client, platform: LocalPlatform
+) -> None:
+    # The HTTP API JWT authorizer's answer to a request with no token: no error, no resource_metadata.
     response = http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
     assert response.status_code == 401
-    expected = f'resource_metadata="{platform.base_url}/.well-known/oauth-protected-resource/mcp"'
-    assert expected in response.headers["www-authenticate"]
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json() == {"message": "Unauthorized"}
+
+
+def test_401_with_a_bad_token_names_the_error_but_never_the_metadata(http: httpx.Client) -> None:
+    response = http.post(
+        "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers={"authorization": "Bearer x.y.z"}
+    )
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == (
+        'Bearer scope="" error="invalid_token" error_description="the token could not be verified"'
+    )
+
+
+def test_clients_find_the_metadata_at_the_well_known_path_of_the_mcp_url(
+    http: httpx.Client, platform: LocalPlatform
+) -> None:
+    # What a client does with AWS's 401 (RFC 9728 3.1, MCP 2025-11-25): the well-known URL built
+    # from the resource URL itself, which the deployed stack routes to the MCP function.
+    path = urlsplit(platform.mcp_url).path
+    meta = http.get(f"/.well-known/oauth-protected-resource{path}").json()
+    assert meta["resource"] == platform.mcp_url
+
+
+def test_resource_metadata_in_the_401_only_behind_the_local_option(http: httpx.Client, platform: LocalPlatform) -> None:
+    platform.emulator.advertise_resource_metadata = True
+    try:
+        response = http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    finally:
+        platform.emulator.advertise_resource_metadata = False
+    expected = f'Bearer resource_metadata="{platform.base_url}/.well-known/oauth-protected-resource/mcp"'
+    assert response.headers["www-authenticate"] == expected
 
 
 def test_issued_access_token_verifies_against_the_published_jwks(flow: Flow, platform: LocalPlatform) -> None:

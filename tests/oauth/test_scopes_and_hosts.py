@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+import jwt
 import pytest
 
 from tenantry_local.emulator import ROUTE_SCOPES
 from tenantry_local.platform import LocalPlatform
+from tests.oauth.conftest import Flow, query_of
 from tests.tls import CLIENT_TLS
 
 PROFILE = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "get_tenant_profile", "arguments": {}}}
@@ -77,3 +80,52 @@ def test_a_tenant_token_on_another_tenants_subdomain_is_refused(platform: LocalP
     assert "different organisation" in response.json()["error"]["message"]
     lotus = platform.token("lotus-yoga")
     assert _tenant_of(_call(platform, lotus, host=f"lotus.localhost:{port}")) == "lotus-yoga"
+
+
+# --- RFC 9728 through a tenant host: its own resource, for that tenant only ---------------------
+
+
+def test_a_tenant_hosts_metadata_names_that_hosts_resource(platform: LocalPlatform) -> None:
+    port = urlsplit(platform.base_url).port
+    response = httpx.get(
+        platform.base_url + "/.well-known/oauth-protected-resource/mcp", headers={"host": f"lotus.localhost:{port}"}
+    )
+    assert response.json()["resource"] == f"http://lotus.localhost:{port}/mcp"
+    assert response.json()["authorization_servers"] == [platform.base_url]
+
+
+def test_a_tenant_hosts_resource_signs_in_that_tenant_with_the_apis_audience(
+    flow: Flow, platform: LocalPlatform
+) -> None:
+    lotus = f"http://lotus.localhost:{urlsplit(platform.base_url).port}/mcp"
+    tokens = flow.redeem(flow.code("accountant@books.example", resource=lotus), resource=lotus).json()
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    assert claims["tenant_id"] == "lotus-yoga"  # a member of three, offered only the host's tenant
+    assert claims["aud"] == platform.mcp_url  # what the JWT authorizer checks
+    refreshed = flow.refresh(tokens["refresh_token"], resource=lotus).json()
+    assert jwt.decode(refreshed["access_token"], options={"verify_signature": False})["tenant_id"] == "lotus-yoga"
+
+
+def test_a_tenant_hosts_resource_is_refused_to_a_user_of_another_tenant(flow: Flow) -> None:
+    lotus = f"http://lotus.localhost:{urlsplit(flow.platform.base_url).port}/mcp"
+    back = flow.browser.sign_in(flow.authorize_url(resource=lotus), "owner@ironworks.example")
+    assert back.status_code == 302
+    assert query_of(back.headers["location"])["error"] == "access_denied"
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "http://lotus.localhost:{other_port}/mcp",
+        "http://a.lotus.localhost:{port}/mcp",
+        "https://lotus.localhost:{port}/mcp",
+        "http://lotus.localhost:{port}/other",
+        "http://lotus.evil.test:{port}/mcp",
+        "http://lotus.localhost:{port}/mcp?x=1",
+    ],
+)
+def test_resources_on_any_other_host_or_path_are_invalid_target(flow: Flow, resource: str) -> None:
+    port = urlsplit(flow.platform.base_url).port or 0
+    params = flow.authorize_params(resource=resource.format(port=port, other_port=port + 1))
+    response = flow.http.get("/authorize", params=params)
+    assert query_of(response.headers["location"])["error"] == "invalid_target"

@@ -1,12 +1,11 @@
 """The official MCP Python SDK's OAuth client signs in end to end against the local stack.
 
-401 -> resource_metadata -> RFC 9728 metadata -> RFC 8414 metadata -> DCR or a client metadata
-document (CIMD) -> authorize (PKCE S256, resource) -> token -> the tool call carries the new token.
+API Gateway's 401 (no resource_metadata) -> the well-known RFC 9728 metadata -> RFC 8414 metadata -> DCR
+or a client metadata document (CIMD) -> authorize (PKCE S256, resource) -> token -> the tool call carries the new token.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,8 +18,18 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAu
 from pydantic import AnyUrl
 
 from tenantry_local.platform import LocalPlatform
+from tests.backoff import AsyncBackoffTransport
 from tests.oauth.conftest import REDIRECT_URI, DocumentServer, approve_in_a_browser, query_of, registered_clients
 from tests.tls import LocalTls
+
+
+class LoopbackTransport(AsyncBackoffTransport):
+    """Connects `*.localhost` to 127.0.0.1 (not every resolver does, browsers do), keeping the Host header."""
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.host.endswith(".localhost"):
+            request.url = request.url.copy_with(host="127.0.0.1")
+        return await super().handle_async_request(request)
 
 
 class MemoryStorage:
@@ -45,10 +54,16 @@ async def sign_in_and_call(
     platform: LocalPlatform,
     user: str,
     tenant: str | None = None,
-    deployed_401: bool = False,
     client_metadata_url: str | None = None,
+    stale_token: str | None = None,
+    challenges: list[str] | None = None,
+    mcp_url: str | None = None,
 ) -> tuple[dict[str, Any], MemoryStorage, list[tuple[str, str, int]]]:
+    mcp_url = mcp_url or platform.mcp_url
     storage = MemoryStorage()
+    if stale_token is not None:
+        # A token the gateway refuses (e.g. from a key since retired): the first 401 is the bad-token form.
+        storage.tokens = OAuthToken(access_token=stale_token, token_type="Bearer")
     pending: list[AuthorizationCodeResult] = []
     trace: list[tuple[str, str, int]] = []
 
@@ -61,7 +76,7 @@ async def sign_in_and_call(
         return pending.pop()
 
     provider = OAuthClientProvider(
-        server_url=platform.mcp_url,
+        server_url=mcp_url,
         client_metadata=OAuthClientMetadata(
             redirect_uris=[AnyUrl(REDIRECT_URI)],
             client_name="Tenantry OAuth test",
@@ -75,14 +90,14 @@ async def sign_in_and_call(
     )
 
     async def record(response: httpx2.Response) -> None:
-        if deployed_401 and response.status_code == 401:
-            # The deployed JWT authorizer's 401 cannot name the metadata (docs/oauth.md): drop it.
-            challenge = response.headers["www-authenticate"]
-            response.headers["www-authenticate"] = re.sub(r',?\s*resource_metadata="[^"]*"', "", challenge)
+        if response.status_code == 401 and challenges is not None:
+            challenges.append(response.headers["www-authenticate"])
         trace.append((response.request.method, urlsplit(str(response.request.url)).path, response.status_code))
 
-    http = httpx2.AsyncClient(auth=provider, timeout=30, event_hooks={"response": [record]})
-    async with http, Client(streamable_http_client(platform.mcp_url, http_client=http)) as client:
+    http = httpx2.AsyncClient(
+        auth=provider, timeout=30, event_hooks={"response": [record]}, transport=LoopbackTransport()
+    )
+    async with http, Client(streamable_http_client(mcp_url, http_client=http)) as client:
         result = await client.call_tool("get_tenant_profile", {})
     assert not result.is_error, result.content
     assert result.structured_content is not None
@@ -129,13 +144,29 @@ async def test_a_user_of_three_tenants_gets_the_tenant_picked_on_the_consent_pag
     assert summit["tenant_id"] == "summit-climbing"
 
 
-async def test_without_resource_metadata_on_the_401_the_sdk_falls_back_to_the_well_known_path(
-    platform: LocalPlatform,
-) -> None:
-    # What a deployed stack looks like to a client: API Gateway's fixed 401, well-known routes.
-    profile, _, trace = await sign_in_and_call(platform, "owner@lotus.example", deployed_401=True)
+async def test_sdk_signs_in_from_the_bare_challenge_aws_sends_without_a_token(platform: LocalPlatform) -> None:
+    challenges: list[str] = []
+    profile, storage, trace = await sign_in_and_call(platform, "owner@lotus.example", challenges=challenges)
     assert profile["tenant_id"] == "lotus-yoga"
+    assert challenges[0] == "Bearer"  # exactly what API Gateway sends: nothing to discover from
     assert ("GET", "/.well-known/oauth-protected-resource/mcp", 200) in trace
+    # No scope in the challenge: the SDK asks for the metadata's scopes_supported.
+    assert storage.tokens is not None
+    assert jwt.decode(storage.tokens.access_token, options={"verify_signature": False})["scope"] == "mcp:tools"
+
+
+async def test_sdk_signs_in_again_from_the_bad_token_challenge_aws_sends(platform: LocalPlatform) -> None:
+    challenges: list[str] = []
+    stale = platform.token("lotus-yoga", ttl_seconds=-3600)  # expired an hour ago
+    profile, storage, trace = await sign_in_and_call(
+        platform, "owner@lotus.example", stale_token=stale, challenges=challenges
+    )
+    assert profile["tenant_id"] == "lotus-yoga"
+    assert challenges[0] == 'Bearer scope="" error="invalid_token" error_description="the token has expired"'
+    assert ("GET", "/.well-known/oauth-protected-resource/mcp", 200) in trace
+    assert storage.tokens is not None and storage.tokens.access_token != stale
+    # The SDK reads scope="" as a scope named ""; the server treats that as none and grants the default.
+    assert jwt.decode(storage.tokens.access_token, options={"verify_signature": False})["scope"] == "mcp:tools"
 
 
 async def test_sdk_signs_in_with_a_client_metadata_document_served_over_https_without_registering(
@@ -161,3 +192,16 @@ async def test_sdk_signs_in_with_a_client_metadata_document_served_over_https_wi
     assert claims["client_id"] == url
     assert claims["tenant_id"] == "summit-climbing"
     assert claims["aud"] == platform.mcp_url
+
+
+async def test_sdk_signs_in_through_a_tenant_subdomain(platform: LocalPlatform) -> None:
+    # RFC 9728 3.3: the SDK refuses metadata whose resource is not the URL it connects to; through
+    # a tenant host that is the host's own URL, which the server accepts for that tenant only.
+    port = urlsplit(platform.base_url).port
+    tenant_url = f"http://ironworks.localhost:{port}/mcp"
+    profile, storage, _ = await sign_in_and_call(platform, "accountant@books.example", mcp_url=tenant_url)
+    assert profile["tenant_id"] == "ironworks-gym"  # the host's tenant, with no picking among three
+    assert storage.tokens is not None
+    claims = jwt.decode(storage.tokens.access_token, options={"verify_signature": False})
+    assert claims["tenant_id"] == "ironworks-gym"
+    assert claims["aud"] == platform.mcp_url  # the audience the JWT authorizer checks

@@ -3,7 +3,7 @@ from __future__ import annotations
 import base64
 
 from tenantry_local.apigw import build_event, parse_response
-from tenantry_local.authorizer import stringify_claims
+from tenantry_local.authorizer import render_claims
 
 
 def test_event_has_the_payload_v2_shape() -> None:
@@ -50,11 +50,31 @@ def test_binary_bodies_are_base64_and_unauthenticated_routes_have_no_authorizer(
 
 
 def test_claims_reach_the_function_as_strings() -> None:
-    assert stringify_claims({"exp": 5, "admin": True, "groups": ["a", "b"]}) == {
+    assert render_claims({"exp": 5, "admin": True, "groups": ["a", "b"]}) == {
         "exp": "5",
         "admin": "true",
         "groups": "[a b]",
     }
+
+
+def test_claims_are_rendered_as_aws_renders_them_not_as_python_reprs() -> None:
+    rendered = render_claims({"exp": 1.7e9, "org": {"b": 2, "a": "x"}, "none": None, "ok": False})
+    assert rendered == {"exp": "1700000000", "org": "map[a:x b:2]", "none": "", "ok": "false"}
+
+
+def test_query_parameters_are_decoded_and_the_raw_query_kept() -> None:
+    event = build_event(
+        method="GET",
+        path="/x",
+        query="redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&a%20b=1&a%20b=2&plus=a+b",
+        headers=[],
+        body=b"",
+        source_ip="127.0.0.1",
+        route_key="GET /x",
+        claims=None,
+    )
+    assert event["queryStringParameters"] == {"redirect_uri": "http://127.0.0.1/cb", "a b": "1,2", "plus": "a+b"}
+    assert event["rawQueryString"] == "redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&a%20b=1&a%20b=2&plus=a+b"
 
 
 def test_response_mapping() -> None:

@@ -53,6 +53,7 @@ def test_a_missing_deploy_critical_value_fails_naming_it(missing: str) -> None:
         ("TENANTRY_SECRETS_KEY_ARN", "alias/tenantry-secrets"),  # an alias is not the key the policies name
         ("TENANTRY_TENANT_CREDENTIALS_SECONDS", "43200"),  # role chaining caps sessions at 1 h
         ("TENANTRY_REGISTRY_CACHE_SECONDS", "-1"),
+        ("TENANTRY_MAX_BODY_BYTES", str(10 * 1024 * 1024)),  # beyond Lambda's 6 MB synchronous payload
     ],
 )
 def test_values_a_deployment_cannot_use_are_refused(name: str, value: str) -> None:

@@ -13,6 +13,7 @@ from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Message, Receive, Scope, Send
@@ -23,7 +24,7 @@ from tenantry.observability import emit_metric, get_logger, log_context
 from tenantry.routes import MCP_PATH, RESOURCE_METADATA_PATHS
 from tenantry.settings import Settings
 from tenantry.tenancy.context import TENANT_ID_PATTERN, tenant_scope
-from tenantry.tenancy.resolver import TenantResolver
+from tenantry.tenancy.resolver import TenantResolver, tenant_host
 
 __all__ = ["LISTEN_METHOD", "MCP_PATH", "WELL_KNOWN_PATHS", "Gateway"]
 
@@ -90,6 +91,7 @@ class Gateway:
         self._settings = settings
         self._server = server
         self._mcp = self._build_app()
+        self._own_paths = _own_paths(settings.resource_url)
         self._started: asyncio.Event | None = None
         self._runner: asyncio.Task[None] | None = None
         self._log = get_logger()
@@ -168,15 +170,22 @@ class Gateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        path: str = scope["path"]
+        path: str = scope["path"].rstrip("/") or "/"
         method: str = scope["method"]
+        if path != MCP_PATH and path in self._own_paths:
+            # The premium function is reached at /business/mcp with `overwrite:path` to /mcp. Which
+            # payload-2.0 field that rewrite changes is undocumented (docs/upstream-notes.md): answer
+            # under this function's own resource path too, whichever field Mangum read it from.
+            path = self._own_paths[path]
+            scope = {**scope, "path": path, "raw_path": path.encode()}
         if path in WELL_KNOWN_PATHS:
             if method not in ("GET", "HEAD"):
                 await _send_json(send, 405, {"error": "method_not_allowed"}, {"allow": "GET"})
                 return
-            await _send_json(send, 200, self._resource_metadata(_request_context(scope)))
+            host = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"host"), "")
+            await _send_json(send, 200, self._resource_metadata(_request_context(scope), host))
             return
-        if path.rstrip("/") != MCP_PATH:
+        if path != MCP_PATH:
             await _send_json(send, 404, {"message": "Not Found"})
             return
         refused_origin = self._foreign_origin(scope)
@@ -352,11 +361,17 @@ class Gateway:
         else:
             self._refusals.add(event)
 
-    def _resource_metadata(self, event: _RequestContext) -> dict[str, Any]:
+    def _resource_metadata(self, event: _RequestContext, host: str) -> dict[str, Any]:
         resource = self._settings.resource_url
         if not resource:
             domain = event.domain_name or "localhost"
             resource = f"https://{domain}{MCP_PATH}"
+        # RFC 9728 3.3: a client refuses metadata whose `resource` is not the URL it asked about, so
+        # through a tenant host (<slug>.<base_domain>) the resource is that host's URL. The
+        # authorization server accepts it for that tenant only (docs/oauth.md).
+        if tenant_host(host, self._settings.base_domain):
+            parts = urlsplit(resource)
+            resource = urlunsplit((parts.scheme, host.lower(), parts.path, "", ""))
         return {
             "resource": resource,
             "authorization_servers": self._settings.authorization_servers,
@@ -364,6 +379,17 @@ class Gateway:
             "bearer_methods_supported": ["header"],
             "resource_name": "Tenantry MCP server",
         }
+
+
+def _own_paths(resource_url: str | None) -> dict[str, str]:
+    """This function's resource path and its metadata path, mapped to the paths it answers them under."""
+    resource_path = urlsplit(resource_url or "").path.rstrip("/")
+    if not resource_path or resource_path == MCP_PATH:
+        return {}
+    return {
+        resource_path: MCP_PATH,
+        RESOURCE_METADATA_PATHS[0] + resource_path: RESOURCE_METADATA_PATHS[1],
+    }
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

@@ -35,6 +35,7 @@ from tenantry.oauth.signing import Signer
 from tenantry.oauth.upstream import IdentityProvider, s256
 from tenantry.routes import API_ROUTES, AS_METADATA_PATH, JWKS_PATH, OIDC_DISCOVERY_PATH
 from tenantry.tenancy.registry import TenantRegistry
+from tenantry.tenancy.resolver import tenant_host
 
 __all__ = [
     "AS_METADATA_PATH",
@@ -113,9 +114,12 @@ class AuthorizationServer:
         tenant_claim: str = "tenant_id",
         lifetimes: Lifetimes | None = None,
         clock: Callable[[], float] = time.time,
+        base_domain: str | None = None,
     ) -> None:
         self.url = issuer.rstrip("/")
         self.resources = tuple(resources)
+        # Tenant subdomains: `<slug>.<base_domain>` hosts of a resource are resources of that tenant.
+        self.base_domain = base_domain
         self.signer = signer
         self.clients = clients
         self.store = store
@@ -244,9 +248,32 @@ class AuthorizationServer:
     def _resource(self, values: list[str], fail: Callable[[str, str], OAuthError]) -> str:
         if not values:
             raise fail("invalid_target", f"resource is required (RFC 8707): send resource={self.resources[0]}")
-        if len(values) > 1 or values[0] not in self.resources:
+        if len(values) > 1 or self.audience_of(values[0]) is None:
             raise fail("invalid_target", f"this server issues tokens only for {' or '.join(self.resources)}")
         return values[0]
+
+    def audience_of(self, resource: str) -> str | None:
+        """The audience a token for `resource` carries: the resource, or for a tenant host's URL
+        (RFC 9728 through `<slug>.<base_domain>`) the API's own URL, which the JWT authorizer checks."""
+        if resource in self.resources:
+            return resource
+        slug, apex = self._tenant_resource(resource)
+        return apex if slug else None
+
+    def _tenant_resource(self, resource: str) -> tuple[str | None, str | None]:
+        try:
+            parts = urlsplit(resource)
+            port = parts.port
+        except ValueError:
+            return None, None
+        slug = tenant_host(parts.netloc, self.base_domain)
+        if not slug or "." in slug or parts.query or parts.fragment or "@" in parts.netloc:
+            return None, None
+        for apex in self.resources:
+            known = urlsplit(apex)
+            if (parts.scheme, parts.path, port) == (known.scheme, known.path, known.port):
+                return slug, apex
+        return None, None
 
     def _scope(self, requested: str | None, client: Client, fail: Callable[[str, str], OAuthError]) -> str:
         allowed = client.scope.split() if client.scope else list(self.scopes)
@@ -314,10 +341,14 @@ class AuthorizationServer:
             self.audit("sign-in", "denied", exc.description, principal=session.client_id)
             raise self._to_client(session, exc.error, exc.description) from None
         tenants = self.members.tenants_of(user.user)
+        slug, _ = self._tenant_resource(session.resource)
+        if slug is not None:
+            # Signing in through a tenant's own host: that tenant or none.
+            tenants = [t for t in tenants if (record := self.registry.load(t)) is not None and record.slug == slug]
         assert session_id is not None
         if not tenants:
             self.store.sessions.delete(session_id)
-            self.audit("sign-in", "denied", "member of no tenant", principal=user.user)
+            self.audit("sign-in", "denied", "member of no tenant" + (f" '{slug}'" if slug else ""), principal=user.user)
             raise self._to_client(
                 session, "access_denied", f"{user.user} is not a member of any tenant; ask your administrator"
             )
@@ -416,7 +447,7 @@ class AuthorizationServer:
         if grant_type not in client.grant_types:
             raise OAuthError("unauthorized_client", f"this client is not registered for the {grant_type} grant")
         resource = form.get("resource")
-        if resource is not None and resource not in self.resources:
+        if resource is not None and self.audience_of(resource) is None:
             raise OAuthError("invalid_target", f"this server issues tokens only for {' or '.join(self.resources)}")
         if grant_type == "authorization_code":
             return self._redeem_code(form, client)
@@ -515,7 +546,7 @@ class AuthorizationServer:
         access = self.signer.sign(
             {
                 "iss": self.url,
-                "aud": resource,
+                "aud": self.audience_of(resource) or resource,
                 "sub": grant.subject,
                 "client_id": client_id,
                 "scope": scope,

@@ -74,4 +74,5 @@ def build_server(
         audit=AuditLog(dynamodb, settings.audit_table, settings.audit_retention_days),
         scopes=scopes,
         tenant_claim=settings.tenant_claim,
+        base_domain=settings.base_domain,
     )

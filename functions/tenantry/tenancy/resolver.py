@@ -13,7 +13,7 @@ from tenantry.errors import CrossTenantAttemptError, TenantAccessError
 from tenantry.tenancy.context import TENANT_ID_PATTERN, TenantContext
 from tenantry.tenancy.registry import TenantRecord, TenantRegistry
 
-__all__ = ["CrossTenantAttemptError", "TenantResolver"]
+__all__ = ["CrossTenantAttemptError", "TenantResolver", "tenant_host"]
 
 
 @dataclass(frozen=True)
@@ -65,15 +65,22 @@ class TenantResolver:
             )
 
     def _confirm_host(self, slug: str, headers: Mapping[str, str]) -> None:
-        if not self.base_domain:
-            return
-        host = headers.get("host", "").split(":", 1)[0].lower().rstrip(".")
-        base = self.base_domain.lower().strip(".")
-        if host == base or not host.endswith("." + base):
+        label = tenant_host(headers.get("host", ""), self.base_domain)
+        if label is None:
             return  # the shared hostname: nothing to confirm
-        label = host[: -len(base) - 1]
         if label != slug:
             raise CrossTenantAttemptError(
                 "This hostname belongs to a different organisation than your access token. "
                 "Use the URL your administrator gave you, or the shared one."
             )
+
+
+def tenant_host(host: str, base_domain: str | None) -> str | None:
+    """The `<slug>` of a `<slug>.<base_domain>` Host header (port ignored), or None for any other host."""
+    if not base_domain:
+        return None
+    name = host.split(":", 1)[0].lower().rstrip(".")
+    base = base_domain.lower().strip(".")
+    if name == base or not name.endswith("." + base):
+        return None
+    return name[: -len(base) - 1] or None
