@@ -29,6 +29,12 @@ from tenantry.oauth.upstream import UpstreamUser, s256
 __all__ = ["DEMO_USERS", "SIGN_IN_PATH", "DemoUser", "DevIdentityProvider"]
 
 SIGN_IN_PATH = "/dev/sign-in"
+# Nothing loads or runs, and no framing. No form-action: like an identity provider's sign-in page,
+# this form's answer goes to the authorization server's /callback, which for a user of no tenant
+# redirects on to the client, an origin this page cannot know. Chromium and Safari check
+# form-action on every redirect after a form post, so listing only 'self' would strand that user
+# on this page instead of returning them to the client with error=access_denied (docs/oauth.md).
+PAGE_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 
 
 @dataclass(frozen=True)
@@ -115,7 +121,12 @@ class DevIdentityProvider:
                 "<h1>Tenantry local: dev sign-in</h1><p>Stands in for your identity provider. Pick who signs in; "
                 "their tenants come from the members table (<code>tenantry members list</code>).</p>"
                 f'<form method="post" action="{SIGN_IN_PATH}">{hidden}{buttons}</form></body></html>',
-                headers={"cache-control": "no-store", "x-frame-options": "DENY"},
+                headers={
+                    "cache-control": "no-store",
+                    "x-frame-options": "DENY",
+                    "content-security-policy": PAGE_CSP,
+                    "referrer-policy": "no-referrer",
+                },
             )
 
         return Starlette(routes=[Route(SIGN_IN_PATH, page, methods=["GET", "POST"])])

@@ -20,22 +20,22 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from tenantry.errors import OAuthError
-from tenantry.oauth.pages import consent_page, error_page
+from tenantry.oauth.pages import consent_page, content_security_policy, error_page, form_action_source
 from tenantry.oauth.server import AS_METADATA_PATH, JWKS_PATH, OIDC_DISCOVERY_PATH, AuthorizationServer
 from tenantry.oauth.signing import JWKS_MAX_AGE_SECONDS
 
-__all__ = ["SESSION_COOKIE", "OAuthLambdaApp", "RateLimits", "oauth_app"]
+__all__ = ["SECURE_SESSION_COOKIE", "SESSION_COOKIE", "OAuthLambdaApp", "RateLimits", "oauth_app", "session_cookie"]
 
+# The sign-in cookie. Over https (every deployment) it carries the __Host- prefix: the browser then
+# accepts it only with Secure, Path=/ and no Domain, so no sibling subdomain (a tenant's
+# subdomain included) can plant or overwrite it. Over http, which only `./dev local` serves (on
+# loopback), it has neither: Chromium takes a Secure cookie from http://127.0.0.1, but Python's
+# cookie jar (httpx: the tests, `tenantry doctor`) never sends one back over http, and not every
+# browser treats loopback http as secure for cookies (docs/oauth.md).
 SESSION_COOKIE = "tenantry_signin"
+SECURE_SESSION_COOKIE = "__Host-" + SESSION_COOKIE
 _NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
-_PAGE_HEADERS = {
-    "cache-control": "no-store",
-    "x-frame-options": "DENY",
-    "content-security-policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
-    ),
-    "referrer-policy": "no-referrer",
-}
+_PAGE_HEADERS = {"cache-control": "no-store", "x-frame-options": "DENY", "referrer-policy": "no-referrer"}
 _MAX_FORM_BYTES = 64 * 1024
 # A token request has at most 7 fields and the consent form 3: anything far past that is abuse,
 # refused before it is parsed into a list (parse_qsl stops at the cap).
@@ -57,8 +57,16 @@ def _json_error(error: OAuthError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=_NO_STORE)
 
 
+def session_cookie(issuer: str) -> tuple[str, bool]:
+    """(the sign-in cookie's name, whether it is Secure) for this issuer URL."""
+    secure = issuer.startswith("https://")
+    return (SECURE_SESSION_COOKIE if secure else SESSION_COOKIE), secure
+
+
 def _page_error(error: OAuthError) -> Response:
-    return HTMLResponse(error_page(error), status_code=error.status, headers=_PAGE_HEADERS)
+    # The error page has no form: form-action 'none'.
+    headers = _PAGE_HEADERS | {"content-security-policy": content_security_policy()}
+    return HTMLResponse(error_page(error), status_code=error.status, headers=headers)
 
 
 async def _form(request: Request, what: str) -> list[tuple[str, str]]:
@@ -87,7 +95,7 @@ def _caller(request: Request) -> str:
 
 def oauth_app(server: AuthorizationServer, limits: RateLimits | None = None) -> Starlette:
     limits = limits or RateLimits()
-    secure_cookie = server.url.startswith("https://")
+    cookie_name, secure_cookie = session_cookie(server.url)
 
     def limited(endpoint: str, per_minute: int, request: Request) -> OAuthError | None:
         if server.store.hit_rate(endpoint, _caller(request), per_minute):
@@ -151,7 +159,7 @@ def oauth_app(server: AuthorizationServer, limits: RateLimits | None = None) -> 
             return _redirect_or_page(exc)
         response = RedirectResponse(upstream_url, status_code=302, headers={"cache-control": "no-store"})
         response.set_cookie(
-            SESSION_COOKIE,
+            cookie_name,
             session_id,
             max_age=server.lifetimes.session_seconds,
             httponly=True,
@@ -163,12 +171,17 @@ def oauth_app(server: AuthorizationServer, limits: RateLimits | None = None) -> 
 
     async def callback(request: Request) -> Response:
         try:
-            session = await server.callback(
-                request.cookies.get(SESSION_COOKIE), list(request.query_params.multi_items())
-            )
+            session = await server.callback(request.cookies.get(cookie_name), list(request.query_params.multi_items()))
         except OAuthError as exc:
             return _redirect_or_page(exc)
-        return HTMLResponse(consent_page(session, server.tenant_names(session.tenants)), headers=_PAGE_HEADERS)
+        # The form posts here ('self') and its answer redirects to the client: Chromium and Safari
+        # check form-action on that redirect too, so the validated redirect URI's origin is listed,
+        # on this response only (docs/oauth.md, "The pages in a browser").
+        policy = content_security_policy(["'self'", form_action_source(session.redirect_uri)])
+        return HTMLResponse(
+            consent_page(session, server.tenant_names(session.tenants)),
+            headers=_PAGE_HEADERS | {"content-security-policy": policy},
+        )
 
     async def consent(request: Request) -> Response:
         try:
@@ -176,12 +189,12 @@ def oauth_app(server: AuthorizationServer, limits: RateLimits | None = None) -> 
         except OAuthError as exc:
             return _page_error(exc)
         try:
-            location = server.consent(request.cookies.get(SESSION_COOKIE), form)
+            location = server.consent(request.cookies.get(cookie_name), form)
         except OAuthError as exc:
             response = _redirect_or_page(exc)
         else:
             response = RedirectResponse(location, status_code=302, headers={"cache-control": "no-store"})
-        response.delete_cookie(SESSION_COOKIE, path="/", secure=secure_cookie, httponly=True, samesite="lax")
+        response.delete_cookie(cookie_name, path="/", secure=secure_cookie, httponly=True, samesite="lax")
         return response
 
     async def token(request: Request) -> Response:

@@ -1,14 +1,18 @@
-"""The authorization server's two HTML pages: consent (with the tenant picker) and error."""
+"""The authorization server's two HTML pages: consent (with the tenant picker) and error, and their CSP."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+from collections.abc import Sequence
 from html import escape
 from urllib.parse import urlsplit
 
 from tenantry.dal.oauth import SessionRecord
 from tenantry.errors import OAuthError
 
-__all__ = ["consent_page", "error_page"]
+__all__ = ["consent_page", "content_security_policy", "error_page", "form_action_source"]
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#222}"
@@ -16,6 +20,43 @@ _STYLE = (
     "button{margin:.8rem .4rem 0 0;padding:.6rem 1.2rem;font-size:1rem;border-radius:.4rem;cursor:pointer}"
     ".muted{color:#666;font-size:.9rem}code{background:#f3f3f3;padding:0 .2rem}"
 )
+# The one inline stylesheet, allowed by its hash: injected markup can neither run script nor style.
+_STYLE_SOURCE = "'sha256-" + base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode() + "'"
+# What CSP's host-source grammar can name: IPv6 literals ([::1]) and odd characters cannot be.
+_CSP_HOST = re.compile(r"^[a-z0-9.-]+$")
+
+
+def content_security_policy(form_action: Sequence[str] = ()) -> str:
+    """The pages' policy: nothing loads or runs but their stylesheet; forms go only to `form_action`.
+
+    Chromium and Safari check `form-action` on every redirect that follows a form post, so a
+    page whose form ends in a redirect to the client must list the client's origin.
+    """
+    targets = " ".join(form_action) or "'none'"
+    return (
+        f"default-src 'none'; style-src {_STYLE_SOURCE}; form-action {targets}; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+def form_action_source(uri: str) -> str:
+    """The CSP source for the origin of a (validated, http or https) redirect URI.
+
+    A host CSP cannot name (an IPv6 loopback literal) gets its scheme instead: for that page
+    only, forms may post to any origin of that scheme (docs/oauth.md).
+    """
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+        host = ""
+    if scheme not in ("http", "https"):
+        return "'self'"  # never reached (RedirectPolicy); fails closed rather than widen the policy
+    if not _CSP_HOST.fullmatch(host):
+        return f"{scheme}:"
+    return f"{scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def _document(title: str, body: str) -> str:
