@@ -1,5 +1,5 @@
 # Every habit has one target; each delegates to ./dev, which bootstraps its own tools.
-.PHONY: help local test lint bench synth e2e tour pr
+.PHONY: help local test lint bench mutants synth e2e tour pr
 
 help:   ## list the targets
 	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:[^#]*## /\t/' | expand -t 8
@@ -12,6 +12,8 @@ lint:   ## ruff + mypy
 	./dev lint
 bench:  ## cold start, warm latency and AWS calls per tool call
 	./dev bench
+mutants: ## promise-breaking one-line changes the tests must catch (slow; not in pr)
+	./dev mutants
 synth:  ## synthesize the CDK app offline (cdk-nag runs at every synth)
 	./dev synth
 e2e:    ## opt-in: against a deployed stack with AWS credentials

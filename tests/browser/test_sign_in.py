@@ -14,14 +14,13 @@ same code and tables, served over TLS on another port): there the sign-in cookie
 loopback http, as `tenantry doctor --sign-in` does against a deployed stack.
 
 Needs `chromium` (./dev test installs Debian's as root). Skipped with the reason otherwise, and
-failed instead when CI is set (CI must not pass by skipping). Playwright drives the installed
+failed instead when CI is set (tests/needs.py: CI must not pass by skipping). Playwright drives the installed
 Chromium (`executable_path`); it never downloads a browser of its own.
 """
 
 from __future__ import annotations
 
 import copy
-import os
 import secrets
 import shutil
 import socket
@@ -45,6 +44,7 @@ from starlette.types import Receive, Scope, Send
 from tenantry.oauth.app import SECURE_SESSION_COOKIE, SESSION_COOKIE, oauth_app
 from tenantry_local.platform import LocalPlatform
 from tenantry_local.signin import SIGN_IN_PATH, DevIdentityProvider
+from tests.needs import require
 from tests.oauth.conftest import pkce_pair, query_of
 from tests.tls import CLIENT_TLS, LocalTls
 
@@ -61,18 +61,9 @@ CHROMIUM_FLAGS = [
 LANDING_MS = 15_000  # generous: two CPU cores shared by many processes
 
 
-def _under_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 def _chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    reason = "chromium is missing; ./dev test installs it (apt-get install chromium, as root)"
-    if _under_ci():
-        pytest.fail(f"CI is set and {reason}")
-    pytest.skip(reason)
+    return require("chromium (./dev test installs it as root: apt-get install chromium)", found)
 
 
 @dataclass
@@ -363,8 +354,7 @@ def _ipv6_loopback() -> bool:
 def test_a_redirect_uri_on_ipv6_loopback_is_reached_too(platform: LocalPlatform, chromium: Browser) -> None:
     # CSP cannot name http://[::1]:port (Chromium ignores such a source), so the consent page
     # allows the scheme instead; without that the form's redirect here would be blocked.
-    if not _ipv6_loopback():
-        pytest.skip("no IPv6 loopback on this machine")
+    require("an IPv6 loopback address (::1) on this machine", _ipv6_loopback())
     with _serving_client("::1") as site:
         sign_in = _attempt(Issuer(platform.base_url, platform.mcp_url), site, chromium, _register(platform, site))
         try:

@@ -3,7 +3,7 @@
 The host page (widgets/harness) speaks MCP Apps through the official AppBridge; the widget
 through the official App. Each render must show its own tenant's colour and name and never
 the other's. Needs `chromium` and `npm ci` (./dev test installs both when it can); skipped
-with the reason otherwise, and failed instead under CI=true.
+with the reason otherwise, and failed instead under CI (tests/needs.py).
 """
 
 from __future__ import annotations
@@ -16,33 +16,24 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tenantry.tenancy.registry import Branding, TenantRecord
 from tenantry_local.platform import LocalPlatform
 from tests.conftest import mcp_client
+from tests.needs import require
 
 ROOT = Path(__file__).resolve().parents[2]
 WIDGET = ROOT / "functions/tenantry/mcp_server/ui/customers.html"
 SCREENSHOTS = ROOT / "docs/img"  # written when TENANTRY_SCREENSHOTS=1 (docs/chatgpt.md)
 
 
-def _need(what: str, found: Any) -> Any:
-    if found:
-        return found
-    reason = f"{what} is missing; ./dev test installs it (apt-get install chromium as root; npm ci)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {reason}")
-    pytest.skip(reason)
-
-
 def _chromium() -> str:
-    return str(_need("chromium", shutil.which("chromium") or shutil.which("chromium-browser")))
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    return require("chromium (./dev test installs it as root: apt-get install chromium)", found)
 
 
 def _node() -> str:
-    node = _need("node", shutil.which("node"))
-    _need("node_modules (npm ci)", (ROOT / "node_modules/esbuild").is_dir())
+    node = require("node", shutil.which("node"))
+    require("node_modules (npm ci)", (ROOT / "node_modules/esbuild").is_dir())
     return str(node)
 
 

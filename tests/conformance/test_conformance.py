@@ -86,8 +86,9 @@ def test_the_expected_failures_are_only_fixtures_and_extensions() -> None:
 
 def test_without_node_modules_the_suite_fails_under_ci_and_skips_elsewhere(tmp_path: Path) -> None:
     gone = (tmp_path / "node_modules" / "node" / "bin" / "node",)
-    with pytest.raises(pytest.fail.Exception, match="CI=true"):
-        require_tools({"CI": "true"}, gone)
+    for ci in ("true", "1", "yes"):
+        with pytest.raises(pytest.fail.Exception, match="CI is set"):
+            require_tools({"CI": ci}, gone)
     with pytest.raises(pytest.skip.Exception, match="npm ci"):
         require_tools({}, gone)
     require_tools({"CI": "true"}, (tmp_path,))  # present: nothing to say

@@ -170,7 +170,10 @@ def test_no_wildcard_actions_and_wildcard_resources_only_where_aws_has_nothing_n
     }
     documents = [p["Properties"]["PolicyDocument"] for p in synth.resources("AWS::IAM::Policy").values()]
     key_policies = [k["Properties"]["KeyPolicy"] for k in synth.resources("AWS::KMS::Key").values()]
+    # A loop over nothing passes: the synth must hold policies and keys, each with statements.
+    assert documents and key_policies, (len(documents), len(key_policies))
     for document in documents + key_policies:
+        assert document["Statement"], document
         for statement in document["Statement"]:
             for action in _list(statement["Action"]):
                 assert "*" not in action, action

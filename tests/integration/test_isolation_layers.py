@@ -330,8 +330,26 @@ async def test_logo_lives_under_the_tenants_prefix_and_shows_in_the_profile(
             ),
             id="dot-dot",
         ),
+        # The tenant's own key in another bucket: only the bucket check can refuse this one.
         pytest.param(
-            lambda s3, attacker, victim: s3.get_object(Bucket="other-bucket", Key="tenants/ATTACKER/x"), id="bucket"
+            lambda s3, attacker, victim: s3.get_object(Bucket="other-bucket", Key=f"tenants/{attacker}/logo.png"),
+            id="bucket",
+        ),
+        pytest.param(
+            lambda s3, attacker, victim: s3.put_object(Bucket="other-bucket", Key=f"tenants/{attacker}/x", Body=b"x"),
+            id="bucket-put",
+        ),
+        # Inside the tenant's prefix by string, but an empty path segment right after it: S3 keys are
+        # opaque, so `tenants/A//x` is not `tenants/A/x`, and a normalising proxy could make it anything.
+        pytest.param(
+            lambda s3, attacker, victim: s3.get_object(
+                Bucket="tenantry-branding", Key=f"tenants/{attacker}//{victim}/logo.png"
+            ),
+            id="double-slash",
+        ),
+        pytest.param(
+            lambda s3, attacker, victim: s3.list_objects_v2(Bucket="tenantry-branding", Prefix=f"tenants/{attacker}//"),
+            id="double-slash-list",
         ),
         pytest.param(
             lambda s3, attacker, victim: s3.delete_objects(Bucket="tenantry-branding", Delete={"Objects": []}),
@@ -348,3 +366,17 @@ def test_s3_guard_refuses_other_tenants_objects(platform: LocalPlatform, new_ten
     with pytest.raises(CrossTenantAccessError):
         call(s3, attacker.tenant_id, victim.tenant_id)
     assert sent == []
+
+
+def test_s3_guard_lets_the_tenants_own_key_through_in_its_own_bucket(platform: LocalPlatform, new_tenant: Any) -> None:
+    # The control for the `bucket` and `double-slash` cases above: the same key, in the tenant's
+    # bucket and without the empty segment, goes out, so those refusals come from the bucket and `//` checks.
+    tenant = new_tenant()
+    platform.services.branding.put_logo(context_for(tenant), PNG, "image/png")
+    s3 = platform.services.clients.s3(context_for(tenant), "tenantry-branding")
+    sent: list[str] = []
+    s3.meta.events.register("before-send.s3", lambda request, **_: sent.append(request.url))
+    assert s3.get_object(Bucket="tenantry-branding", Key=f"tenants/{tenant.tenant_id}/logo.png")["Body"].read() == PNG
+    listed = s3.list_objects_v2(Bucket="tenantry-branding", Prefix=f"tenants/{tenant.tenant_id}/")
+    assert [entry["Key"] for entry in listed["Contents"]] == [f"tenants/{tenant.tenant_id}/logo.png"]
+    assert len(sent) == 2

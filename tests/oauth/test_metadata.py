@@ -86,6 +86,7 @@ def test_clients_find_the_metadata_at_the_well_known_path_of_the_mcp_url(
     assert meta["resource"] == platform.mcp_url
 
 
+@pytest.mark.emulator  # a local-only option of tenantry_local's authorizer; API Gateway has no such header
 def test_resource_metadata_in_the_401_only_behind_the_local_option(http: httpx.Client, platform: LocalPlatform) -> None:
     platform.emulator.advertise_resource_metadata = True
     try:

@@ -8,9 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tenantry_local.platform import LocalPlatform
+from tests.needs import require
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -22,8 +21,9 @@ def _recipe() -> str:
     return found[0]
 
 
-@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("openssl")), reason="needs curl and openssl")
 def test_the_readme_curl_sign_in_recipe_ends_in_a_tool_call_as_the_chosen_tenant(platform: LocalPlatform) -> None:
+    require("curl", shutil.which("curl"))
+    require("openssl", shutil.which("openssl"))
     script = _recipe().replace("BASE=http://127.0.0.1:8787", f"BASE={platform.base_url}", 1)
     assert platform.base_url in script, "the recipe's BASE line changed; keep it on the first line"
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60)

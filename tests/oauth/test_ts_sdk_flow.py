@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import jwt
-import pytest
 
 from tenantry_local.platform import LocalPlatform
+from tests.needs import require
 from tests.oauth.conftest import REDIRECT_URI, DocumentServer, approve_in_a_browser, registered_clients
 from tests.tls import LocalTls
 
@@ -28,13 +27,9 @@ STEP_SECONDS = 60
 
 
 def _node() -> str:
-    node = shutil.which("node")
-    if node and PACKAGE.is_dir():
-        return node
-    reason = "node or node_modules/@modelcontextprotocol/client missing (./dev test runs npm ci)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {reason}")
-    pytest.skip(reason)
+    node = require("node", shutil.which("node"))
+    require("node_modules/@modelcontextprotocol/client (./dev test runs npm ci)", PACKAGE.is_dir())
+    return node
 
 
 async def _line(process: asyncio.subprocess.Process) -> dict[str, Any]:

@@ -3,6 +3,9 @@
 Layer under test: the API Gateway JWT authorizer (emulated by tenantry_local.authorizer,
 which follows the documented behaviour). Each attack goes over HTTP through the
 emulator and must get the authorizer's fixed 401 and write nothing.
+
+Emulator tests: what they check is tenantry_local's authorizer, not API Gateway's; they say
+the product is safe only as far as the emulator matches AWS (marked `emulator`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from tenantry_local.issuer import DevIssuer
 from tenantry_local.platform import LocalPlatform
 from tests.security.conftest import ACCEPT, post, rpc, snapshot
 from tests.tls import CLIENT_TLS
+
+pytestmark = pytest.mark.emulator
 
 
 def _b64(data: bytes) -> str:

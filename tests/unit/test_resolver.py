@@ -72,7 +72,8 @@ def test_a_custom_claim_name_is_honoured() -> None:
 
 def test_header_and_subdomain_may_only_confirm(resolver: TenantResolver) -> None:
     claims = {"tenant_id": "acme-gym"}
-    assert resolver.resolve(claims, {"x-tenant-id": "acme-gym", "host": "acme.mcp.example.com:443"}, "r")
+    confirmed = resolver.resolve(claims, {"x-tenant-id": "acme-gym", "host": "acme.mcp.example.com:443"}, "r")
+    assert confirmed.tenant_id == "acme-gym"
     with pytest.raises(CrossTenantAttemptError) as header:
         resolver.resolve(claims, {"x-tenant-id": "zen-yoga"}, "r")
     with pytest.raises(CrossTenantAttemptError) as host:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.needs import require
 
 ROOT = Path(__file__).resolve().parents[2]
 WIDGET = ROOT / "functions/tenantry/mcp_server/ui/customers.html"
@@ -24,12 +23,8 @@ def test_inlined_sdk_version_is_the_pinned_one() -> None:
 
 
 def test_committed_widget_matches_a_fresh_build(tmp_path: Path) -> None:
-    node = shutil.which("node")
-    if not node or not (ROOT / "node_modules/esbuild").is_dir():
-        reason = "node or node_modules missing (./dev test runs npm ci)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and {reason}")
-        pytest.skip(reason)
+    node = require("node", shutil.which("node"))
+    require("node_modules/esbuild (./dev test runs npm ci)", (ROOT / "node_modules/esbuild").is_dir())
     fresh = tmp_path / "customers.html"
     subprocess.run([node, "widgets/build.mjs", "--out", str(fresh)], cwd=ROOT, check=True, timeout=120)
     assert fresh.read_bytes() == WIDGET.read_bytes(), "run `node widgets/build.mjs` and commit the result"

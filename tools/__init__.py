@@ -1,0 +1,1 @@
+"""Developer tools run through ./dev (not shipped)."""
