@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import subprocess
 import sys
+import tarfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +37,19 @@ _MASKS = [
     (re.compile(r"\b\d{4}-\d{2}\b"), "<month>"),
     (re.compile(r"sha256:[0-9a-f]{12}"), "sha256:<fingerprint>"),
     (re.compile(r"of \d+ tenant\(s\)"), "of <n> tenant(s)"),
+    # A move's and a canary run's ids are random; a pause is a measured duration; an archive's size
+    # follows its timestamps and the tar padding.
+    (re.compile(r"\bmv-[0-9a-f]{10}\b"), "mv-<id>"),
+    (re.compile(r"\bcanary-[0-9a-f]{12}\b"), "canary-<id>"),
+    (re.compile(r"paused \d+\.\d+ s"), "paused <seconds> s"),
+    (re.compile(r"\([\d,]+ bytes\)"), "(<n> bytes)"),
+    (re.compile(r"key/[0-9a-f-]{36}"), "key/<key-id>"),
+    (re.compile(r"\([\w.-]+:\d+\)"), "(<host>:<pid>)"),
+    (re.compile(r"^Top \d+ tenant\(s\)"), "Top <n> tenant(s)"),
+    # The region's other tables (the suite's other tenants' silos); a move's per-kind digests cover
+    # the items' timestamps (`equal` or not is what the line says).
+    (re.compile(r"own table: \d+ \+"), "own table: <n> +"),
+    (re.compile(r"sha256 [0-9a-f]{16}"), "sha256 <digest>"),
 ]
 
 
@@ -47,7 +62,7 @@ def mask(line: str) -> str:
 def transcript(text: str) -> list[tuple[int, str, list[str]]]:
     """(doc line, command, expected lines) for each `$ ` line of every console block, and the setup directives."""
     steps: list[tuple[int, str, list[str]]] = []
-    for match in re.finditer(r"<!-- transcript: (.*?) -->|```console\n(.*?)```", text, re.DOTALL):
+    for match in re.finditer(r"<!-- transcript: (.*?)\s*-->|```console\n(.*?)```", text, re.DOTALL):
         line_no = text.count("\n", 0, match.start()) + 1
         if match.group(1) is not None:
             steps.append((line_no, "#setup " + match.group(1), []))
@@ -88,20 +103,57 @@ def _traffic(platform: LocalPlatform, spec: str) -> None:
     services.usage.flush()
 
 
-def _run_line(command: str, tenantry: Callable[..., Run], monkeypatch: pytest.MonkeyPatch) -> str:
+ROOT = DOC.parents[1]
+
+
+def _run_line(
+    command: str, expected: list[str], tenantry: Callable[..., Run], monkeypatch: pytest.MonkeyPatch, state_dir: Path
+) -> str:
     command, _, comment = command.partition("  # ")
-    monkeypatch.setenv("USER", f"ops-{comment.strip().lower()}" if comment.strip() else "ops-alice")
+    # A one-word comment names the operator (`# Bob`); a longer one is narration.
+    principal = comment.strip().lower() if re.fullmatch(r"\w+", comment.strip()) else "alice"
+    monkeypatch.setenv("USER", f"ops-{principal}")
+    command = command.strip()
     stdin = None
-    piped = re.fullmatch(r"printf '%s' \"\$\w+\" \| (.*)", command.strip())
+    piped = re.fullmatch(r"printf '%s' \"\$\w+\" \| (.*)", command)
     if piped:
         command, stdin = piped.group(1), SECRET_VALUE
-    filtered = re.fullmatch(r"grep -E '(.+)' (\S+) \| cut -d, -f1-(\d+)", command.strip())
+    filtered = re.fullmatch(r"grep -E '(.+)' (\S+) \| cut -d, -f1-(\d+)", command)
     if filtered:
         pattern, path, fields = re.compile(filtered.group(1)), Path(filtered.group(2)), int(filtered.group(3))
         lines = [line for line in path.read_text().splitlines() if pattern.search(line)]
         return "\n".join(",".join(line.split(",")[:fields]) for line in lines)
     argv = shlex.split(command)
+    if argv[0] == "cat" and len(argv) == 2:
+        path = Path(argv[1])
+        if not path.exists():
+            # The page's own input file (the customers' CSV): what it shows is the file.
+            path.write_text("\n".join(expected) + "\n")
+        return path.read_text()
+    if argv[0] == "head" and argv[1] == "-c" and len(argv) == 6 and argv[4] == ">":
+        Path(argv[5]).write_bytes(Path(argv[3]).read_bytes()[: int(argv[2])])
+        return ""
+    if argv[:2] == ["tar", "-tf"] and len(argv) == 3:
+        with tarfile.open(argv[2]) as archive:
+            return "\n".join(archive.getnames())
+    prefix = argv[: next(i for i, arg in enumerate(argv) if "=" not in arg)]
+    env = {name: value for name, _, value in (arg.partition("=") for arg in prefix)}
+    argv = argv[len(prefix) :]
     assert argv[0] == "tenantry", f"the transcript runs tenantry commands only: {command}"
+    if env:
+        # Only the test suite's fault hooks, and in a child process: the kill hook SIGKILLs its own process.
+        assert all(name.startswith("TENANTRY_TEST_") for name in env), command
+        child = subprocess.run(
+            [sys.executable, "-m", "tenantry_admin.cli", "--state-dir", str(state_dir), *argv[1:]],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=os.getcwd(),
+        )
+        # What bash prints for a child killed by SIGKILL.
+        killed = "Killed\n" if child.returncode == -9 else ""
+        return child.stderr + child.stdout + killed
     run = tenantry(*argv[1:], stdin=stdin)
     return run.err + run.out
 
@@ -111,6 +163,7 @@ def test_the_operator_day_in_docs_operations_md_is_what_the_cli_prints(
     platform: LocalPlatform,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
+    state_dir: Path,
 ) -> None:
     monkeypatch.chdir(tmp_path)  # `--output .tenantry/...` lands here
     (tmp_path / ".tenantry").mkdir()
@@ -121,15 +174,25 @@ def test_the_operator_day_in_docs_operations_md_is_what_the_cli_prints(
     for line_no, command, expected in steps:
         if command.startswith("#setup "):
             kind, _, spec = command.removeprefix("#setup ").partition(" ")
+            if kind == "file":
+                # `file NAME` and the lines of an input the page describes but does not show in full.
+                name, _, content = spec.partition("\n")
+                (tmp_path / name.strip()).write_text(content + "\n")
+                continue
             assert kind == "traffic", command
             _traffic(platform, spec)
             continue
-        actual = [line for line in _run_line(command, tenantry, monkeypatch).splitlines() if line.strip()]
+        output = _run_line(command, expected, tenantry, monkeypatch, state_dir)
+        actual = [line for line in output.splitlines() if line.strip()]
         if show:
             # Past capsys, which the `tenantry` fixture reads and clears around every command.
             print(f"--- docs/operations.md:{line_no} $ {command}\n" + "\n".join(actual), file=sys.__stderr__)
         want = [mask(line) for line in expected if line.strip()]
         got = [mask(line) for line in actual]
+        if command.endswith("# trimmed"):
+            # The page shows some of the lines, in the order printed.
+            rest = iter(got)
+            got = want if all(line in rest for line in want) else got
         if want != got:
             mismatches.append(f"docs/operations.md:{line_no} $ {command}\n  page: {want}\n  cli:  {got}")
     assert not mismatches, "\n".join(mismatches)
