@@ -4,8 +4,16 @@ Every ```console block of the page is a transcript: each `$ ` line is run (in pr
 `tenantry` fixture runs the CLI), and what it prints must be the lines that follow it, once times,
 months, secret fingerprints and counts of the session's other tenants are masked and runs of spaces
 are collapsed (table columns widen with their content). An `<!-- transcript: ... -->` comment sets up
-what the page narrates but no command does (a studio's traffic). So the page cannot drift from the CLI:
-change an output and this test names the block and the line.
+what the page narrates but no command does (a studio's traffic, an input file it describes). So the
+page cannot drift from the CLI: change an output and this test names the block and the line.
+
+Besides `tenantry ...`, a line may be `cat FILE` (a file the page wrote; one that does not exist yet is
+the page's own input and is written from the lines shown), `head -c N SRC > DST`, `tar -tf FILE`, or
+`TENANTRY_TEST_...=V tenantry ...` (a fault hook: run in a child process, since the kill hook
+SIGKILLs its process; "Killed" is what a shell prints then). `# trimmed` after a command means the
+page shows some of its lines, which must appear in the order printed; `# Name` names the operator.
+Steps that cannot be replayed here (a deployed stack, a 30 s synthesis, cell moves of every tenant
+of the shared local platform) are in ```text fences and say so.
 
 TENANTRY_TRANSCRIPT_PRINT=1 prints what each command really printed, to update the page from.
 """
@@ -204,5 +212,11 @@ def test_the_masks_keep_what_matters() -> None:
     assert mask(f"version 1 (created {now}, updated {now})") == "version 1 (created <time>, updated <time>)"
     assert mask("status  active") != mask("status suspended")
     assert mask("calls 327 of 200,000") != mask("calls 328 of 200,000")
+    assert mask("4 item(s) copied; writes paused 0.10 s") == mask("4 item(s) copied; writes paused 0.33 s")
+    assert mask("4 item(s) copied") != mask("5 item(s) copied")
+    assert mask("CUSTOMER 3 -> 3 sha256 f00ec0232129c9ac equal") != mask(
+        "CUSTOMER 3 -> 3 sha256 f00ec0232129c9ac differ"
+    )
+    assert mask("started T by ops-alice (vm:6010)") != mask("started T by root (vm:6010)")
     steps = transcript("<!-- transcript: traffic a x=1x2ms -->\n```console\n$ tenantry a \\\n  --b\nout\n```\n")
     assert [(c, e) for _, c, e in steps] == [("#setup traffic a x=1x2ms", []), ("tenantry a --b", ["out"])]
