@@ -100,7 +100,7 @@ class TenantryStack(Stack):
             data=data,
             stack_name=self.stack_name,
         )
-        api.route_authorization_server(auth.function)
+        api.route_authorization_server(auth.alias)
         premium = None
         if config.premium_reserved_concurrency:
             premium = McpFunction(
