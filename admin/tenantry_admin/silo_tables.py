@@ -1,0 +1,60 @@
+"""A tenant's own (silo) table, made with the same settings as the stack's data table.
+
+The stack's data table is the template (infra/constructs/data.py: on demand, encrypted,
+point-in-time recovery, deletion protection). Its settings are read from DynamoDB rather than
+repeated here, so a silo table made by `tenants create`, a move, a plan change or a restore
+matches whatever the deployed stack says, including a customer managed key or tags added later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tenantry.errors import aws_error_code
+
+__all__ = ["AWS_MANAGED_DYNAMODB_KEY", "silo_table_request"]
+
+AWS_MANAGED_DYNAMODB_KEY = "alias/aws/dynamodb"
+
+
+def _sse(dynamodb_sse: dict[str, Any] | None, kms: Any) -> dict[str, Any]:
+    """The SSESpecification that gives the new table the template's encryption."""
+    if not dynamodb_sse or dynamodb_sse.get("Status") not in ("ENABLED", "ENABLING", "UPDATING"):
+        return {"Enabled": False}  # AWS owned key: DynamoDB's default, nothing to ask for
+    key_arn = dynamodb_sse.get("KMSMasterKeyArn")
+    if key_arn and kms is not None:
+        # DescribeTable names the AWS managed key by its ARN like any other key. Asking for it by
+        # ARN would still encrypt with it; leaving KMSMasterKeyId out is how the stack asks for it.
+        try:
+            managed = kms.describe_key(KeyId=AWS_MANAGED_DYNAMODB_KEY)["KeyMetadata"]["Arn"]
+        except ClientError as exc:
+            if aws_error_code(exc) not in ("NotFoundException", "AccessDeniedException"):
+                raise
+            managed = None
+        if managed == key_arn:
+            key_arn = None
+    spec: dict[str, Any] = {"Enabled": True, "SSEType": "KMS"}
+    if key_arn:
+        spec["KMSMasterKeyId"] = key_arn
+    return spec
+
+
+def silo_table_request(dynamodb: Any, kms: Any, template_table: str, name: str, tenant_id: str) -> dict[str, Any]:
+    """CreateTable's arguments for `name`: the template's keys, encryption, deletion protection and tags.
+
+    Point-in-time recovery cannot be asked for in CreateTable: the caller turns it on once ACTIVE.
+    """
+    template = dynamodb.describe_table(TableName=template_table)["Table"]
+    tags = dynamodb.list_tags_of_resource(ResourceArn=template["TableArn"]).get("Tags", [])
+    tags = [t for t in tags if t["Key"] != "tenant_id" and not t["Key"].startswith("aws:")]
+    return {
+        "TableName": name,
+        "KeySchema": template["KeySchema"],
+        "AttributeDefinitions": template["AttributeDefinitions"],
+        "BillingMode": "PAY_PER_REQUEST",
+        "SSESpecification": _sse(template.get("SSEDescription"), kms),
+        "DeletionProtectionEnabled": bool(template.get("DeletionProtectionEnabled", False)),
+        "Tags": [*tags, {"Key": "tenant_id", "Value": tenant_id}],
+    }
