@@ -318,5 +318,5 @@ class Restorer:
             branding_files=files,
             members=members,
             message=f"{head}, {reencrypted} secret(s) re-encrypted for {target_id}, {files} branding file(s), "
-            f"{members} member(s).",
+            f"{members} member(s) added.",
         )
