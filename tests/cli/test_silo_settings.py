@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tenantry_admin.silo_tables import silo_table_request
-from tenantry_local.aws import create_secrets_key, local_client
+from tenantry_local.aws import TABLES, create_secrets_key, local_client
 from tenantry_local.platform import LocalPlatform
 
 
@@ -60,18 +60,24 @@ def test_a_stack_with_its_own_kms_key_gets_silo_tables_encrypted_with_it(platfor
     ddb, kms = local_client("dynamodb"), local_client("kms")
     key = create_secrets_key("alias/tenantry-test-table-key")
     template = "tenantry-test-cmk-template"
-    if template not in ddb.list_tables()["TableNames"]:
-        ddb.create_table(
-            TableName=template,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key},
-        )
-    request = silo_table_request(ddb, kms, template, "tenantry-silo-x", "x")
+    ddb.create_table(
+        TableName=template,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key},
+    )
+    owned = template + "-owned"  # DynamoDB's own key: no SSEDescription at all
+    ddb.create_table(TableName=owned, BillingMode="PAY_PER_REQUEST", **TABLES["data"])
+    try:
+        request = silo_table_request(ddb, kms, template, "tenantry-silo-x", "x")
+        assert silo_table_request(ddb, kms, owned, "tenantry-silo-x", "x")["SSESpecification"] == {"Enabled": False}
+    finally:
+        ddb.delete_table(TableName=template)
+        ddb.delete_table(TableName=owned)
     assert request["SSESpecification"] == {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key}
     assert request["DeletionProtectionEnabled"] is False  # as the template says
     # The stack's own table: the AWS managed key is asked for as the stack asks for it (no key id).
