@@ -31,6 +31,9 @@ def _parse(argv: list[str]) -> tuple[Options, list[str] | None, Path | None]:
     parser.add_argument("--quota-limit", type=int, default=defaults.quota_limit, help="monthly and per-minute limit")
     parser.add_argument("--quota-trials", type=int, default=defaults.quota_trials, help="trials per limit")
     parser.add_argument("--tenants", type=int, default=defaults.tenants, help="tenants sharing the cost model's calls")
+    parser.add_argument(
+        "--scale-tenants", type=int, default=defaults.scale_tenants, help="the scale section's fleet size"
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
     counted = [
@@ -42,6 +45,7 @@ def _parse(argv: list[str]) -> tuple[Options, list[str] | None, Path | None]:
         "burst",
         "quota_limit",
         "tenants",
+        "scale_tenants",
     ]
     for flag in [*counted, "quota_trials"]:
         if getattr(args, flag) < 1:
@@ -57,6 +61,7 @@ def _parse(argv: list[str]) -> tuple[Options, list[str] | None, Path | None]:
         quota_limit=args.quota_limit,
         quota_trials=args.quota_trials,
         tenants=args.tenants,
+        scale_tenants=args.scale_tenants,
     )
     return options, args.only, args.json
 

@@ -34,6 +34,8 @@ class Options:
     quota_trials: int = 3
     # Tenants sharing the traffic in the cost model.
     tenants: int = 1000
+    # The fleet the scale section imports, lists and reports on.
+    scale_tenants: int = 10_000
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from bench.install import run_install
 from bench.lifecycle import run_lifecycle
 from bench.quota import run_quota
 from bench.resources import Resources
+from bench.scale import WHY_OPT_IN as WHY_SCALE_OPT_IN
+from bench.scale import run_scale
 from bench.size import WHY_OPT_IN, run_size
 from bench.warm import run_warm
 
@@ -42,6 +44,13 @@ SECTIONS: list[Section] = [
     Section("guard", "the tenant guard's cost: the hook alone, and GetItem guarded vs not", run_guard),
     Section("quota", "concurrent tools/call over HTTP against monthly and per-minute limits", run_quota),
     Section("cost", "dollars per 10 million tools/call from measured quantities and an editable price table", run_cost),
+    Section(
+        "scale",
+        "a fleet of 10,000 tenants through the CLI: import, re-import, list, usage report (time, peak RSS)",
+        run_scale,
+        opt_in=True,
+        why_opt_in=WHY_SCALE_OPT_IN,
+    ),
     Section(
         "lifecycle",
         "a 10,000-customer tenant moved pool -> silo -> cell with a writer running; export and restore",

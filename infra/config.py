@@ -83,6 +83,8 @@ DEFAULTS: dict[str, Any] = {
     "throttle_burst": STAGE_THROTTLE.burst,
     "alarm_error_rate_percent": 5,
     "alarm_p99_ms": 5000,
+    # The isolation canary (docs/security.md): minutes between runs; 0 leaves the canary out of the stack.
+    "canary_schedule_minutes": 5,
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
@@ -155,6 +157,7 @@ class DeployConfig:
     throttle_burst: int
     alarm_error_rate_percent: float
     alarm_p99_ms: int
+    canary_schedule_minutes: int = 5
 
     @property
     def uses_cognito(self) -> bool:
@@ -366,6 +369,7 @@ def load_config(node: _Node) -> DeployConfig:
         throttle_burst=throttle_burst,
         alarm_error_rate_percent=float(_int("alarm_error_rate_percent", get("alarm_error_rate_percent"), 1, 100)),
         alarm_p99_ms=_int("alarm_p99_ms", get("alarm_p99_ms"), 50, 30_000),
+        canary_schedule_minutes=_int("canary_schedule_minutes", get("canary_schedule_minutes"), 0, 1440),
     )
 
 

@@ -9,6 +9,7 @@ from infra.config import DeployConfig
 from infra.constructs.api import McpApi
 from infra.constructs.auth import AuthorizationServer, KeyStage
 from infra.constructs.branding import BrandingBucket
+from infra.constructs.canary import CanaryRole, IsolationCanary
 from infra.constructs.data import TenantData
 from infra.constructs.functions import McpFunction
 from infra.constructs.observability import Observability
@@ -28,6 +29,7 @@ class TenantryStack(Stack):
         secrets = SecretsKey(self, "Secrets", name_prefix=config.name_prefix)
         branding = BrandingBucket(self, "Branding")
         execution = ExecutionRole(self, "Execution", data=data)
+        canary_role = CanaryRole(self, "CanaryRole", data=data).role if config.canary_schedule_minutes else None
         tenant_access = TenantAccessRole(
             self,
             "TenantAccess",
@@ -37,6 +39,7 @@ class TenantryStack(Stack):
             branding=branding.bucket,
             e2e_principal_arn=config.e2e_principal_arn,
             operator_principal_arn=config.operator_principal_arn,
+            canary_role=canary_role,
         )
         api = McpApi(self, "Api", config=config)
         # The stack's own authorization server lives on the API's origin (or the custom domain): it is
@@ -114,6 +117,18 @@ class TenantryStack(Stack):
             api=api.api,
             premium=premium.function if premium is not None else None,
         )
+        canary = None
+        if canary_role is not None:
+            canary = IsolationCanary(
+                self,
+                "Canary",
+                config=config,
+                role=canary_role,
+                code=code,
+                layer=mcp.layer,
+                environment=environment,
+                topic=observability.topic,
+            )
 
         outputs = {
             "McpUrl": (api.mcp_url, "The MCP endpoint to give to clients (also the token audience)"),
@@ -155,5 +170,7 @@ class TenantryStack(Stack):
         if premium is not None and api.premium_url:
             outputs["PremiumMcpUrl"] = (api.premium_url, f"MCP endpoint for {', '.join(config.premium_plans)} tenants")
             outputs["PremiumFunctionName"] = (premium.function.function_name, "The premium MCP function")
+        if canary is not None:
+            outputs["CanaryFunctionName"] = (canary.function.function_name, "The isolation canary (tenantry canary)")
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

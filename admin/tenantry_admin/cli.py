@@ -15,8 +15,11 @@ __all__ = ["main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tenantry_admin.bulk_cli import register as register_bulk_commands
     from tenantry_admin.commands import register as register_admin_commands
     from tenantry_admin.doctor import register as register_doctor
+    from tenantry_admin.fleet import register as register_fleet_commands
+    from tenantry_admin.members_bulk import register as register_members_bulk
 
     parser = argparse.ArgumentParser(
         prog="tenantry",
@@ -31,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         register_local_commands(sub)
     register_admin_commands(sub)
+    register_bulk_commands(sub)
+    register_fleet_commands(sub)
+    register_members_bulk(sub)
     register_doctor(sub)
     return parser
 

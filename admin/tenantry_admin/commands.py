@@ -27,13 +27,12 @@ from tenantry.errors import InvalidInputError, TenantryError
 from tenantry.metering.meter import MonthUsage
 from tenantry.tenancy.registry import TenantRecord
 from tenantry_admin.lifecycle import cli as lifecycle_cli
+from tenantry_admin.member_quota import require_room
 from tenantry_admin.offboarding import DRAIN_SECONDS, Offboarder
 from tenantry_admin.reports import (
     customers_of,
     health,
-    report_csv,
     usage_line,
-    usage_report,
     validate_month,
 )
 from tenantry_admin.target import AdminTarget, TargetError, connect
@@ -225,23 +224,6 @@ def _show_cmd(args: argparse.Namespace, ops: Ops) -> int:
     return 0
 
 
-def _list(args: argparse.Namespace, ops: Ops) -> int:
-    statuses = {s.strip() for value in args.status or [] for s in value.split(",") if s.strip()}
-    unknown = statuses - set(STATUSES)
-    if unknown:
-        raise InvalidInputError(f"Unknown status '{sorted(unknown)[0]}': choose from {', '.join(STATUSES)}.")
-    records = ops.admin.tenants(statuses)
-    if args.json:
-        ops.json([_record_json(ops, r) for r in records])
-        return 0
-    rows = [
-        [r.tenant_id, r.slug, r.plan, r.status, ops.admin.table_of(r), r.display_name, str(r.version)] for r in records
-    ]
-    _table(ops, ["TENANT", "SLUG", "PLAN", "STATUS", "TABLE", "NAME", "VERSION"], rows)
-    ops.say(f"{len(records)} tenant(s)")
-    return 0
-
-
 def _update(args: argparse.Namespace, ops: Ops) -> int:
     branding = {
         key: value
@@ -306,6 +288,8 @@ def _members_add(args: argparse.Namespace, ops: Ops) -> int:
     members, _ = ops.oauth_stores()
     user = _member_user(args.user)
     record = ops.admin.get(args.tenant)  # the tenant must exist
+    if not members.is_member(user, record.tenant_id):
+        require_room(record, len(members.members_of(record.tenant_id)), 1)
     added = members.add(user, record.tenant_id, added_by=ops.admin.principal)
     ops.services.audit.record(
         AuditEvent(
@@ -432,23 +416,6 @@ def _usage(args: argparse.Namespace, ops: Ops) -> int:
     return 0
 
 
-def _usage_report(args: argparse.Namespace, ops: Ops) -> int:
-    month = validate_month(args.month)
-    if args.format not in ("json", "csv"):
-        raise InvalidInputError(f"Unknown format '{args.format}': use json or csv.")
-    lines = []
-    for record in ops.admin.tenants():
-        lines.append(usage_line(record, *_usage_and_customers(ops, record, month)))
-    report = usage_report(month, lines)
-    text = report_csv(report) if args.format == "csv" else report.model_dump_json(indent=2) + "\n"
-    if args.output:
-        Path(args.output).write_text(text)
-        ops.say(f"Wrote the {month} usage of {len(lines)} tenant(s) to {args.output} ({args.format}).")
-    else:
-        ops.out.write(text)
-    return 0
-
-
 def _audit(args: argparse.Namespace, ops: Ops) -> int:
     if not 1 <= args.limit <= 1000:
         raise InvalidInputError("--limit takes 1 to 1000.")
@@ -541,8 +508,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--placement", default="auto", help="pool, cell, silo or auto (default: auto)")
     p = command(tsub, "show", _show_cmd, "show a tenant's record and effective configuration", read=True)
     p.add_argument("tenant_id")
-    p = command(tsub, "list", _list, "list tenants", read=True)
-    p.add_argument("--status", action="append", help="only these statuses (repeat or comma-separate)")
+    # `list`, `usage-report` and `top`: tenantry_admin.fleet (paged, any fleet size).
     p = command(tsub, "update", _update, "change plan, name, features, quotas or branding")
     p.add_argument("tenant_id")
     p.add_argument("--plan")
@@ -568,10 +534,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = command(tsub, "usage", _usage, "a tenant's usage in a month", read=True)
     p.add_argument("tenant_id")
     p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
-    p = command(tsub, "usage-report", _usage_report, "every tenant's usage in a month, to bill from")
-    p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
-    p.add_argument("--format", default="json", help="json (default) or csv")
-    p.add_argument("--output", metavar="FILE", help="write here instead of stdout")
     p = command(tsub, "audit", _audit, "a tenant's audit trail, newest first", read=True)
     p.add_argument("tenant_id")
     p.add_argument("--limit", type=int, default=50)
@@ -593,6 +555,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument("name")
     p = command(ssub, "list", _secret_list, "names and fingerprints, never values", read=True)
     p.add_argument("--tenant", required=True)
+
+    from tenantry_admin.canary import register as register_canary
+
+    register_canary(sub, target, reads, run)
 
     members = sub.add_parser("members", help="who may sign in for which tenant")
     msub = members.add_subparsers(dest="members_command", required=True, metavar="COMMAND")

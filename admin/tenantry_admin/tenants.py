@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
 from tenantry.audit import AuditEvent, AuditLog, Outcome
+from tenantry.canary.cases import is_canary_tenant
 from tenantry.dal.secrets import SecretInfo, SecretStore
 from tenantry.errors import ConflictError, InvalidInputError, NotFoundError, TenantryError, aws_error_code
 from tenantry.metering.meter import UsageMeter
@@ -131,8 +132,13 @@ class TenantAdmin:
         return record
 
     def tenants(self, statuses: set[str] | None = None) -> list[TenantRecord]:
+        """Every tenant (lists, usage reports, bills): never the isolation canary's synthetic tenants.
+
+        The canary never registers them; a record under one of their ids could only be a leftover or a
+        hand edit, and must not appear on a bill either way.
+        """
         records = self.registry.all()
-        return [r for r in records if not statuses or r.status in statuses]
+        return [r for r in records if not is_canary_tenant(r.tenant_id) and (not statuses or r.status in statuses)]
 
     def table_of(self, record: TenantRecord) -> str:
         return table_for(record.tenant_id, record.placement, self.settings.cells(), self.settings.silo_table_prefix)
@@ -144,6 +150,9 @@ class TenantAdmin:
     # -- onboarding ------------------------------------------------------------------------
     def create(self, tenant_id: str, slug: str, name: str, plan: str, placement: str = "auto") -> AdminResult:
         validate_tenant_id(tenant_id)
+        if is_canary_tenant(tenant_id):
+            # Its partition is the canary's: a real tenant there would share data with the probe.
+            raise InvalidInputError(f"The tenant id '{tenant_id}' is reserved for the isolation canary.")
         record = TenantRecord(
             tenant_id=tenant_id,
             slug=_slug(slug),

@@ -93,6 +93,7 @@ class TenantAccessRole(Construct):
         data: TenantData,
         e2e_principal_arn: str | None = None,
         operator_principal_arn: str | None = None,
+        canary_role: iam.Role | None = None,
         secrets_key: kms.Key,
         branding: s3.Bucket,
     ) -> None:
@@ -133,13 +134,24 @@ class TenantAccessRole(Construct):
                         conditions=tagged,
                     )
                 )
-        trusted.add_to_policy(
-            iam.PolicyStatement(
-                sid="AssumeTenantAccessRole",
-                actions=["sts:AssumeRole", "sts:TagSession"],
-                resources=[self.role.role_arn],
+        # The isolation canary (infra/constructs/canary.py) becomes its two synthetic tenants the way
+        # the function becomes any tenant: the same statements, with the same tag conditions.
+        for caller in (trusted, *([canary_role] if canary_role is not None else [])):
+            if caller is not trusted:
+                self.role.assume_role_policy.add_statements(  # type: ignore[union-attr]
+                    iam.PolicyStatement(
+                        actions=["sts:AssumeRole", "sts:TagSession"],
+                        principals=[iam.ArnPrincipal(caller.role_arn)],
+                        conditions=tagged,
+                    )
+                )
+            caller.add_to_policy(
+                iam.PolicyStatement(
+                    sid="AssumeTenantAccessRole",
+                    actions=["sts:AssumeRole", "sts:TagSession"],
+                    resources=[self.role.role_arn],
+                )
             )
-        )
 
         stack = Stack.of(self)
         silo_tables = stack.format_arn(

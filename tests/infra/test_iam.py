@@ -104,13 +104,20 @@ def test_tenant_branding_is_limited_to_the_sessions_prefix(synth: Synth) -> None
     assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"tenants/{TAG}/*"]}}
 
 
-def test_only_the_function_role_can_assume_tenant_access_and_only_with_a_tenant_tag(synth: Synth) -> None:
+def test_only_the_function_and_canary_roles_can_assume_tenant_access_and_only_with_a_tenant_tag(
+    synth: Synth, custom: Synth
+) -> None:
     trust = synth.raw["Resources"][synth.logical_id("TenantAccess/Role")]["Properties"]["AssumeRolePolicyDocument"]
-    function_role = {"AWS": {"Fn::GetAtt": [synth.logical_id("Execution/Role"), "Arn"]}}
+    function_role = {"Fn::GetAtt": [synth.logical_id("Execution/Role"), "Arn"]}
+    # The isolation canary becomes its synthetic tenants the way the function becomes any tenant (CDK merges
+    # the two principals into one statement: the conditions are the same).
+    canary_role = {"Fn::GetAtt": [synth.logical_id("CanaryRole/Role"), "Arn"]}
+    without_canary = custom.raw["Resources"][custom.logical_id("TenantAccess/Role")]["Properties"]
+    assert "CanaryRole" not in json.dumps(without_canary["AssumeRolePolicyDocument"])
     actions = set()
     for statement in trust["Statement"]:
         assert statement["Effect"] == "Allow"
-        assert statement["Principal"] == function_role
+        assert statement["Principal"] == {"AWS": [canary_role, function_role]}
         assert statement["Condition"] == {
             "StringLike": {"aws:RequestTag/tenant_id": "?*"},
             # No wildcard or variable characters in the tag (a '*' tag could stand for every tenant).

@@ -71,6 +71,7 @@ def layout_of(s: Synth) -> Layout:
         signing_role=s.logical_id("Auth/Role"),
         previous_signing_key=stages.get(KeyStage.PREVIOUS, ""),
         next_signing_key=stages.get(KeyStage.NEXT, ""),
+        canary_role=s.logical_id("CanaryRole/Role") if s.stack.node.try_find_child("CanaryRole") else "",
     )
 
 

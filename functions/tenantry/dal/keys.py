@@ -22,6 +22,8 @@ __all__ = [
     "PK",
     "SK",
     "audit_key",
+    "canary_item_key",
+    "canary_result_key",
     "counter_key",
     "customer_key",
     "customer_prefix",
@@ -145,6 +147,17 @@ def usage_month_key(tenant_id: str, month: str) -> dict[str, str]:
 def audit_key(tenant_id: str, at: str, unique: str) -> dict[str, str]:
     """An audit record: sorted by time (ISO 8601) within the tenant's partition."""
     return {PK: tenant_id, SK: f"{at}#{unique}"}
+
+
+# -- the isolation canary (tenantry/canary/) --------------------------------------------------------
+def canary_item_key(tenant_id: str) -> dict[str, str]:
+    """The canary's probe item in a (synthetic canary) tenant's partition, like any tenant item."""
+    return {PK: tenant_id, SK: "CANARY#probe"}
+
+
+def canary_result_key() -> dict[str, str]:
+    """The canary's last run, in the audit table under a partition no tenant id can take ('@')."""
+    return {PK: "@canary", SK: "last"}
 
 
 def _tenant_tag(tenant: TenantContext) -> str:

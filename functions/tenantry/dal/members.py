@@ -24,6 +24,11 @@ class MembershipStore:
         self._client = client
         self._table = table_name
 
+    @property
+    def table_name(self) -> str:
+        """The members table (bulk imports and exports read and write it in batches)."""
+        return self._table
+
     def tenants_of(self, user: str) -> list[str]:
         tenants: list[str] = []
         request: dict[str, Any] = {

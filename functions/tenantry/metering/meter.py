@@ -38,7 +38,9 @@ meter). Refusals are read in that order after the call's own token; quota and ra
 
 from __future__ import annotations
 
+import contextlib
 import heapq
+import itertools
 import random
 import secrets
 import threading
@@ -397,6 +399,7 @@ class UsageMeter:
         admission_client: DynamoDBClient | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clauses: Sequence[Clause] = ADMISSION_CLAUSES,
+        max_tenants: int = _MAX_TRACKED,
     ) -> None:
         self._client = client
         # Admission retries itself with the same token: give it a client with botocore's retries off
@@ -410,9 +413,11 @@ class UsageMeter:
         self._free_lanes: list[int] = []
         self._lanes_made = 0
         # Per tenant: pending outcomes by month (a month's outcomes are written to that month's item).
+        # Past max_tenants the longest-pending tenants are written out (_spill_over_cap).
         self._pending: dict[tuple[Any, ...], dict[str, _Pending]] = {}
-        self._last_minute: LRUCache[tuple[Any, ...], str] = LRUCache(maxsize=_MAX_TRACKED)
-        self._windows: LRUCache[tuple[Any, ...], _Window] = LRUCache(maxsize=_MAX_TRACKED)
+        self._max_tenants = max_tenants
+        self._last_minute: LRUCache[tuple[Any, ...], str] = LRUCache(maxsize=max_tenants)
+        self._windows: LRUCache[tuple[Any, ...], _Window] = LRUCache(maxsize=max_tenants)
         self._lock = threading.Lock()
 
     @property
@@ -617,6 +622,7 @@ class UsageMeter:
         """Count a refusal; written with the tenant's next admission (or flush), not a write of its own."""
         with self._lock:
             self._pending_for(tenant_id, month).refusals[attribute] += 1
+        self._spill_over_cap()
 
     @staticmethod
     def _quota_message(tenant: TenantContext, now: datetime) -> str:
@@ -685,6 +691,23 @@ class UsageMeter:
             pending.errors[tool] += int(error)
             pending.total_ms[tool] += round(duration_ms)
             pending.buckets[_bucket(duration_ms)] += 1
+        self._spill_over_cap()
+
+    def _spill_over_cap(self) -> None:
+        """Past the cap, write the tenants pending longest now: memory stays bounded and no count is lost.
+
+        A warm container that has served more tenants than the cap pays one write per tenant
+        pushed out, instead of holding every tenant it ever saw until that tenant calls again.
+        """
+        with self._lock:
+            over = len(self._pending) - self._max_tenants
+            if over <= 0:
+                return
+            oldest = list(itertools.islice(self._pending, over))
+            spilled = [(str(key[0]), m, p) for key in oldest for m, p in self._pending.pop(key).items()]
+        # A failed write keeps (restores) what it did not write; it must not fail the call it follows.
+        with contextlib.suppress(ClientError):
+            self._write_pending(spilled)
 
     def _pending_for(self, tenant_id: str, month: str) -> _Pending:
         """Caller holds the lock."""
@@ -693,8 +716,13 @@ class UsageMeter:
 
     def _take_pending(self, tenant_id: str, month: str) -> _Pending | None:
         with self._lock:
-            months = self._pending.get(tenant_cache_key(tenant_id, "usage-pending"), {})
-            return months.pop(month, None)
+            key = tenant_cache_key(tenant_id, "usage-pending")
+            months = self._pending.get(key, {})
+            taken = months.pop(month, None)
+            if not months:
+                # Nothing left: the tenant's next outcome re-enters at the end (oldest spilled first).
+                self._pending.pop(key, None)
+            return taken
 
     def _restore_pending(self, tenant_id: str, month: str, pending: _Pending | None) -> None:
         if pending is None:

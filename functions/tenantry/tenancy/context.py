@@ -57,6 +57,7 @@ def _plan_defaults(plan: Plan) -> EffectiveConfig:
         monthly_tool_calls=defaults.monthly_tool_calls,
         calls_per_minute=defaults.calls_per_minute,
         max_customers=defaults.max_customers,
+        max_members=defaults.max_members,
     )
 
 

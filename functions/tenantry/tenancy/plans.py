@@ -33,25 +33,35 @@ class PlanDefaults(BaseModel):
     monthly_tool_calls: int
     calls_per_minute: int
     max_customers: int
+    # Users who may sign in for the tenant (memberships); enforced by `tenantry members add|import`.
+    max_members: int
 
 
 _BASE: frozenset[Feature] = frozenset({"customers", "profile", "usage"})
 PLANS: dict[Plan, PlanDefaults] = {
-    "free": PlanDefaults(features=_BASE, monthly_tool_calls=1_000, calls_per_minute=30, max_customers=100),
+    "free": PlanDefaults(
+        features=_BASE, monthly_tool_calls=1_000, calls_per_minute=30, max_customers=100, max_members=2
+    ),
     "starter": PlanDefaults(
-        features=_BASE | {"integrations"}, monthly_tool_calls=20_000, calls_per_minute=120, max_customers=2_000
+        features=_BASE | {"integrations"},
+        monthly_tool_calls=20_000,
+        calls_per_minute=120,
+        max_customers=2_000,
+        max_members=10,
     ),
     "professional": PlanDefaults(
         features=_BASE | {"integrations", "export"},
         monthly_tool_calls=200_000,
         calls_per_minute=600,
         max_customers=25_000,
+        max_members=50,
     ),
     "business": PlanDefaults(
         features=_BASE | {"integrations", "export", "analytics"},
         monthly_tool_calls=2_000_000,
         calls_per_minute=3_000,
         max_customers=250_000,
+        max_members=500,
     ),
 }
 
@@ -65,6 +75,7 @@ class QuotaOverrides(BaseModel):
     monthly_tool_calls: int | None = Field(default=None, ge=0, le=QUOTA_MAX)
     calls_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
     max_customers: int | None = Field(default=None, ge=0, le=QUOTA_MAX)
+    max_members: int | None = Field(default=None, ge=0, le=QUOTA_MAX)
 
 
 class EffectiveConfig(BaseModel):
@@ -75,6 +86,7 @@ class EffectiveConfig(BaseModel):
     monthly_tool_calls: int
     calls_per_minute: int
     max_customers: int
+    max_members: int
 
 
 def effective_config(plan: Plan, feature_overrides: dict[str, bool], quotas: QuotaOverrides) -> EffectiveConfig:
@@ -91,6 +103,7 @@ def effective_config(plan: Plan, feature_overrides: dict[str, bool], quotas: Quo
         else quotas.monthly_tool_calls,
         calls_per_minute=defaults.calls_per_minute if quotas.calls_per_minute is None else quotas.calls_per_minute,
         max_customers=defaults.max_customers if quotas.max_customers is None else quotas.max_customers,
+        max_members=defaults.max_members if quotas.max_members is None else quotas.max_members,
     )
 
 

@@ -88,6 +88,8 @@ class Layout:
     previous_signing_key: str = ""
     # With signing_key_next: the next generation's key, published ahead of signing and not signing yet.
     next_signing_key: str = ""
+    # The isolation canary's role: trusted by the tenant role under the function role's tag rules.
+    canary_role: str = ""
 
 
 def cases(layout: Layout, other_roles: tuple[str, ...]) -> list[Case]:
@@ -228,7 +230,8 @@ def cases(layout: Layout, other_roles: tuple[str, ...]) -> list[Case]:
     # non-empty tenant_id tag.
     role = Target("role", layout.tenant_role)
     tags = {"aws:RequestTag/tenant_id": OWN, "aws:TagKeys": ["tenant_id"]}
-    callers = [function] + [Who(external_arn=arn) for arn in layout.outside_principals]
+    canary = [Who(role=layout.canary_role)] if layout.canary_role else []
+    callers = [function, *canary] + [Who(external_arn=arn) for arn in layout.outside_principals]
     for who in callers:
         for action in ("sts:AssumeRole", "sts:TagSession"):
             add("sts", who, action, role, "allow", False, **tags)
@@ -238,7 +241,7 @@ def cases(layout: Layout, other_roles: tuple[str, ...]) -> list[Case]:
                 add("sts", who, action, role, "deny", True, **{**tags, "aws:RequestTag/tenant_id": wildcard})
             add("sts", who, action, role, "deny", True, **{**tags, "aws:TagKeys": ["tenant_id", "plan"]})
             add("sts", who, action, role, "deny", True, **{"aws:RequestTag/plan": OWN, "aws:TagKeys": ["plan"]})
-    for who in [*others, me, untagged]:
+    for who in [*(o for o in others if o not in canary), me, untagged]:
         add("sts", who, "sts:AssumeRole", role, "deny", True, **tags)
     return table
 
