@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from tenantry.errors import aws_error_code
 
-__all__ = ["AWS_MANAGED_DYNAMODB_KEY", "silo_table_request"]
+__all__ = ["AWS_MANAGED_DYNAMODB_KEY", "for_tenant", "silo_table_request", "silo_table_template"]
 
 AWS_MANAGED_DYNAMODB_KEY = "alias/aws/dynamodb"
 
@@ -41,20 +41,28 @@ def _sse(dynamodb_sse: dict[str, Any] | None, kms: Any) -> dict[str, Any]:
     return spec
 
 
-def silo_table_request(dynamodb: Any, kms: Any, template_table: str, name: str, tenant_id: str) -> dict[str, Any]:
-    """CreateTable's arguments for `name`: the template's keys, encryption, deletion protection and tags.
+def silo_table_template(dynamodb: Any, kms: Any, template_table: str) -> dict[str, Any]:
+    """CreateTable's arguments every silo table shares: the template's keys, encryption, protection, tags.
 
+    Read once for many tables (a bulk import); `for_tenant` adds a table's name and tenant tag.
     Point-in-time recovery cannot be asked for in CreateTable: the caller turns it on once ACTIVE.
     """
     template = dynamodb.describe_table(TableName=template_table)["Table"]
     tags = dynamodb.list_tags_of_resource(ResourceArn=template["TableArn"]).get("Tags", [])
-    tags = [t for t in tags if t["Key"] != "tenant_id" and not t["Key"].startswith("aws:")]
     return {
-        "TableName": name,
         "KeySchema": template["KeySchema"],
         "AttributeDefinitions": template["AttributeDefinitions"],
         "BillingMode": "PAY_PER_REQUEST",
         "SSESpecification": _sse(template.get("SSEDescription"), kms),
         "DeletionProtectionEnabled": bool(template.get("DeletionProtectionEnabled", False)),
-        "Tags": [*tags, {"Key": "tenant_id", "Value": tenant_id}],
+        "Tags": [t for t in tags if t["Key"] != "tenant_id" and not t["Key"].startswith("aws:")],
     }
+
+
+def for_tenant(template: dict[str, Any], name: str, tenant_id: str) -> dict[str, Any]:
+    return {**template, "TableName": name, "Tags": [*template["Tags"], {"Key": "tenant_id", "Value": tenant_id}]}
+
+
+def silo_table_request(dynamodb: Any, kms: Any, template_table: str, name: str, tenant_id: str) -> dict[str, Any]:
+    """CreateTable's arguments for `name`, the silo table of `tenant_id`, like `template_table`."""
+    return for_tenant(silo_table_template(dynamodb, kms, template_table), name, tenant_id)

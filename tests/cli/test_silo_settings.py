@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from tenantry_admin.silo_tables import silo_table_request
 from tenantry_local.aws import TABLES, create_secrets_key, local_client
 from tenantry_local.platform import LocalPlatform
+from tests.cli.test_import import HEADER, _prefix
 
 
 def _settings(table: str) -> dict[str, Any]:
@@ -85,3 +87,17 @@ def test_a_stack_with_its_own_kms_key_gets_silo_tables_encrypted_with_it(platfor
     assert managed["SSESpecification"] == {"Enabled": True, "SSEType": "KMS"}
     assert managed["DeletionProtectionEnabled"] is True
     assert managed["Tags"] == [{"Key": "tenant_id", "Value": "x"}]
+
+
+def test_a_business_tenant_imported_in_bulk_gets_a_table_like_the_stacks(
+    platform: LocalPlatform, tenantry: Any, tmp_path: Path, tagged_stack: None
+) -> None:
+    prefix = _prefix()
+    source = tmp_path / "tenants.csv"
+    source.write_text(f"{HEADER}\n{prefix}-biz,{prefix}-biz,Big Gym,business\n")
+    run = tenantry("tenants", "import", str(source))
+    assert run.code == 0, run.err
+    stack, silo = _settings(platform.settings.data_table), _settings(f"tenantry-silo-{prefix}-biz")
+    assert silo["sse"]["KMSMasterKeyArn"] == stack["sse"]["KMSMasterKeyArn"] and silo["pitr"] == "ENABLED"
+    assert silo["deletion_protection"] is True
+    assert silo["tags"] == {"cost-center": "gyms", "tenant_id": f"{prefix}-biz"}
