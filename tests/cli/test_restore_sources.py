@@ -77,7 +77,7 @@ def test_restore_replace_with_a_broken_archive_changes_nothing(
 @pytest.fixture
 def recovered(platform: LocalPlatform) -> Iterator[str]:
     """A table as `aws dynamodb restore-table-to-point-in-time` leaves it: a copy of the whole data table."""
-    name = "tenantry-data-pitr-test"
+    name = "tenantry-silo-pitr-test-restored"  # named like a silo table, but no tenant's
     ddb = local_client("dynamodb")
     ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **TABLES["data"])
     yield name
@@ -135,6 +135,7 @@ def test_restore_from_table_refuses_what_it_cannot_use_with_nothing_written(
         (("--from-table", "no-such-table", "--tenant", tenant_id, "--replace"), "No table no-such-table"),
         (("--from-table", recovered, "--tenant", tenant_id, "--replace"), "holds no items of tenant"),
         (("--from-table", "tenantry-data", "--tenant", tenant_id, "--replace"), "a table the stack serves from"),
+        (("--from-table", "tenantry-silo-summit-climbing", "--tenant", tenant_id, "--replace"), "serves from"),
         (("--from-table", recovered, "--tenant", tenant_id), "pass --replace"),
         (("--from-table", recovered), "takes --tenant ID"),
     ]

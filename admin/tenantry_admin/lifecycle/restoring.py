@@ -28,6 +28,7 @@ from tenantry.dal.members import MembershipStore
 from tenantry.errors import InvalidInputError, aws_error_code
 from tenantry.isolation.clients import TenantClients
 from tenantry.isolation.guard import tenant_prefix
+from tenantry.tenancy.context import TENANT_ID_PATTERN
 from tenantry.tenancy.registry import TenantRecord
 from tenantry_admin.lifecycle.archive import ArchiveReader, decode_attrs
 from tenantry_admin.lifecycle.copying import PartitionCopier
@@ -177,7 +178,12 @@ class Restorer:
         target = self._admin.registry.load(target_id)
         if target is not None:
             live.add(self._admin.table_of(target))
-        if table in live or table.startswith(self._admin.settings.silo_table_prefix):
+        prefix = self._admin.settings.silo_table_prefix
+        # A tenant's silo table is live; `tenantry-silo-gym-restored` (gym's, recovered) is not.
+        owner = table[len(prefix) :] if table.startswith(prefix) else ""
+        if TENANT_ID_PATTERN.fullmatch(owner) and self._admin.registry.load(owner) is not None:
+            live.add(table)
+        if table in live:
             raise InvalidInputError(
                 f"{table} is a table the stack serves from; name the table point-in-time recovery restored. "
                 "Nothing was restored."
