@@ -70,6 +70,15 @@ DEFAULTS: dict[str, Any] = {
     # Share of successful tool calls the function logs (failures and refusals always); 1 logs them all.
     "success_log_sample": 0.05,
     "reserved_concurrency": 0,
+    # The authorization server's reserved concurrency: its floor (sign-ins and refreshes still run when
+    # the MCP functions use the rest of the account) and its ceiling (slow or abusive sign-in traffic
+    # cannot take the MCP functions' share). 0 = unreserved (accounts with the default quota of 10).
+    "auth_reserved_concurrency": 20,
+    # Deletion protection on the tables and the user pool. It also blocks the rollback of a failed
+    # creating deploy, so turn it on once the first deploy has succeeded (docs/deploy.md).
+    "deletion_protection": False,
+    # The customer widget's image origins (TENANTRY_WIDGET_IMAGE_ORIGINS): https origins, comma separated.
+    "widget_image_origins": "",
     # > 0 deploys the premium path: a second function with this reserved concurrency at POST /business/mcp.
     "premium_reserved_concurrency": 0,
     "premium_plans": "business",
@@ -81,6 +90,10 @@ DEFAULTS: dict[str, Any] = {
     # The local emulator throttles with the same defaults (tenantry/routes.py).
     "throttle_rate": STAGE_THROTTLE.rate,
     "throttle_burst": STAGE_THROTTLE.burst,
+    # The authorization server's public routes without a route throttle of their own (discovery, JWKS,
+    # /authorize, /callback, /consent): each gets this rate and burst, well below the stage default.
+    "public_throttle_rate": 20,
+    "public_throttle_burst": 40,
     "alarm_error_rate_percent": 5,
     "alarm_p99_ms": 5000,
     # The isolation canary (docs/security.md): minutes between runs; 0 leaves the canary out of the stack.
@@ -149,12 +162,17 @@ class DeployConfig:
     system_log_level: str
     success_log_sample: float
     reserved_concurrency: int
+    auth_reserved_concurrency: int
+    deletion_protection: bool
+    widget_image_origins: tuple[str, ...]
     premium_reserved_concurrency: int
     premium_plans: tuple[str, ...]
     e2e_principal_arn: str | None
     operator_principal_arn: str | None
     throttle_rate: int
     throttle_burst: int
+    public_throttle_rate: int
+    public_throttle_burst: int
     alarm_error_rate_percent: float
     alarm_p99_ms: int
     canary_schedule_minutes: int = 5
@@ -355,6 +373,9 @@ def load_config(node: _Node) -> DeployConfig:
         system_log_level=_choice("system_log_level", get("system_log_level"), SYSTEM_LOG_LEVELS),
         success_log_sample=_share("success_log_sample", get("success_log_sample")),
         reserved_concurrency=_int("reserved_concurrency", get("reserved_concurrency"), 0, 10_000),
+        auth_reserved_concurrency=_int("auth_reserved_concurrency", get("auth_reserved_concurrency"), 0, 1_000),
+        deletion_protection=_bool("deletion_protection", get("deletion_protection")),
+        widget_image_origins=_image_origins(get("widget_image_origins")),
         premium_reserved_concurrency=_int(
             "premium_reserved_concurrency", get("premium_reserved_concurrency"), 0, 10_000
         ),
@@ -367,6 +388,8 @@ def load_config(node: _Node) -> DeployConfig:
         ),
         throttle_rate=throttle_rate,
         throttle_burst=throttle_burst,
+        public_throttle_rate=_int("public_throttle_rate", get("public_throttle_rate"), 1, 100_000),
+        public_throttle_burst=_int("public_throttle_burst", get("public_throttle_burst"), 1, 100_000),
         alarm_error_rate_percent=float(_int("alarm_error_rate_percent", get("alarm_error_rate_percent"), 1, 100)),
         alarm_p99_ms=_int("alarm_p99_ms", get("alarm_p99_ms"), 50, 30_000),
         canary_schedule_minutes=_int("canary_schedule_minutes", get("canary_schedule_minutes"), 0, 1440),
@@ -399,6 +422,22 @@ def _hosts(raw: Any) -> tuple[str, ...]:
             "dcr_redirect_hosts", f"must list DNS host names, comma separated (got {raw!r})", "chatgpt.com"
         )
     return hosts
+
+
+_ORIGIN = re.compile(r"^https://[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?$")
+
+
+def _image_origins(raw: Any) -> tuple[str, ...]:
+    # The function refuses anything else at init (Settings.widget_image_origins); refuse it at synth instead.
+    origins = tuple(o.strip() for o in _text(raw).split(",") if o.strip())
+    bad = [o for o in origins if not _ORIGIN.match(o)]
+    if bad:
+        raise ContextError(
+            "widget_image_origins",
+            f"must list https origins without a path, comma separated (got {bad[0]!r})",
+            "https://cdn.example.com",
+        )
+    return origins
 
 
 def _origins(raw: Any) -> tuple[str, ...]:

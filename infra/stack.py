@@ -13,6 +13,7 @@ from infra.constructs.canary import CanaryRole, IsolationCanary
 from infra.constructs.data import TenantData
 from infra.constructs.functions import McpFunction
 from infra.constructs.observability import Observability
+from infra.constructs.operator import OperatorPolicy
 from infra.constructs.secrets import SecretsKey
 from infra.constructs.tenant_access import ExecutionRole, TenantAccessRole
 from layers.build import BuiltAsset
@@ -25,7 +26,13 @@ class TenantryStack(Stack):
         self, scope: Construct, id: str, *, config: DeployConfig, code: BuiltAsset, layer: BuiltAsset, **kwargs: object
     ) -> None:
         super().__init__(scope, id, description="Tenantry: multi-tenant MCP server", **kwargs)  # type: ignore[arg-type]
-        data = TenantData(self, "Data", name_prefix=config.name_prefix, cells=config.cells)
+        data = TenantData(
+            self,
+            "Data",
+            name_prefix=config.name_prefix,
+            cells=config.cells,
+            deletion_protection=config.deletion_protection,
+        )
         secrets = SecretsKey(self, "Secrets", name_prefix=config.name_prefix)
         branding = BrandingBucket(self, "Branding")
         execution = ExecutionRole(self, "Execution", data=data)
@@ -69,6 +76,8 @@ class TenantryStack(Stack):
         }
         if config.domain and config.tenant_subdomains:
             environment["TENANTRY_BASE_DOMAIN"] = config.domain
+        if config.widget_image_origins:
+            environment["TENANTRY_WIDGET_IMAGE_ORIGINS"] = ",".join(config.widget_image_origins)
         mcp = McpFunction(
             self,
             "Mcp",
@@ -109,12 +118,24 @@ class TenantryStack(Stack):
                 reserved_concurrency=config.premium_reserved_concurrency,
             )
             api.route_premium(premium.alias)
+        functions = [mcp.function, auth.function, *([premium.function] if premium is not None else [])]
+        operator = OperatorPolicy(
+            self,
+            "Operator",
+            data=data,
+            members=auth.members,
+            oauth=auth.state,
+            tenant_role_arn=tenant_access.role.role_arn,
+            function_arns=[fn.function_arn for fn in functions],
+        )
         observability = Observability(
             self,
             "Observability",
             config=config,
             function=mcp.function,
             api=api.api,
+            auth=auth.function,
+            auth_logs=auth.log_group,
             premium=premium.function if premium is not None else None,
         )
         canary = None
@@ -145,6 +166,10 @@ class TenantryStack(Stack):
             "SecretsKeyArn": (secrets.key.key_arn, "KMS key for tenant secrets"),
             "BrandingBucket": (branding.bucket.bucket_name, "Tenant branding assets"),
             "AlarmTopicArn": (observability.topic.topic_arn, "SNS topic the alarms notify"),
+            "OperatorPolicyArn": (
+                operator.policy.managed_policy_arn,
+                "Managed policy for the operator's role: what the tenantry CLI does with --stack",
+            ),
         }
         outputs["AuthorizationServer"] = (issuer, "The token issuer: the stack's own authorization server")
         outputs["AuthorizationServerFunctionName"] = (auth.function.function_name, "The authorization server function")

@@ -208,21 +208,26 @@ class Offboarder:
         return list(page.get("Items", []))
 
     def _delete_branding(self, tenant: TenantContext) -> int:
-        """The tenant's files under tenants/{tenant_id}/ in the branding bucket, with its own credentials."""
+        """Every version of the tenant's files under tenants/{tenant_id}/, with its own credentials.
+
+        The bucket is versioned: a plain DeleteObject only stacks a delete marker on the file, which
+        stays readable by version id. So each version and each delete marker is deleted by its id;
+        the count is of distinct files (keys). A re-run finds whatever is left and carries on.
+        """
         bucket = self._admin.settings.branding_bucket
         s3 = self._clients.s3(tenant, bucket)
-        deleted = 0
+        files: set[str] = set()
         try:
-            for page in s3.get_paginator("list_objects_v2").paginate(
+            for page in s3.get_paginator("list_object_versions").paginate(
                 Bucket=bucket, Prefix=tenant_prefix(tenant.tenant_id)
             ):
-                for entry in page.get("Contents", []):
-                    s3.delete_object(Bucket=bucket, Key=entry["Key"])
-                    deleted += 1
+                for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    s3.delete_object(Bucket=bucket, Key=entry["Key"], VersionId=entry["VersionId"])
+                    files.add(entry["Key"])
         except ClientError as exc:
             if aws_error_code(exc) != "NoSuchBucket":
                 raise
-        return deleted
+        return len(files)
 
     def _table_exists(self, table: str) -> bool:
         try:

@@ -32,7 +32,7 @@ from constructs import Construct
 from infra.config import DeployConfig
 from infra.constructs.functions import retention
 from infra.nag import acknowledge
-from tenantry.routes import API_ROUTES, ApiRoute
+from tenantry.routes import API_ROUTES, JWKS_PATH, OIDC_DISCOVERY_PATH, ApiRoute, Throttle
 
 __all__ = ["CORS_HEADERS", "PREMIUM_METADATA_ROUTE", "PREMIUM_ROUTE", "McpApi", "cors_for", "route_settings"]
 
@@ -63,16 +63,21 @@ def cors_for(origins: Sequence[str]) -> apigw.CorsPreflightOptions | None:
     )
 
 
-def route_settings(routes: Sequence[ApiRoute]) -> dict[str, dict[str, int]]:
-    """The stage's RouteSettings: each throttled route's own caps, below the default route limits."""
-    return {
-        f"{route.method} {route.path}": {
-            "ThrottlingRateLimit": route.throttle.rate,
-            "ThrottlingBurstLimit": route.throttle.burst,
-        }
-        for route in routes
-        if route.throttle is not None
-    }
+def route_settings(routes: Sequence[ApiRoute], public: Throttle | None = None) -> dict[str, dict[str, int]]:
+    """The stage's RouteSettings: each throttled route's own caps, below the default route limits.
+
+    `public`: the caps of every route given without a throttle of its own (the authorization server's
+    other public routes), so no single public route can use the stage's whole default rate.
+    """
+    settings = {}
+    for route in routes:
+        throttle = route.throttle or public
+        if throttle is not None:
+            settings[f"{route.method} {route.path}"] = {
+                "ThrottlingRateLimit": throttle.rate,
+                "ThrottlingBurstLimit": throttle.burst,
+            }
+    return settings
 
 
 class McpApi(Construct):
@@ -111,6 +116,7 @@ class McpApi(Construct):
         self.authorizer: authorizers.HttpJwtAuthorizer | None = None
         self.premium_authorizer: authorizers.HttpJwtAuthorizer | None = None
         self._scopes: list[str] = []
+        self._discovery: list[apigw.HttpRoute] = []
         if config.domain:
             self._custom_domain(config)
 
@@ -168,6 +174,7 @@ class McpApi(Construct):
         """Discovery, JWKS, registration, sign-in, consent and tokens: public, two of them throttled on their own."""
         integration = integrations.HttpLambdaIntegration("AuthorizationServer", function)
         routes = [route for route in API_ROUTES if route.function == "oauth"]
+        discovery: list[apigw.HttpRoute] = []
         for route in routes:
             added = self._public(
                 route.method,
@@ -176,11 +183,27 @@ class McpApi(Construct):
                 "this is the OAuth authorization server clients use to get a token (discovery, "
                 "registration, sign-in, consent, token); PKCE, CSRF and rate limits guard it.",
             )
-            if route.throttle is not None:
-                # Route settings name a route key, which must exist before the stage is updated.
-                self.stage.node.add_dependency(added)
+            # Route settings name a route key, which must exist before the stage is updated (every
+            # oauth route has one: its own throttle or the public one).
+            self.stage.node.add_dependency(added)
+            if route.path in (OIDC_DISCOVERY_PATH, JWKS_PATH):
+                discovery.append(added)
+        public = Throttle(rate=self.config.public_throttle_rate, burst=self.config.public_throttle_burst)
         stage = self.stage.node.default_child
-        stage.add_property_override("RouteSettings", route_settings(routes))  # type: ignore[union-attr]
+        stage.add_property_override("RouteSettings", route_settings(routes, public))  # type: ignore[union-attr]
+        # API Gateway reads {issuer}/.well-known/openid-configuration and the JWKS it names through this
+        # very API: the authorizers come after the stage and those two routes, so the first request a
+        # fresh stack authorizes can already reach them.
+        self._discovery = discovery
+        self._order_authorizers()
+
+    def _order_authorizers(self) -> None:
+        for authorizer in self._authorizer_resources():
+            authorizer.node.add_dependency(self.stage, *self._discovery)
+
+    def _authorizer_resources(self) -> list[apigw.CfnAuthorizer]:
+        # The JWT authorizers' CfnAuthorizer resources are created when a route first binds them.
+        return [child for child in self.api.node.find_all() if isinstance(child, apigw.CfnAuthorizer)]
 
     def route_premium(self, function: lambda_.IFunction) -> None:
         """POST /business/mcp to the premium function; the path is rewritten so the function sees /mcp."""
@@ -190,6 +213,7 @@ class McpApi(Construct):
             parameter_mapping=apigw.ParameterMapping().overwrite_path(apigw.MappingValue.custom("/mcp")),
         )
         self._protected(*PREMIUM_ROUTE, integration, premium=True)
+        self._order_authorizers()
         # RFC 9728: the premium URL's own metadata document, answered by the premium function
         # (its TENANTRY_RESOURCE_URL is the premium URL), so strict clients accept that resource.
         metadata = integrations.HttpLambdaIntegration(

@@ -12,7 +12,9 @@ Least privilege: the function's role reaches its own state, memberships, the reg
 the previous and the staged next generation's keys while they are published (GetPublicKey only) and the upstream
 client's secret; no tenant data, no other key. The signing key's policy allows those two actions
 to that role alone, so no other principal in the account can sign a token the authorizer would
-accept, whatever its IAM policies say.
+accept through its IAM policies; an administrator allowed kms:PutKeyPolicy could rewrite the key
+policy itself (CloudFormation needs that action to move keys through the rotation), which
+docs/oauth.md states as the claim's limit.
 
 Key rotation is two context values. `signing_key_generation` (default 1): generation N holds the key
 of generation N, which signs, and the key of generation N-1, published in the JWKS so tokens it
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as ddb
 from aws_cdk import aws_iam as iam
@@ -44,7 +46,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.config import DeployConfig
-from infra.constructs.data import TenantData, retained_table
+from infra.constructs.data import KEEP, TenantData, retained_table
 from infra.constructs.functions import RUNTIME, function_code, retention
 from infra.constructs.secrets import ADMIN_ACTIONS
 from infra.nag import acknowledge
@@ -138,6 +140,7 @@ class AuthorizationServer(Construct):
             f"{config.name_prefix}-members",
             ddb.Attribute(name="user", type=_S),
             ddb.Attribute(name="tenant_id", type=_S),
+            deletion_protection=config.deletion_protection,
         )
         # Every item carries expires_at, so codes, sessions, spent tokens and unused clients age out.
         self.state = retained_table(
@@ -147,6 +150,7 @@ class AuthorizationServer(Construct):
             ddb.Attribute(name="pk", type=_S),
             ddb.Attribute(name="sk", type=_S),
             ttl="expires_at",
+            deletion_protection=config.deletion_protection,
         )
         self.role = iam.Role(
             self,
@@ -201,6 +205,12 @@ class AuthorizationServer(Construct):
             role=self.role,
             memory_size=512,
             timeout=TIMEOUT,
+            # Reserved, not maximum, concurrency: a reservation is both a ceiling and a floor. The ceiling
+            # keeps slow or abusive sign-in traffic (up to 15 s per request on public routes) from taking
+            # the account's concurrency from the MCP functions; the floor keeps sign-ins and token
+            # refreshes running when MCP traffic uses the rest. A maximum (event-source setting) exists
+            # only for SQS, and provisioned concurrency is a warm pool, not a bound.
+            reserved_concurrent_executions=config.auth_reserved_concurrency or None,
             log_group=self.log_group,
             environment={
                 "TENANTRY_ISSUER_URL": issuer,
@@ -264,8 +274,9 @@ class AuthorizationServer(Construct):
             policy=iam.PolicyDocument(statements=[admin, server_only]),
             # A key that leaves the stack (two generations on) stays in the account: deleting a KMS key
             # cannot be undone, and keeping it costs little. The operator schedules its deletion
-            # (docs/deploy.md, "Rotating the token signing key").
-            removal_policy=RemovalPolicy.RETAIN,
+            # (docs/deploy.md, "Rotating the token signing key"). A key whose creating deploy rolls
+            # back never signed anything, so that one is scheduled for deletion (KEEP).
+            removal_policy=KEEP,
         )
 
     def _cognito(self, config: DeployConfig, stack_name: str) -> None:
@@ -286,8 +297,9 @@ class AuthorizationServer(Construct):
             # Unused since the tenant picker replaced it; kept because CloudFormation cannot remove a
             # custom attribute from an existing (retained, deletion-protected) pool.
             custom_attributes={"active_tenant": cognito.StringAttribute(min_len=1, max_len=64, mutable=True)},
-            deletion_protection=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            # Off until the first deploy has succeeded, like the tables' (infra/constructs/data.py).
+            deletion_protection=config.deletion_protection,
+            removal_policy=KEEP,
         )
         acknowledge(
             self.user_pool,
@@ -348,14 +360,27 @@ class AuthorizationServer(Construct):
         self.oidc_issuer = f"https://{self.user_pool.user_pool_provider_url}"
         self.oidc_client_id = self.client.user_pool_client_id
         self.oidc_client_secret_arn = self.client_secret.secret_arn
-        _acknowledge_sdk_call_provider(Stack.of(self))
+        _prepare_sdk_call_provider(Stack.of(self), config.log_retention_days)
 
 
-def _acknowledge_sdk_call_provider(stack: Stack) -> None:
+def _prepare_sdk_call_provider(stack: Stack, days: int) -> None:
     # CDK's AwsCustomResource provider (one per stack) reads the client secret; its function and role are CDK's.
     provider = stack.node.try_find_child("AWS679f53fac002430cb0da5b7982bd2287")
     if provider is None:
         return
+    log_group = provider.node.try_find_child("LogGroup")
+    if log_group is not None:
+        # CDK names the group /aws/lambda/<function> but creates it after the function only, so a
+        # custom resource invoked first lets Lambda create the group, and the stack's own then fails
+        # "already exists". Every custom resource waits for the group; it goes with the stack, kept
+        # as long as the other logs (CDK's default: retained, for two years).
+        cfn_group = log_group.node.default_child or log_group
+        assert isinstance(cfn_group, CfnResource)
+        cfn_group.apply_removal_policy(RemovalPolicy.DESTROY)
+        cfn_group.add_property_override("RetentionInDays", days)
+        for child in stack.node.find_all():
+            if isinstance(child, CfnResource) and child.cfn_resource_type.startswith("Custom::"):
+                child.node.add_dependency(log_group)
     acknowledge(
         provider,
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra.constructs.data import KEEP
 from infra.nag import acknowledge
 
-__all__ = ["BrandingBucket", "tenant_prefix_pattern"]
+__all__ = ["NONCURRENT_DAYS", "BrandingBucket", "tenant_prefix_pattern"]
+
+# How long a replaced or deleted branding file stays recoverable as a noncurrent version.
+NONCURRENT_DAYS = 30
 
 
 def tenant_prefix_pattern() -> str:
@@ -27,7 +31,18 @@ class BrandingBucket(Construct):
             encryption=s3.BucketEncryption.S3_MANAGED,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             versioned=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=KEEP,
+            # Versioning keeps a replaced or deleted logo as a noncurrent version: recoverable for a
+            # while, then gone, so offboarding's deletes (which remove versions explicitly) and
+            # ordinary replacements do not keep a tenant's files for ever.
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireNoncurrentVersions",
+                    noncurrent_version_expiration=Duration.days(NONCURRENT_DAYS),
+                    expired_object_delete_marker=True,
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
         )
         acknowledge(
             self.bucket,

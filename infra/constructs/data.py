@@ -10,15 +10,24 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as ddb
 from constructs import Construct
 
-__all__ = ["TenantData", "retained_table"]
+__all__ = ["KEEP", "TenantData", "retained_table"]
 
 _S = ddb.AttributeType.STRING
 
+# CloudFormation's RetainExceptOnCreate: kept when the stack is updated (replacement) or deleted, but
+# deleted when the deploy that created it rolls back. A failed first deploy then leaves nothing behind
+# and can simply be run again; with plain Retain the next attempt failed on the fixed names ("already
+# exists"). Every resource holding customer data or what decrypts or proves it uses this.
+KEEP = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+
 
 class TenantData(Construct):
-    def __init__(self, scope: Construct, id: str, *, name_prefix: str, cells: int) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, name_prefix: str, cells: int, deletion_protection: bool = False
+    ) -> None:
         super().__init__(scope, id)
         self.name_prefix = name_prefix
+        self.deletion_protection = deletion_protection
         self.registry = self._table("Registry", f"{name_prefix}-tenants", ddb.Attribute(name="tenant_id", type=_S))
         # pk is exactly the tenant id, so IAM's dynamodb:LeadingKeys can pin a session to one tenant.
         self.data = self._tenant_table("Data", f"{name_prefix}-data")
@@ -46,7 +55,7 @@ class TenantData(Construct):
         sort_key: ddb.Attribute | None = None,
         ttl: str | None = None,
     ) -> ddb.Table:
-        return retained_table(self, id, name, partition_key, sort_key, ttl)
+        return retained_table(self, id, name, partition_key, sort_key, ttl, self.deletion_protection)
 
 
 def retained_table(
@@ -56,8 +65,14 @@ def retained_table(
     partition_key: ddb.Attribute,
     sort_key: ddb.Attribute | None = None,
     ttl: str | None = None,
+    deletion_protection: bool = False,
 ) -> ddb.Table:
-    """On demand, encrypted, recoverable; kept when the stack goes, and refusing deletes."""
+    """On demand, encrypted, recoverable; kept when the stack goes (not when its creation rolls back).
+
+    Deletion protection (the `deletion_protection` context value) also refuses CloudFormation's own
+    DeleteTable, so while it is on a failed creating deploy cannot roll its tables back: it is off
+    until the first deploy has succeeded (docs/deploy.md, "Retries, teardown and deletion protection").
+    """
     # Every table holds customer data or its history (the authorization server's: sign-ins and grants).
     return ddb.Table(
         scope,
@@ -68,7 +83,7 @@ def retained_table(
         billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
         point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
         encryption=ddb.TableEncryption.AWS_MANAGED,
-        deletion_protection=True,
-        removal_policy=RemovalPolicy.RETAIN,
+        deletion_protection=deletion_protection,
+        removal_policy=KEEP,
         time_to_live_attribute=ttl,
     )

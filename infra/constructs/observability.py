@@ -9,6 +9,7 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -18,7 +19,15 @@ from constructs import Construct
 from infra.config import DeployConfig
 from infra.nag import acknowledge
 
-__all__ = ["APP_METRICS", "TENANT_QUERIES", "TENANT_RULES", "Observability"]
+__all__ = [
+    "APP_METRICS",
+    "AUTH_CRASH_PATTERN",
+    "AUTH_INTERNAL_ERRORS",
+    "DEPENDENCY_ERRORS_THRESHOLD",
+    "TENANT_QUERIES",
+    "TENANT_RULES",
+    "Observability",
+]
 
 # Per-tenant views from the structured logs (tenant_id is a key on every line; see
 # functions/tenantry/observability.py): Logs Insights queries an operator runs, and Contributor
@@ -65,6 +74,15 @@ TENANT_RULES: dict[str, tuple[str, list[dict[str, object]], str, str | None]] = 
 NAMESPACE = "Tenantry"
 DIMENSIONS = {"service": "tenantry"}
 APP_METRICS = ("ToolCalls", "ToolErrors", "QuotaDenied", "RateLimited", "CrossTenantDenied", "FeatureDenied")
+# Mangum answers any exception of the authorization server's app with a 500 and logs this line, so
+# Lambda's Errors metric never sees it (only timeouts and crashes of the runtime do). A metric filter
+# on the function's log group counts the line instead (tests/faults/test_alarm_metrics.py shows the
+# line is what an exception in the app writes).
+AUTH_CRASH_PATTERN = "An error occurred running the application"
+AUTH_INTERNAL_ERRORS = "AuthInternalErrors"
+# AWS faults that outlived botocore's retries, per five minutes, in two of three periods: a few are a
+# blip (each is already a clear, retryable tool error), a steady stream is an outage of a dependency.
+DEPENDENCY_ERRORS_THRESHOLD = 10
 PERIOD = Duration.minutes(5)
 
 
@@ -83,6 +101,8 @@ class Observability(Construct):
         config: DeployConfig,
         function: lambda_.Function,
         api: apigw.HttpApi,
+        auth: lambda_.Function,
+        auth_logs: logs.ILogGroup,
         premium: lambda_.Function | None = None,
     ) -> None:
         super().__init__(scope, id)
@@ -151,8 +171,10 @@ class Observability(Construct):
             evaluation_periods=1,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
+        self._error_alarms(config, api, auth, auth_logs)
         for alarm in self.alarms.values():
             alarm.add_alarm_action(notify)
+        self._let_alarms_publish()
 
         self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{config.name_prefix}-mcp")
         self.dashboard.add_widgets(
@@ -179,6 +201,109 @@ class Observability(Construct):
         )
         # Premium tenants' lines are in the premium function's log group: the per-tenant views read both.
         self._tenant_views(config, [fn.log_group.log_group_name for fn in functions.values()])
+
+    def _error_alarms(
+        self, config: DeployConfig, api: apigw.HttpApi, auth: lambda_.Function, auth_logs: logs.ILogGroup
+    ) -> None:
+        """Errors the function's own Errors metric cannot see: Mangum turns every exception into a 500."""
+        # The gateway's outermost handler (mcp_server/gateway.py): a bug, one is worth a look.
+        self.alarms["InternalErrors"] = app_metric("InternalErrors").create_alarm(
+            self,
+            "InternalErrors",
+            alarm_description="An MCP request failed with an unexpected error (a bug: see the function's logs)",
+            threshold=0,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        # Tools and admission (mcp_server/tools, server.py): DynamoDB, STS, KMS or S3 failing after retries.
+        self.alarms["DependencyErrors"] = app_metric("DependencyErrors").create_alarm(
+            self,
+            "DependencyErrors",
+            alarm_description=(
+                f"At least {DEPENDENCY_ERRORS_THRESHOLD} AWS calls per 5 minutes failed after retries "
+                "(DynamoDB, STS, KMS or S3)"
+            ),
+            threshold=DEPENDENCY_ERRORS_THRESHOLD,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        # ToolErrors is graphed, not alarmed: it counts a tenant's own mistakes too (an unknown customer
+        # id, a stale expected_version), which no operator can act on.
+        requests = api.metric_count(period=PERIOD, statistic="Sum")
+        server_errors = api.metric_server_error(period=PERIOD, statistic="Sum")
+        self.alarms["ApiServerErrorRate"] = cw.MathExpression(
+            expression="IF(requests > 0, 100 * errors5xx / requests, 0)",
+            using_metrics={"requests": requests, "errors5xx": server_errors},
+            label="API 5xx rate (%)",
+            period=PERIOD,
+        ).create_alarm(
+            self,
+            "ApiServerErrorRate",
+            alarm_description=(
+                f"More than {config.alarm_error_rate_percent:g}% of the API's requests got a 5xx "
+                "(both functions, the authorization server and API Gateway's own 502/503/504)"
+            ),
+            threshold=config.alarm_error_rate_percent,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        self.auth_crashes = logs.MetricFilter(
+            self,
+            "AuthCrashes",
+            log_group=auth_logs,
+            filter_pattern=logs.FilterPattern.literal(f'"{AUTH_CRASH_PATTERN}"'),
+            metric_namespace=NAMESPACE,
+            metric_name=AUTH_INTERNAL_ERRORS,
+            metric_value="1",
+        )
+        crashes = cw.Metric(namespace=NAMESPACE, metric_name=AUTH_INTERNAL_ERRORS, statistic="Sum", period=PERIOD)
+        self.alarms["AuthErrors"] = cw.MathExpression(
+            expression="FILL(crashes, 0) + FILL(failed, 0)",
+            using_metrics={"crashes": crashes, "failed": auth.metric_errors(period=PERIOD, statistic="Sum")},
+            label="Authorization server errors",
+            period=PERIOD,
+        ).create_alarm(
+            self,
+            "AuthErrors",
+            alarm_description="The authorization server failed a request (an exception, a timeout or a crash)",
+            threshold=0,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        # Its reserved concurrency is full: sign-ins and refreshes are being refused with 429/503.
+        self.alarms["AuthThrottles"] = auth.metric_throttles(period=PERIOD, statistic="Sum").create_alarm(
+            self,
+            "AuthThrottles",
+            alarm_description="The authorization server's reserved concurrency was exhausted (sign-ins refused)",
+            threshold=0,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+
+    def _let_alarms_publish(self) -> None:
+        # enforce_ssl gives the topic a policy of its own, which replaces SNS's default policy: without
+        # this statement CloudWatch may not publish and no alarm reaches anyone. Scoped to this stack's
+        # alarms (aws:SourceArn) in this account (aws:SourceAccount), against the confused deputy.
+        stack = Stack.of(self)
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "ArnEquals": {"aws:SourceArn": [alarm.alarm_arn for alarm in self.alarms.values()]},
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                },
+            )
+        )
 
     def _tenant_views(self, config: DeployConfig, log_group_names: list[str]) -> None:
         # L1 on purpose: the L2 QueryDefinition only builds queries from parts, these are plain text.

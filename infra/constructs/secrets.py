@@ -9,10 +9,12 @@ alone keeps tenants apart (tests/infra/test_policy_evaluation.py removes each in
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
+
+from infra.constructs.data import KEEP
 
 __all__ = ["ADMIN_ACTIONS", "SecretsKey"]
 
@@ -58,7 +60,8 @@ class SecretsKey(Construct):
             rotation_period=Duration.days(365),
             policy=iam.PolicyDocument(statements=[admin]),
             # Ciphertexts in the retained tables stay readable only while the key exists.
-            removal_policy=RemovalPolicy.RETAIN,
+            # Not on a rolled-back create: no ciphertext can exist yet.
+            removal_policy=KEEP,
             pending_window=Duration.days(30),
         )
         self.alias = self.key.add_alias(f"alias/{name_prefix}-secrets")

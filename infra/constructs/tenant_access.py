@@ -35,11 +35,14 @@ TENANT_DATA_ACTIONS = [
     "dynamodb:Query",
     "dynamodb:BatchWriteItem",
 ]
-TENANT_KMS_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]
+# The secret store encrypts and decrypts small values directly (dal/secrets.py); no envelope
+# encryption, so no GenerateDataKey (it stays in KMS_USE_ACTIONS below, denied like the rest).
+TENANT_KMS_ACTIONS = ["kms:Encrypt", "kms:Decrypt"]
 # Every KMS action that uses key material or lets another principal use it: the key policy's
 # Deny statements cover all of them, not only the ones granted, so a later grant cannot slip past.
 KMS_USE_ACTIONS = [
     *TENANT_KMS_ACTIONS,
+    "kms:GenerateDataKey",
     "kms:GenerateDataKeyWithoutPlaintext",
     "kms:GenerateDataKeyPair",
     "kms:GenerateDataKeyPairWithoutPlaintext",
@@ -71,8 +74,9 @@ class ExecutionRole(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="MeterUsage",
-                # admit() and record() update the month item; get_usage reads it back (GetItem).
-                actions=["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"],
+                # admit() and record() update the month item; get_usage reads it back (GetItem). Nothing
+                # in the function queries the usage table (the operator's reports do, with their own policy).
+                actions=["dynamodb:UpdateItem", "dynamodb:GetItem"],
                 resources=[data.usage.table_arn],
             )
         )
@@ -192,14 +196,15 @@ class TenantAccessRole(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="TenantBrandingObjects",
-                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                # DeleteObjectVersion: offboarding removes every version, not only the current one.
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
                 resources=[branding.arn_for_objects(f"{prefix}*")],
             )
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="ListTenantBrandingPrefix",
-                actions=["s3:ListBucket"],
+                actions=["s3:ListBucket", "s3:ListBucketVersions"],
                 resources=[branding.bucket_arn],
                 conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
             )

@@ -284,6 +284,8 @@ def create_bucket(name: str) -> None:
     s3 = local_client("s3")
     if name not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=name)
+        # Versioned like the deployed bucket (infra/constructs/branding.py), so a delete leaves a marker here too.
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
 
 
 def create_secrets_key(alias: str) -> str:

@@ -350,3 +350,41 @@ def test_json_report_of_a_failure_names_expected_got_and_fix(tenantry: Callable[
     report = json.loads(result.out)
     failure = next(c for c in report["checks"] if c["status"] == "FAIL")
     assert failure["step"] == 1 and failure["expected"] and failure["fix"]
+
+
+class _Lambda:
+    """GetAccountSettings and GetFunctionConcurrency answers, as botocore returns them."""
+
+    def __init__(self, quota: int, reserved: dict[str, int]) -> None:
+        self.quota, self.reserved = quota, reserved
+        self.calls: list[str] = []
+
+    def get_account_settings(self) -> dict[str, Any]:
+        self.calls.append("GetAccountSettings")
+        unreserved = self.quota - sum(self.reserved.values())
+        return {"AccountLimit": {"ConcurrentExecutions": self.quota, "UnreservedConcurrentExecutions": unreserved}}
+
+    def get_function_concurrency(self, FunctionName: str) -> dict[str, Any]:
+        self.calls.append(f"GetFunctionConcurrency {FunctionName}")
+        value = self.reserved.get(FunctionName)
+        return {"ReservedConcurrentExecutions": value} if value else {}
+
+
+OUTPUTS = {"McpUrl": "https://x/mcp", "FunctionName": "mcp-fn", "AuthorizationServerFunctionName": "auth-fn"}
+
+
+def test_the_doctor_warns_when_the_concurrency_quota_cannot_hold_the_reservations() -> None:
+    from tenantry_admin.doctor.account import concurrency
+
+    # A new account's quota of 10 cannot hold the authorization server's 20 plus Lambda's 100 unreserved.
+    low = concurrency(_Lambda(10, {"auth-fn": 20}), OUTPUTS)
+    assert low.status == "WARN" and low.step == 8
+    assert "authorization server 20" in low.detail and low.got == "10"
+    assert low.expected and "120" in low.expected and low.fix and "auth_reserved_concurrency=0" in low.fix
+    fits = _Lambda(1000, {"auth-fn": 20, "mcp-fn": 50})
+    ok = concurrency(fits, OUTPUTS)
+    assert ok.status == "PASS" and "MCP function 50" in ok.detail and "unreserved 930" in ok.detail
+    # Exactly what the operator policy allows: the quota, and each function the outputs name.
+    assert fits.calls == ["GetAccountSettings", "GetFunctionConcurrency mcp-fn", "GetFunctionConcurrency auth-fn"]
+    # No reservation at all never warns, whatever the quota.
+    assert concurrency(_Lambda(10, {}), OUTPUTS).status == "PASS"

@@ -53,6 +53,8 @@ def test_offboarding_a_large_tenant_survives_an_interruption(
     for name in ("crm_api_key", "booking_webhook_secret"):
         assert tenantry("secrets", "set", "--tenant", tenant_id, name, stdin="s3cret-value\n").code == 0
     services.branding.put_logo(tenant, b"\x89PNG logo", "image/png")
+    # Replaced once: the versioned bucket keeps the first logo as a noncurrent version.
+    services.branding.put_logo(tenant, b"\x89PNG logo v2", "image/png")
     services.usage.admit(tenant, "list_customers")
     table = tenant.data_table
     assert _partition(platform, table, tenant_id) == CUSTOMERS + 1 + 2  # customers, the counter, secrets
@@ -84,9 +86,15 @@ def test_offboarding_a_large_tenant_survives_an_interruption(
     with pytest.raises(NotFoundError):
         services.secret_store.reveal(tenant, "crm_api_key")
     assert tenantry("secrets", "list", "--tenant", tenant_id, "--json").json() == []
-    # Branding files gone; the slug can be taken by a new tenant; audit trail and usage kept.
+    # Branding files gone, every version of them (a plain delete would only stack a delete marker);
+    # the slug can be taken by a new tenant; audit trail and usage kept.
     with pytest.raises(NotFoundError):
         services.branding.logo(tenant)
+    left_in_bucket = local_client("s3").list_object_versions(
+        Bucket=platform.settings.branding_bucket, Prefix=f"tenants/{tenant_id}/"
+    )
+    assert left_in_bucket.get("Versions", []) == [] and left_in_bucket.get("DeleteMarkers", []) == []
+    assert "1 branding file(s) deleted" in run.out
     reuse = tenantry(
         "tenants", "create", "--id", tenant_id + "-2", "--slug", tenant_id, "--name", "Next", "--plan", "free"
     )

@@ -2,8 +2,9 @@
 
 `stack` is the default deployment (cdk.json context); `custom` adds a custom domain with
 tenant subdomains, three cells, an alarm email, tracing, the premium function, an outside
-OpenID provider for sign-in and a rotated token signing key (generation 2, with generation 3's
-key staged), and leaves the isolation canary out, to cover the optional paths.
+OpenID provider for sign-in, a rotated token signing key (generation 2, with generation 3's
+key staged), deletion protection, widget image origins and another authorization-server
+reservation, and leaves the isolation canary out, to cover the optional paths.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ CUSTOM_CONTEXT = {
     # (published, not signing) for the next one.
     "signing_key_generation": 2,
     "signing_key_next": "true",
+    # Past the first deploy: the tables and the user pool refuse deletes (docs/deploy.md).
+    "deletion_protection": "true",
+    "auth_reserved_concurrency": 30,
+    "widget_image_origins": "https://cdn.example.com,https://logos.example.org:8443",
     # A web client the operator serves from its own origin (and a second one, upper case as typed).
     "allowed_origins": "https://app.example.com, https://Admin.Example.com:8443",
     # The isolation canary left out (the default stack has it every 5 minutes).

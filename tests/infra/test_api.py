@@ -11,7 +11,7 @@ from starlette.routing import Route
 from infra.constructs.api import route_settings
 from tenantry.oauth.app import oauth_app
 from tenantry.oauth.server import AS_PATHS
-from tenantry.routes import API_ROUTES
+from tenantry.routes import API_ROUTES, JWKS_PATH, OIDC_DISCOVERY_PATH, Throttle
 from tenantry_local.emulator import OAUTH_ROUTES, ROUTE_SCOPES, ROUTES
 from tests.infra.conftest import Synth
 
@@ -83,27 +83,44 @@ def test_the_authorization_server_routes_reach_its_function_without_an_authorize
     assert mcp["AuthorizationType"] == "JWT"
 
 
-def test_registration_and_token_are_throttled_below_the_default_route_limits(synth: Synth) -> None:
+def test_every_public_authorization_server_route_is_throttled_below_the_default_route_limits(synth: Synth) -> None:
     (stage,) = synth.resources("AWS::ApiGatewayV2::Stage").values()
-    expected = route_settings(API_ROUTES)
+    public = Throttle(rate=20, burst=40)
+    expected = route_settings([r for r in API_ROUTES if r.function == "oauth"], public)
     assert stage["Properties"]["RouteSettings"] == expected
-    assert expected == {
-        "POST /register": {"ThrottlingRateLimit": 2, "ThrottlingBurstLimit": 5},
-        "POST /token": {"ThrottlingRateLimit": 25, "ThrottlingBurstLimit": 50},
-    }
+    # Registration and tokens keep their own caps; every other route of the server gets the public one.
+    oauth = [r for r in API_ROUTES if r.function == "oauth"]
+    assert set(expected) == {f"{r.method} {r.path}" for r in oauth}
+    assert expected["POST /register"] == {"ThrottlingRateLimit": 2, "ThrottlingBurstLimit": 5}
+    assert expected["POST /token"] == {"ThrottlingRateLimit": 25, "ThrottlingBurstLimit": 50}
+    assert expected["GET /authorize"] == {"ThrottlingRateLimit": 20, "ThrottlingBurstLimit": 40}
     default = stage["Properties"]["DefaultRouteSettings"]
     for limits in expected.values():
         assert limits["ThrottlingRateLimit"] < default["ThrottlingRateLimit"]
         assert limits["ThrottlingBurstLimit"] < default["ThrottlingBurstLimit"]
     # The stage's route settings name the routes, so CloudFormation must create them first.
     depends = synth.raw["Resources"][synth.logical_id("Api/DefaultStage")].get("DependsOn", [])
-    for key in ("register", "token"):
-        route = next(
+    routes = synth.resources("AWS::ApiGatewayV2::Route")
+    for route in oauth:
+        (logical,) = [k for k, r in routes.items() if r["Properties"]["RouteKey"] == f"{route.method} {route.path}"]
+        assert logical in depends, route
+
+
+def test_the_jwt_authorizers_come_after_the_stage_and_the_discovery_routes(synth: Synth, custom: Synth) -> None:
+    # API Gateway reads the issuer's discovery document and JWKS through this same API.
+    for variant in (synth, custom):
+        routes = variant.resources("AWS::ApiGatewayV2::Route")
+        needed = {
             k
-            for k, r in synth.resources("AWS::ApiGatewayV2::Route").items()
-            if r["Properties"]["RouteKey"] == f"POST /{key}"
-        )
-        assert route in depends
+            for k, r in routes.items()
+            if r["Properties"]["RouteKey"] in {f"GET {OIDC_DISCOVERY_PATH}", f"GET {JWKS_PATH}"}
+        }
+        assert len(needed) == 2
+        needed.add(variant.logical_id("Api/DefaultStage"))
+        authorizers = variant.resources("AWS::ApiGatewayV2::Authorizer")
+        assert len(authorizers) == (2 if variant is custom else 1)
+        for name, authorizer in authorizers.items():
+            assert needed <= set(authorizer.get("DependsOn", [])), name
 
 
 def test_premium_path_adds_one_authorized_route_rewritten_to_mcp(custom: Synth) -> None:

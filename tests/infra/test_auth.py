@@ -163,7 +163,7 @@ def test_a_default_stack_has_one_signing_key_retained_when_it_leaves(synth: Synt
     assert env(synth)["TENANTRY_SIGNING_KEY_IDS"] == arn(synth, "Auth/SigningKey")
     (key,) = keys.values()
     # Two generations on, the key leaves the stack: it stays in the account rather than being deleted.
-    assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"
+    assert (key["DeletionPolicy"], key["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
 
 
 def test_generation_2_signs_with_the_new_key_and_publishes_the_previous_and_the_staged_one(custom: Synth) -> None:
@@ -175,7 +175,7 @@ def test_generation_2_signs_with_the_new_key_and_publishes_the_previous_and_the_
     for key in keys.values():
         assert key["Properties"]["KeySpec"] == "RSA_2048"
         assert key["Properties"]["KeyUsage"] == "SIGN_VERIFY"
-        assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"
+        assert (key["DeletionPolicy"], key["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
     # The server signs with the first id and publishes every id: the signing key, the staged one, the old one.
     assert env(custom)["TENANTRY_SIGNING_KEY_IDS"] == {
         "Fn::Join": [
@@ -250,7 +250,7 @@ def test_by_default_users_sign_in_with_the_stacks_cognito_pool_through_one_confi
 ) -> None:
     (pool,) = synth.resources("AWS::Cognito::UserPool").values()
     assert pool["Properties"]["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": True}
-    assert pool["DeletionPolicy"] == "Retain"
+    assert pool["DeletionPolicy"] == "RetainExceptOnCreate"
     assert "LambdaConfig" not in pool["Properties"]  # no pre-token trigger: the tenant is chosen by our server
     (domain,) = synth.resources("AWS::Cognito::UserPoolDomain").values()
     assert domain["Properties"]["ManagedLoginVersion"] == 2
@@ -325,3 +325,20 @@ def test_outputs_name_the_tables_the_members_cli_uses(synth: Synth, custom: Synt
     assert "NextSigningKeyArn" not in synth.raw["Outputs"]
     assert "UserPoolId" in synth.raw["Outputs"]
     assert "UserPoolId" not in custom.raw["Outputs"]
+
+
+def test_the_custom_resource_waits_for_its_providers_log_group(synth: Synth) -> None:
+    # Otherwise the first invocation lets Lambda create /aws/lambda/<provider>, and the stack's own
+    # log group of that name fails "already exists".
+    groups = {
+        name: group
+        for name, group in synth.resources("AWS::Logs::LogGroup").items()
+        if "/aws/lambda/" in json.dumps(group["Properties"].get("LogGroupName", ""))
+    }
+    (group_id,) = groups
+    assert groups[group_id]["DeletionPolicy"] == "Delete"
+    assert groups[group_id]["Properties"]["RetentionInDays"] == 30
+    custom = {n: r for n, r in synth.raw["Resources"].items() if r["Type"].startswith("Custom::")}
+    assert custom
+    for name, resource in custom.items():
+        assert group_id in resource.get("DependsOn", []), name

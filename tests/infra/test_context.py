@@ -107,6 +107,11 @@ def test_a_removed_key_is_refused_and_names_what_replaced_it(old: str) -> None:
         ({"signing_key_generation": "0"}, "signing_key_generation"),
         ({"signing_key_generation": "two"}, "signing_key_generation"),
         ({"signing_key_next": "later"}, "signing_key_next"),
+        ({"widget_image_origins": "http://cdn.example.com"}, "widget_image_origins"),
+        ({"widget_image_origins": "https://cdn.example.com/logos"}, "widget_image_origins"),
+        ({"auth_reserved_concurrency": "-1"}, "auth_reserved_concurrency"),
+        ({"deletion_protection": "sometimes"}, "deletion_protection"),
+        ({"public_throttle_rate": "0"}, "public_throttle_rate"),
         ({"log_level": "WARN"}, "log_level"),  # EMF lines carry no level: WARN would drop the metrics
         ({"system_log_level": "ERROR"}, "system_log_level"),
         ({"success_log_sample": "1.5"}, "success_log_sample"),

@@ -28,14 +28,44 @@ def test_key_schemas_match_the_local_tables(synth: Synth, custom: Synth) -> None
     assert all(c["KeySchema"] == TABLES["data"]["KeySchema"] for c in cells)
 
 
-def test_every_table_is_retained_protected_recoverable_encrypted_and_on_demand(custom: Synth) -> None:
+# Everything that holds customer data, decrypts it or proves who may read it.
+RETAINED_TYPES = {"AWS::DynamoDB::Table", "AWS::KMS::Key", "AWS::Cognito::UserPool", "AWS::S3::Bucket"}
+
+
+def test_retained_resources_survive_updates_and_deletes_but_not_a_failed_create(synth: Synth, custom: Synth) -> None:
+    # RetainExceptOnCreate: a rolled-back first deploy deletes what it created, so running it again
+    # does not fail on "already exists"; an update (replacement) or a stack delete keeps everything.
+    for variant in (synth, custom):
+        retained = {
+            name: resource
+            for name, resource in variant.raw["Resources"].items()
+            if resource.get("DeletionPolicy", "Delete") != "Delete"
+        }
+        # The custom variant signs users in elsewhere: no user pool.
+        expected = RETAINED_TYPES - ({"AWS::Cognito::UserPool"} if variant is custom else set())
+        assert {r["Type"] for r in retained.values()} == expected
+        for name, resource in retained.items():
+            assert resource["DeletionPolicy"] == "RetainExceptOnCreate", name
+            assert resource["UpdateReplacePolicy"] == "Retain", name
+        for type_ in RETAINED_TYPES:
+            for name in variant.resources(type_):
+                assert name in retained, f"{name} ({type_}) would be deleted with the stack"
+
+
+def test_deletion_protection_is_off_until_asked_so_a_failed_create_can_roll_back(synth: Synth, custom: Synth) -> None:
+    # A protected table or pool refuses CloudFormation's own delete, which a create rollback needs.
+    for variant, protected in ((synth, False), (custom, True)):
+        for name, table in variant.resources("AWS::DynamoDB::Table").items():
+            assert table["Properties"]["DeletionProtectionEnabled"] is protected, name
+    (pool,) = synth.resources("AWS::Cognito::UserPool").values()
+    assert pool["Properties"]["DeletionProtection"] == "INACTIVE"
+
+
+def test_every_table_is_recoverable_encrypted_and_on_demand(custom: Synth) -> None:
     tables = custom.resources("AWS::DynamoDB::Table")
     assert len(tables) == 8  # registry, data + 2 cells, usage, audit, oauth state, members
     for name, table in tables.items():
-        assert table["DeletionPolicy"] == "Retain", name
-        assert table["UpdateReplacePolicy"] == "Retain", name
         props = table["Properties"]
-        assert props["DeletionProtectionEnabled"] is True, name
         assert props["BillingMode"] == "PAY_PER_REQUEST", name
         assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, name
         assert props["SSESpecification"]["SSEEnabled"] is True, name
@@ -55,12 +85,12 @@ def test_usage_audit_and_oauth_state_age_out_through_expires_at(synth: Synth) ->
 def test_secrets_key_rotates_and_outlives_the_stack(synth: Synth) -> None:
     key = synth.raw["Resources"][synth.logical_id("Secrets/Key")]
     assert key["Properties"]["EnableKeyRotation"] is True
-    assert key["DeletionPolicy"] == "Retain"
+    assert key["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
 def test_branding_bucket_is_private_tls_only_encrypted_and_retained(synth: Synth) -> None:
     (bucket,) = synth.resources("AWS::S3::Bucket").values()
-    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
     assert bucket["Properties"]["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True,
         "BlockPublicPolicy": True,
@@ -74,3 +104,14 @@ def test_branding_bucket_is_private_tls_only_encrypted_and_retained(synth: Synth
     (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_noncurrent_branding_versions_expire(synth: Synth) -> None:
+    from infra.constructs.branding import NONCURRENT_DAYS
+
+    (bucket,) = synth.resources("AWS::S3::Bucket").values()
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+    (rule,) = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled"
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": NONCURRENT_DAYS}
+    assert rule["ExpiredObjectDeleteMarker"] is True

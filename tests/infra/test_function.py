@@ -84,6 +84,22 @@ def test_premium_function_serves_only_its_plans_with_reserved_concurrency(synth:
     assert premium["Role"] == function(custom)["Role"]  # same permissions, none to tenant data
 
 
+def test_the_authorization_server_has_a_reserved_floor_and_ceiling(synth: Synth, custom: Synth) -> None:
+    # Reserved concurrency: the server keeps running when MCP traffic fills the account, and slow or
+    # abusive sign-in traffic cannot take the MCP functions' share.
+    for variant, reserved in ((synth, 20), (custom, 30)):
+        props = variant.raw["Resources"][variant.logical_id("Auth/Function")]["Properties"]
+        assert props["ReservedConcurrentExecutions"] == reserved
+
+
+def test_widget_image_origins_reach_the_mcp_functions_only_when_set(synth: Synth, custom: Synth) -> None:
+    default_env = synth.raw["Resources"][synth.logical_id("Mcp/Function")]["Properties"]["Environment"]["Variables"]
+    assert "TENANTRY_WIDGET_IMAGE_ORIGINS" not in default_env
+    for fn in ("Mcp/Function", "Premium/Function"):
+        env = custom.raw["Resources"][custom.logical_id(fn)]["Properties"]["Environment"]["Variables"]
+        assert env["TENANTRY_WIDGET_IMAGE_ORIGINS"] == "https://cdn.example.com,https://logos.example.org:8443"
+
+
 def test_lambda_drops_what_an_operator_does_not_need_before_it_is_ingested(synth: Synth) -> None:
     props = function(synth)
     # JSON format is what enables the levels; WARN keeps START/END/REPORT out; INFO keeps EMF lines in.

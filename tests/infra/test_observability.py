@@ -11,10 +11,15 @@ def alarms_by_name(synth: Synth) -> dict[str, dict]:  # type: ignore[type-arg]
     return {name: alarm["Properties"] for name, alarm in synth.resources("AWS::CloudWatch::Alarm").items()}
 
 
+# Per function: error rate and p99; once: cross-tenant denials, internal errors, dependency errors, the
+# API's 5xx rate, and the authorization server's errors and throttles.
+SHARED_ALARMS = 6
+
+
 def test_alarms_for_error_rate_p99_and_any_cross_tenant_denial_notify_the_topic(synth: Synth) -> None:
     alarms = alarms_by_name(synth)
     # The isolation canary's two alarms are tested with it (tests/infra/test_canary.py).
-    assert len([name for name in alarms if not name.startswith("Canary")]) == 3
+    assert len([name for name in alarms if not name.startswith("Canary")]) == 2 + SHARED_ALARMS
     (topic_id,) = synth.resources("AWS::SNS::Topic")
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": topic_id}]
@@ -30,7 +35,7 @@ def test_alarms_for_error_rate_p99_and_any_cross_tenant_denial_notify_the_topic(
     assert p99["ExtendedStatistic"] == "p99"
     assert p99["Threshold"] == 5000
 
-    rate = next(p for p in alarms.values() if "Metrics" in p)
+    rate = next(p for p in alarms.values() if "errors / invocations" in json.dumps(p))
     expression = next(m for m in rate["Metrics"] if "Expression" in m)
     assert "errors / invocations" in expression["Expression"]
     assert rate["Threshold"] == 5
@@ -86,7 +91,7 @@ def test_the_premium_function_gets_its_own_alarms_and_graphs(synth: Synth, custo
     premium = {"Ref": custom.logical_id("Premium/Function")}
     shared = {"Ref": custom.logical_id("Mcp/Function")}
     alarms = alarms_by_name(custom)
-    assert len(alarms) == 5
+    assert len(alarms) == 4 + SHARED_ALARMS
     (topic_id,) = custom.resources("AWS::SNS::Topic")
 
     def watches(props: dict, function: dict) -> bool:  # type: ignore[type-arg]
@@ -107,3 +112,66 @@ def test_the_premium_function_gets_its_own_alarms_and_graphs(synth: Synth, custo
         assert len(query["Properties"]["LogGroupNames"]) == 2
     # Without a premium function nothing premium appears.
     assert "Premium" not in json.dumps(synth.resources("AWS::CloudWatch::Alarm"))
+
+
+def test_cloudwatch_may_publish_to_the_topic_for_this_stacks_alarms_only_and_tls_is_still_enforced(
+    synth: Synth,
+) -> None:
+    # enforce_ssl gives the topic its own policy, which replaces SNS's default: without an Allow for
+    # CloudWatch, no alarm would reach the subscribers.
+    (topic_id,) = synth.resources("AWS::SNS::Topic")
+    (policy,) = synth.resources("AWS::SNS::TopicPolicy").values()
+    assert policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "Sid" in s}
+    publish = statements["CloudWatchAlarmsPublish"]
+    assert publish["Effect"] == "Allow"
+    assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert publish["Action"] == "sns:Publish"
+    assert publish["Resource"] == {"Ref": topic_id}
+    alarm_arns = [{"Fn::GetAtt": [name, "Arn"]} for name in synth.resources("AWS::CloudWatch::Alarm")]
+    assert sorted(map(json.dumps, publish["Condition"]["ArnEquals"]["aws:SourceArn"])) == sorted(
+        map(json.dumps, alarm_arns)
+    )
+    assert publish["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert [d["Condition"] for d in denies] == [{"Bool": {"aws:SecureTransport": "false"}}]
+
+
+def _alarm(synth: Synth, construct: str) -> dict:  # type: ignore[type-arg]
+    return synth.raw["Resources"][synth.logical_id(f"Observability/{construct}")]["Properties"]  # type: ignore[no-any-return]
+
+
+def test_the_api_5xx_rate_alarm_reads_the_stages_api(synth: Synth) -> None:
+    props = _alarm(synth, "ApiServerErrorRate")
+    metrics = {m["Id"]: m for m in props["Metrics"]}
+    api = {"Ref": synth.logical_id("Api/Api")}
+    for id_, name in (("requests", "Count"), ("errors5xx", "5xx")):
+        stat = metrics[id_]["MetricStat"]
+        assert stat["Metric"]["Namespace"] == "AWS/ApiGateway"
+        assert stat["Metric"]["MetricName"] == name
+        assert stat["Metric"]["Dimensions"] == [{"Name": "ApiId", "Value": api}]
+        assert stat["Stat"] == "Sum"
+    assert "100 * errors5xx / requests" in metrics[next(i for i in metrics if "Expression" in metrics[i])]["Expression"]
+    assert props["Threshold"] == 5
+
+
+def test_the_authorization_server_alarms_watch_its_function_and_its_crash_line(synth: Synth) -> None:
+    from infra.constructs.observability import AUTH_CRASH_PATTERN, AUTH_INTERNAL_ERRORS
+
+    auth = {"Ref": synth.logical_id("Auth/Function")}
+    errors = _alarm(synth, "AuthErrors")
+    stats = [m["MetricStat"]["Metric"] for m in errors["Metrics"] if "MetricStat" in m]
+    assert {
+        "Namespace": "AWS/Lambda",
+        "MetricName": "Errors",
+        "Dimensions": [{"Name": "FunctionName", "Value": auth}],
+    } in stats
+    assert {"Namespace": "Tenantry", "MetricName": AUTH_INTERNAL_ERRORS} in stats
+    (metric_filter,) = synth.resources("AWS::Logs::MetricFilter").values()
+    assert metric_filter["Properties"]["LogGroupName"] == {"Ref": synth.logical_id("Auth/Logs")}
+    assert metric_filter["Properties"]["FilterPattern"] == f'"{AUTH_CRASH_PATTERN}"'
+    (transformation,) = metric_filter["Properties"]["MetricTransformations"]
+    assert transformation == {"MetricNamespace": "Tenantry", "MetricName": AUTH_INTERNAL_ERRORS, "MetricValue": "1"}
+    throttles = _alarm(synth, "AuthThrottles")
+    assert (throttles["Namespace"], throttles["MetricName"]) == ("AWS/Lambda", "Throttles")
+    assert throttles["Dimensions"] == [{"Name": "FunctionName", "Value": auth}]

@@ -365,7 +365,7 @@ MUTATIONS = [
         opens=lambda c, lay: (
             _is("kms", "tenant")(c, lay)
             and c.who.tenant == OWN
-            and c.action in {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}
+            and c.action in {"kms:Encrypt", "kms:Decrypt"}
             and c.context.get("kms:EncryptionContext:tenant_id") in {OTHER, PREFIXED}
         ),
     ),
@@ -416,7 +416,10 @@ MUTATIONS = [
     Mutation(
         "s3: listing without the prefix condition",
         _no_listing_prefix,
-        opens=lambda c, lay: _is("s3", "tenant", "s3:ListBucket")(c, lay) and c.who.tenant == OWN,
+        opens=lambda c, lay: (
+            (_is("s3", "tenant", "s3:ListBucket")(c, lay) or _is("s3", "tenant", "s3:ListBucketVersions")(c, lay))
+            and c.who.tenant == OWN
+        ),
     ),
     Mutation(
         "sts: trust without the tenant_id tag requirement",

@@ -7,19 +7,16 @@ from typing import Any
 from tenantry_local.platform import LocalPlatform
 from tests.conftest import mcp_client
 
-TOOLS = {  # a starter tenant's tools
-    "get_usage",
-    "send_booking_notification",
-    "list_integration_secrets",
-    "create_customer",
-    "get_customer",
-    "list_customers",
-    "update_customer",
-    "delete_customer",
-    "get_tenant_profile",
-    "search",
-    "fetch",
-}
+# Tools every reference tenant sees, whatever else is added: a new tool does not break this file.
+REFERENCE_TOOLS = {"create_customer", "get_customer", "list_customers", "get_tenant_profile", "search", "fetch"}
+
+
+def starter_tools(platform: LocalPlatform) -> set[str]:
+    """Every registered tool whose plan feature a starter tenant has, read from the running server."""
+    from tenantry.tenancy.plans import PLANS
+
+    server = platform.emulator.containers[0].app.server
+    return {name for name, feature in server.tool_features.items() if feature in PLANS["starter"].features}
 
 
 def _data(result: Any) -> dict[str, Any]:
@@ -33,7 +30,8 @@ async def test_initialize_and_list_tools(platform: LocalPlatform, new_tenant: An
     async with mcp_client(platform, platform.token(tenant.tenant_id)) as client:
         listed = await client.list_tools()
     names = {tool.name for tool in listed.tools}
-    assert names == TOOLS
+    assert names == starter_tools(platform)
+    assert names >= REFERENCE_TOOLS and "export_customers" not in names  # professional and above
     for tool in listed.tools:
         assert tool.output_schema is not None, f"{tool.name} has no structured output schema"
         properties = tool.input_schema.get("properties", {})

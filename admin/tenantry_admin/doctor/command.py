@@ -12,16 +12,18 @@ import sys
 import time
 import webbrowser
 from pathlib import Path
+from typing import Any
 
 import httpx2
 from pydantic import ValidationError
 
+from tenantry_admin.doctor.account import concurrency
 from tenantry_admin.doctor.calls import with_token
 from tenantry_admin.doctor.context import Browser, DoctorContext, DoctorOptions
 from tenantry_admin.doctor.discovery import authorization_server, challenge, resource
 from tenantry_admin.doctor.net import FencedHttp, Loopback
 from tenantry_admin.doctor.registration import finish_cleanup, register_clients
-from tenantry_admin.doctor.report import DoctorReport, render, timing
+from tenantry_admin.doctor.report import Check, DoctorReport, render, timing
 from tenantry_admin.doctor.sign_in import sign_in
 
 __all__ = ["DoctorInputError", "diagnose", "open_browser", "register"]
@@ -89,7 +91,7 @@ class DoctorInputError(Exception):
     """The command line cannot name a target; one line for the operator."""
 
 
-def _stack_url(stack: str, region: str | None) -> str:
+def _stack_outputs(stack: str, region: str | None) -> tuple[Any, dict[str, str]]:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -98,11 +100,25 @@ def _stack_url(stack: str, region: str | None) -> str:
         stacks = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
     except (ClientError, BotoCoreError) as exc:
         raise DoctorInputError(f"Cannot read stack {stack}: {' '.join(str(exc).split())}") from None
-    outputs = {o.get("OutputKey"): o.get("OutputValue") for o in stacks[0].get("Outputs", [])}
-    url = outputs.get("McpUrl")
-    if not url:
+    outputs = {str(o.get("OutputKey")): str(o.get("OutputValue")) for o in stacks[0].get("Outputs", [])}
+    if not outputs.get("McpUrl"):
         raise DoctorInputError(f"Stack {stack} has no McpUrl output; is it a Tenantry stack?")
-    return str(url)
+    return session, outputs
+
+
+def _account_check(session: Any, outputs: dict[str, str]) -> Check:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return concurrency(session.client("lambda"), outputs)
+    except (ClientError, BotoCoreError) as exc:
+        return Check(
+            step=8,
+            title="Lambda concurrency",
+            status="WARN",
+            detail=f"could not read the account's Lambda settings: {' '.join(str(exc).split())}",
+            fix="attach the stack's OperatorPolicyArn policy to the role you run the doctor as",
+        )
 
 
 def _local_target(state_dir: Path) -> tuple[str, str | None]:
@@ -127,12 +143,15 @@ def _local_target(state_dir: Path) -> tuple[str, str | None]:
 def _command(args: argparse.Namespace) -> int:
     try:
         token, source = args.token, "--token"
+        session: Any = None
+        outputs: dict[str, str] = {}
         if args.url and args.stack:
             raise DoctorInputError("Give either a URL or --stack NAME, not both.")
         if args.url:
             url = args.url
         elif args.stack:
-            url = _stack_url(args.stack, args.region)
+            session, outputs = _stack_outputs(args.stack, args.region)
+            url = outputs["McpUrl"]
         else:
             url, local_token = _local_target(Path(args.state_dir))
             if token is None and local_token is not None:
@@ -161,6 +180,9 @@ def _command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("tenantry: interrupted", file=sys.stderr)
         return 130
+    if session is not None:
+        report.checks.append(_account_check(session, outputs))
+        report.ok = all(c.status != "FAIL" for c in report.checks)
     print(report.model_dump_json(indent=2) if args.json else render(report))
     return 0 if report.ok else 1
 

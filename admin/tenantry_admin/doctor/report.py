@@ -19,6 +19,7 @@ STEPS = {
     5: "sign-in",
     6: "with a token",
     7: "timing",
+    8: "the stack's AWS account",
 }
 Status = Literal["PASS", "FAIL", "WARN", "SKIP"]
 

@@ -147,7 +147,7 @@ def tenant_prefix(tenant_id: str) -> str:
 
 
 _S3_OBJECT_OPERATIONS = frozenset({"GetObject", "PutObject", "DeleteObject", "HeadObject"})
-_S3_LIST_OPERATIONS = frozenset({"ListObjectsV2"})
+_S3_LIST_OPERATIONS = frozenset({"ListObjectsV2", "ListObjectVersions"})
 
 
 class _S3Guard:

@@ -24,10 +24,19 @@ EVALUATOR_PACKAGE = REPO / "node_modules" / "@cloud-copilot" / "iam-simulate"
 
 OWN, OTHER, PREFIXED = "acme", "globex", "acme-eu"  # PREFIXED starts with OWN: no prefix confusion
 TAG = "aws:PrincipalTag/tenant_id"
-KMS_USE = ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey")
-KMS_NEVER = ("kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKeyWithoutPlaintext", "kms:CreateGrant")
+KMS_USE = ("kms:Encrypt", "kms:Decrypt")
+# GenerateDataKey: the secret store encrypts directly, never envelope, so no session may.
+KMS_NEVER = (
+    "kms:GenerateDataKey",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:CreateGrant",
+)
 ROW_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query")
-OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion")
+# Listing the tenant's prefix: current objects, and every version (offboarding deletes them all).
+LIST_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions")
 # Whoever can sign with the token key can mint a token for any tenant.
 SIGNING = ("kms:Sign", "kms:GetPublicKey")
 
@@ -217,14 +226,15 @@ def cases(layout: Layout, other_roles: tuple[str, ...]) -> list[Case]:
         for who in [function, *others]:
             add("s3", who, action, Target("object", layout.bucket, f"tenants/{OWN}/logo.png"), "deny", True)
     bucket = Target("bucket", layout.bucket)
-    add("s3", me, "s3:ListBucket", bucket, "allow", False, **{"s3:prefix": f"tenants/{OWN}/"})
-    add("s3", me, "s3:ListBucket", bucket, "allow", False, **{"s3:prefix": f"tenants/{OWN}/2024/"})
-    for prefix in (f"tenants/{OTHER}/", f"tenants/{PREFIXED}/", "tenants/", f"tenants/{OWN}", ""):
-        add("s3", me, "s3:ListBucket", bucket, "deny", True, **{"s3:prefix": prefix})
-    add("s3", me, "s3:ListBucket", bucket, "deny", True)  # no prefix: the whole bucket
-    add("s3", untagged, "s3:ListBucket", bucket, "deny", True, **{"s3:prefix": f"tenants/{OWN}/"})
-    for who in [function, *others]:
-        add("s3", who, "s3:ListBucket", bucket, "deny", True, **{"s3:prefix": f"tenants/{OWN}/"})
+    for listing in LIST_ACTIONS:
+        add("s3", me, listing, bucket, "allow", False, **{"s3:prefix": f"tenants/{OWN}/"})
+        add("s3", me, listing, bucket, "allow", False, **{"s3:prefix": f"tenants/{OWN}/2024/"})
+        for prefix in (f"tenants/{OTHER}/", f"tenants/{PREFIXED}/", "tenants/", f"tenants/{OWN}", ""):
+            add("s3", me, listing, bucket, "deny", True, **{"s3:prefix": prefix})
+        add("s3", me, listing, bucket, "deny", True)  # no prefix: the whole bucket
+        add("s3", untagged, listing, bucket, "deny", True, **{"s3:prefix": f"tenants/{OWN}/"})
+        for who in [function, *others]:
+            add("s3", who, listing, bucket, "deny", True, **{"s3:prefix": f"tenants/{OWN}/"})
 
     # STS: only the function role (and opted-in outside principals) may become a tenant, with exactly a
     # non-empty tenant_id tag.
