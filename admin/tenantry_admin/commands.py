@@ -607,7 +607,6 @@ def run(args: argparse.Namespace) -> int:
                 settings=target.settings,
                 principal=target.principal,
                 silo_plans=frozenset(target.settings.silo_plans),
-                kms=services.session.create_client("kms"),
             )
             workers = 8 if args.stack else 1
             drain = DRAIN_SECONDS if args.stack else LOCAL_DRAIN_SECONDS

@@ -3,7 +3,8 @@
 The stack's data table is the template (infra/constructs/data.py: on demand, encrypted,
 point-in-time recovery, deletion protection). Its settings are read from DynamoDB rather than
 repeated here, so a silo table made by `tenants create`, a move, a plan change or a restore
-matches whatever the deployed stack says, including a customer managed key or tags added later.
+matches what the deployed stack says, tags added later included. Telling a customer managed key
+from the AWS managed one takes KMS DescribeKey, so it is done only when a KMS client is given.
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ def _sse(dynamodb_sse: dict[str, Any] | None, kms: Any) -> dict[str, Any]:
     if not dynamodb_sse or dynamodb_sse.get("Status") not in ("ENABLED", "ENABLING", "UPDATING"):
         return {"Enabled": False}  # AWS owned key: DynamoDB's default, nothing to ask for
     key_arn = dynamodb_sse.get("KMSMasterKeyArn")
-    if key_arn and kms is not None:
-        # DescribeTable names the AWS managed key by its ARN like any other key. Asking for it by
-        # ARN would still encrypt with it; leaving KMSMasterKeyId out is how the stack asks for it.
+    if kms is None:
+        # DescribeTable names the AWS managed key by its ARN like any other key; only KMS tells them
+        # apart. Without a KMS client (the CLI: the operator policy grants no KMS action) the key is
+        # the one the stack deploys, AWS managed (infra/constructs/data.py), asked for without an id.
+        return {"Enabled": True, "SSEType": "KMS"}
+    if key_arn:
+        # Asking for the AWS managed key by ARN is not how the stack asks for it: leave the id out.
         try:
             managed = kms.describe_key(KeyId=AWS_MANAGED_DYNAMODB_KEY)["KeyMetadata"]["Arn"]
         except ClientError as exc:

@@ -114,8 +114,8 @@ class TenantAdmin:
     request_id: str = field(default_factory=lambda: f"admin-{uuid.uuid4().hex[:12]}")
     # Writes the status marks admission checks; built on the operator's client when not given.
     usage: UsageMeter | None = None
-    # The operator's KMS client: tells the AWS managed DynamoDB key from a customer managed one
-    # when a silo table copies the data table's encryption (without it, the key is named by ARN).
+    # A KMS client tells the AWS managed DynamoDB key from a customer managed one when a silo table
+    # copies the data table's encryption; without it, the stack's AWS managed key is assumed.
     kms: Any = None
 
     @property
