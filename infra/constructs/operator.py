@@ -27,7 +27,7 @@ REGISTRY_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem
 # The month items (reports, health) and the blocked mark that suspend, resume and offboard set.
 USAGE_ACTIONS = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
 AUDIT_ACTIONS = ["dynamodb:PutItem", "dynamodb:Query"]
-MEMBER_ACTIONS = ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan"]
+MEMBER_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan"]
 # Suspend and `members remove` revoke the tenant's (or the user's) sign-ins.
 OAUTH_ACTIONS = ["dynamodb:Query", "dynamodb:UpdateItem"]
 # Silo tables: created on onboarding with the data table's key schema, dropped on offboarding.
@@ -55,8 +55,12 @@ def operator_statements(
         table(sid="Audit", actions=AUDIT_ACTIONS, resources=[data.audit.table_arn]),
         table(sid="Memberships", actions=MEMBER_ACTIONS, resources=[members.table_arn]),
         table(sid="RevokeSignIns", actions=OAUTH_ACTIONS, resources=[oauth.table_arn]),
-        # A silo table copies the data table's key schema.
-        table(sid="DataTableSchema", actions=["dynamodb:DescribeTable"], resources=[data.data.table_arn]),
+        # A silo table copies the data table's key schema, encryption, deletion protection and tags.
+        table(
+            sid="DataTableSchema",
+            actions=["dynamodb:DescribeTable", "dynamodb:ListTagsOfResource"],
+            resources=[data.data.table_arn],
+        ),
         table(sid="SiloTables", actions=SILO_ACTIONS, resources=[silo_tables]),
         # One tenant per session, under the tenant role's own tag conditions (its trust policy).
         table(sid="ActAsOneTenant", actions=["sts:AssumeRole", "sts:TagSession"], resources=[tenant_role_arn]),
