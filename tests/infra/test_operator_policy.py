@@ -10,11 +10,10 @@ some request, and removing any one action from the policy must deny some recorde
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import json
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
