@@ -28,6 +28,7 @@ from tenantry.dal.keys import counter_key, customer_key
 from tenantry.tenancy.placement import Placement
 from tenantry_admin.lifecycle.mover import Mover
 from tenantry_admin.lifecycle.portability import Portability
+from tenantry_admin.lifecycle.restoring import Restorer
 from tenantry_admin.tenants import TenantAdmin
 from tenantry_admin.wiring import OperatorServices
 from tenantry_local.aws import local_client
@@ -178,6 +179,6 @@ def run_lifecycle(resources: Resources, options: Options) -> list[Row]:
             ),
         ]
         started = time.perf_counter()
-        portability.restore(path, tenant_id + "-r", "pool")
+        Restorer(admin, s.clients, None, s.session.create_client("kms")).restore(path, tenant_id + "-r", "pool")
         rows.append(Row("lifecycle", "restore: seconds (verify + write)", round(time.perf_counter() - started, 2), "s"))
     return rows

@@ -100,7 +100,7 @@ class TenantryStack(Stack):
             data=data,
             stack_name=self.stack_name,
         )
-        api.route_authorization_server(auth.function)
+        api.route_authorization_server(auth.alias)
         premium = None
         if config.premium_reserved_concurrency:
             premium = McpFunction(
@@ -150,6 +150,9 @@ class TenantryStack(Stack):
                 environment=environment,
                 topic=observability.topic,
             )
+            observability.watch("CanaryViolation", canary.violation_alarm)
+            observability.watch("CanarySilent", canary.silence_alarm)
+        observability.let_alarms_publish()
 
         outputs = {
             "McpUrl": (api.mcp_url, "The MCP endpoint to give to clients (also the token audience)"),

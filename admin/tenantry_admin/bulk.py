@@ -27,6 +27,7 @@ from tenantry.dal.keys import is_slug_reservation, registry_key, slug_reservatio
 from tenantry.errors import ConflictError, InvalidInputError, TenantryError, aws_error_code
 from tenantry.tenancy.plans import FEATURES, QuotaOverrides
 from tenantry.tenancy.registry import Branding, TenantRecord
+from tenantry_admin.silo_tables import for_tenant, silo_table_template
 from tenantry_admin.tenants import (
     PLACEMENTS,
     TenantAdmin,
@@ -443,18 +444,11 @@ class TenantImporter:
     def create_silo_tables(self, tenant_ids: list[str], progress: Callable[[int, int], None]) -> None:
         """Start every CreateTable, then wait for each to be ACTIVE (on AWS it takes seconds each, in parallel)."""
         settings, client = self.admin.settings, self.admin.dynamodb
-        template = client.describe_table(TableName=settings.data_table)["Table"]
+        # The stack's data table's settings (silo_tables.py), read once for every table.
+        template = silo_table_template(client, self.admin.kms, settings.data_table)
         for tenant_id in tenant_ids:
             try:
-                client.create_table(
-                    TableName=settings.silo_table_prefix + tenant_id,
-                    KeySchema=template["KeySchema"],
-                    AttributeDefinitions=template["AttributeDefinitions"],
-                    BillingMode="PAY_PER_REQUEST",
-                    SSESpecification={"Enabled": True},
-                    DeletionProtectionEnabled=True,
-                    Tags=[{"Key": "tenant_id", "Value": tenant_id}],
-                )
+                client.create_table(**for_tenant(template, settings.silo_table_prefix + tenant_id, tenant_id))
             except ClientError as exc:
                 if aws_error_code(exc) != "ResourceInUseException":  # made by a run that was interrupted
                     raise

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
 
+from tenantry.canary.cases import is_canary_tenant
 from tenantry.dal.items import from_attrs, to_attrs
 from tenantry.dal.keys import usage_month_key
 from tenantry.errors import InvalidInputError
@@ -74,7 +75,9 @@ def registry_pages(
         ExpressionAttributeNames=names,
         ExpressionAttributeValues=to_attrs(values),
     ):
-        yield [TenantRecord.model_validate(from_attrs(item)) for item in page.get("Items", [])]
+        records = (TenantRecord.model_validate(from_attrs(item)) for item in page.get("Items", []))
+        # The isolation canary's tenants are never listed, reported or billed (tenantry canary).
+        yield [record for record in records if not is_canary_tenant(record.tenant_id)]
 
 
 def _filters(args: argparse.Namespace) -> tuple[set[str], set[str], set[str]]:
@@ -234,6 +237,8 @@ def _top(args: argparse.Namespace, ops: Ops) -> int:
         ):
             for item in page.get("Items", []):
                 values = from_attrs(item)
+                if is_canary_tenant(str(values["pk"])):
+                    continue
                 usage = month_usage(str(values["pk"]), month, values)
                 errors = sum(t.errors for t in usage.tools.values())
                 refusals = usage.quota_denied + usage.rate_denied

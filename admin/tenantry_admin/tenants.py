@@ -30,6 +30,7 @@ from tenantry.tenancy.context import TENANT_ID_PATTERN, TenantContext
 from tenantry.tenancy.placement import Placement, place_tenant, table_for
 from tenantry.tenancy.plans import FEATURES, PLAN_ORDER, Plan, QuotaOverrides
 from tenantry.tenancy.registry import Branding, TenantRecord, TenantRegistry, TenantStatus
+from tenantry_admin.silo_tables import silo_table_request
 
 __all__ = ["AdminResult", "PlacementChoice", "TenantAdmin", "TenantChanges", "validate_tenant_id"]
 
@@ -113,6 +114,9 @@ class TenantAdmin:
     request_id: str = field(default_factory=lambda: f"admin-{uuid.uuid4().hex[:12]}")
     # Writes the status marks admission checks; built on the operator's client when not given.
     usage: UsageMeter | None = None
+    # A KMS client tells the AWS managed DynamoDB key from a customer managed one when a silo table
+    # copies the data table's encryption; without it, the stack's AWS managed key is assumed.
+    kms: Any = None
 
     @property
     def meter(self) -> UsageMeter:
@@ -189,23 +193,21 @@ class TenantAdmin:
         raise InvalidInputError(f"Unknown placement '{choice}': choose one of {', '.join(PLACEMENTS)}.")
 
     def _ensure_silo_table(self, tenant_id: str) -> bool:
-        """Create the tenant's own table with the data table's key schema; True if this call created it."""
+        """Create the tenant's own table like the stack's data table; True if this call created it.
+
+        Keys, encryption (the same KMS key, or the AWS managed one), deletion protection and tags
+        come from the data table (silo_tables.py), plus the tag tenant_id. Point-in-time recovery
+        is always on: a silo table is one tenant's only copy of its data.
+        """
         name = self.settings.silo_table_prefix + tenant_id
-        template = self.dynamodb.describe_table(TableName=self.settings.data_table)["Table"]
+        request = silo_table_request(self.dynamodb, self.kms, self.settings.data_table, name, tenant_id)
         try:
-            self.dynamodb.create_table(
-                TableName=name,
-                KeySchema=template["KeySchema"],
-                AttributeDefinitions=template["AttributeDefinitions"],
-                BillingMode="PAY_PER_REQUEST",
-                SSESpecification={"Enabled": True},
-                DeletionProtectionEnabled=True,
-                Tags=[{"Key": "tenant_id", "Value": tenant_id}],
-            )
+            self.dynamodb.create_table(**request)
         except ClientError as exc:
             if aws_error_code(exc) != "ResourceInUseException":
                 raise
             return False
+        # PITR can only be turned on for an ACTIVE table; callers write only after this returns.
         self.dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
         self.dynamodb.update_continuous_backups(
             TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}

@@ -47,7 +47,7 @@ from constructs import Construct
 
 from infra.config import DeployConfig
 from infra.constructs.data import KEEP, TenantData, retained_table
-from infra.constructs.functions import RUNTIME, function_code, retention
+from infra.constructs.functions import ALIAS, RUNTIME, function_code, retention
 from infra.constructs.secrets import ADMIN_ACTIONS
 from infra.nag import acknowledge
 from layers.build import LAMBDA_PYTHON, BuiltAsset
@@ -211,6 +211,10 @@ class AuthorizationServer(Construct):
             # refreshes running when MCP traffic uses the rest. A maximum (event-source setting) exists
             # only for SQS, and provisioned concurrency is a warm pool, not a bound.
             reserved_concurrent_executions=config.auth_reserved_concurrency or None,
+            # API Gateway's JWT authorizer fetches discovery and the JWKS from this function with a
+            # 1,500 ms timeout; a cold init (~1.4 s of imports at 512 MB) could exceed it and turn valid
+            # tokens into 401s. A SnapStart restore is a few hundred ms (docs/deploy.md, "JWKS").
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if config.snapstart else None,
             log_group=self.log_group,
             environment={
                 "TENANTRY_ISSUER_URL": issuer,
@@ -236,6 +240,8 @@ class AuthorizationServer(Construct):
             # RFC 9728 through a tenant host: the server accepts `https://<slug>.<domain>/mcp` as a
             # resource for that tenant only (and still issues the API's audience).
             self.function.add_environment("TENANTRY_BASE_DOMAIN", config.domain)
+        # The API invokes this alias, never $LATEST (SnapStart applies only to published versions).
+        self.alias = lambda_.Alias(self, "Live", alias_name=ALIAS, version=self.function.current_version)
         acknowledge(
             self.function,
             "AwsSolutions-L1",

@@ -174,7 +174,6 @@ class Observability(Construct):
         self._error_alarms(config, api, auth, auth_logs)
         for alarm in self.alarms.values():
             alarm.add_alarm_action(notify)
-        self._let_alarms_publish()
 
         self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{config.name_prefix}-mcp")
         self.dashboard.add_widgets(
@@ -287,7 +286,12 @@ class Observability(Construct):
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
 
-    def _let_alarms_publish(self) -> None:
+    def watch(self, name: str, alarm: cw.Alarm) -> None:
+        """An alarm another construct made that notifies the topic: named in the topic's publish policy."""
+        self.alarms[name] = alarm
+
+    def let_alarms_publish(self) -> None:
+        """Once every alarm is known (the stack calls it last): the topic policy names each of them."""
         # enforce_ssl gives the topic a policy of its own, which replaces SNS's default policy: without
         # this statement CloudWatch may not publish and no alarm reaches anyone. Scoped to this stack's
         # alarms (aws:SourceArn) in this account (aws:SourceAccount), against the confused deputy.

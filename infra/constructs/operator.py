@@ -24,10 +24,11 @@ __all__ = ["OperatorPolicy", "operator_statements"]
 
 # table role -> the item actions the operator CLI uses on it (tenantry_admin, tenantry.tenancy, dal).
 REGISTRY_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Scan"]
-# The month items (reports, health) and the blocked mark that suspend, resume and offboard set.
-USAGE_ACTIONS = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+# The month items (reports, health) and the blocked mark that suspend, resume and offboard set; a
+# tenant's months read for an export (Query) and written by a restore (PutItem); `tenants top` scans them.
+USAGE_ACTIONS = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"]
 AUDIT_ACTIONS = ["dynamodb:PutItem", "dynamodb:Query"]
-MEMBER_ACTIONS = ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan"]
+MEMBER_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan"]
 # Suspend and `members remove` revoke the tenant's (or the user's) sign-ins.
 OAUTH_ACTIONS = ["dynamodb:Query", "dynamodb:UpdateItem"]
 # Silo tables: created on onboarding with the data table's key schema, dropped on offboarding.
@@ -45,6 +46,9 @@ def operator_statements(
     stack: Stack, data: TenantData, members: ddb.ITable, oauth: ddb.ITable, tenant_role_arn: str
 ) -> list[iam.PolicyStatement]:
     silo_tables = stack.format_arn(service="dynamodb", resource="table", resource_name=f"{data.silo_table_prefix}*")
+    cell_tables = stack.format_arn(
+        service="dynamodb", resource="table", resource_name=f"{data.name_prefix}-data-cell-*"
+    )
     stack_arn = stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{Aws.STACK_NAME}/*")
     table = iam.PolicyStatement
     return [
@@ -55,8 +59,14 @@ def operator_statements(
         table(sid="Audit", actions=AUDIT_ACTIONS, resources=[data.audit.table_arn]),
         table(sid="Memberships", actions=MEMBER_ACTIONS, resources=[members.table_arn]),
         table(sid="RevokeSignIns", actions=OAUTH_ACTIONS, resources=[oauth.table_arn]),
-        # A silo table copies the data table's key schema.
-        table(sid="DataTableSchema", actions=["dynamodb:DescribeTable"], resources=[data.data.table_arn]),
+        # A silo table copies the data table's key schema, encryption, deletion protection and tags.
+        table(
+            sid="DataTableSchema",
+            actions=["dynamodb:DescribeTable", "dynamodb:ListTagsOfResource"],
+            resources=[data.data.table_arn],
+        ),
+        # `cells show` counts each cell's items; by name pattern, so a cell added by `-c cells=N` is covered.
+        table(sid="CellSizes", actions=["dynamodb:DescribeTable"], resources=[cell_tables]),
         table(sid="SiloTables", actions=SILO_ACTIONS, resources=[silo_tables]),
         # One tenant per session, under the tenant role's own tag conditions (its trust policy).
         table(sid="ActAsOneTenant", actions=["sts:AssumeRole", "sts:TagSession"], resources=[tenant_role_arn]),
@@ -94,6 +104,10 @@ class OperatorPolicy(Construct):
             (
                 f"Resource::arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/{data.silo_table_prefix}*",
                 "Silo tables are created per tenant as <prefix>-silo-<tenant_id>: only their prefix can be named.",
+            ),
+            (
+                f"Resource::arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/{data.name_prefix}-data-cell-*",
+                "DescribeTable only, on this stack's cell tables by name, so a cell added later is covered.",
             ),
             (
                 "Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:<AWS::AccountId>:stack/<AWS::StackName>/*",

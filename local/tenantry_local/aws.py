@@ -265,7 +265,18 @@ def create_tables(tables: list[tuple[str, str]]) -> None:
     for role, table_name in tables:
         if table_name in existing:
             continue
-        client.create_table(TableName=table_name, BillingMode="PAY_PER_REQUEST", **TABLES[role])
+        # As deployed (infra/constructs/data.py): encrypted with the AWS managed key, deletion
+        # protection and point-in-time recovery on. A silo table copies these settings from here.
+        client.create_table(
+            TableName=table_name,
+            BillingMode="PAY_PER_REQUEST",
+            SSESpecification={"Enabled": True, "SSEType": "KMS"},
+            DeletionProtectionEnabled=True,
+            **TABLES[role],
+        )
+        client.update_continuous_backups(
+            TableName=table_name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
         existing.add(table_name)
 
 

@@ -99,7 +99,8 @@ def iam_requests(requests: list[OperatorRequest]) -> set[tuple[str, str, str]]:
         if action is None:
             continue  # GetCallerIdentity needs no permission
         if request.service == "dynamodb":
-            name = request.param("TableName")
+            # Tagging requests name the table by ARN (arn:...:table/NAME).
+            name = request.param("TableName") or request.param("ResourceArn").rpartition(":table/")[2]
             index = request.param("IndexName")
             out.add((action, "table", f"{name}/index/{index}" if index else name))
         elif request.service == "sts":

@@ -11,7 +11,9 @@ some request, and removing any one action from the policy must deny some recorde
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +37,10 @@ def operator_day(
     """Every operator command (what docs/operations.md walks through), each recorded under its name."""
     # A demo user (the dev sign-in knows only those), made a member of this day's own tenant.
     pooled, silo, user = f"pol-{suffix}", f"pols-{suffix}", "accountant@books.example"
+    # Files the bulk commands read and the archive export writes and restore reads.
+    files = Path(tempfile.mkdtemp(prefix="operator-policy-"))
+    (files / "tenants.csv").write_text(f"id,slug,name,plan\npoli-{suffix},poli-{suffix},Imported,starter\n")
+    (files / "members.csv").write_text(f"tenant,user\npoli-{suffix},owner@ironworks.example\n")
     steps: list[tuple[str, tuple[str, ...], str | None]] = [
         ("tenants create", ("tenants", "create", "--id", pooled, "--slug", pooled, "--name", "P", "--plan", "starter"),
          None),
@@ -57,6 +63,14 @@ def operator_day(
         ("members list", ("members", "list", "--tenant", pooled), None),
         ("members list (user)", ("members", "list", "--user", user), None),
         ("members remove", ("members", "remove", "--tenant", pooled, "--user", user), None),
+        ("tenants top", ("tenants", "top"), None),
+        ("cells show", ("cells", "show"), None),
+        ("members export", ("members", "export", "--tenant", pooled), None),
+        ("tenants import", ("tenants", "import", str(files / "tenants.csv")), None),
+        ("members import", ("members", "import", str(files / "members.csv")), None),
+        ("tenants export", ("tenants", "export", pooled, "--output", str(files / "archive.tar"), "--yes"), None),
+        ("tenants restore", ("tenants", "restore", str(files / "archive.tar"), "--as", f"polr-{suffix}", "--yes"),
+         None),
         ("tenants offboard", ("tenants", "offboard", pooled, "--yes"), None),
         ("tenants offboard (silo)", ("tenants", "offboard", silo, "--yes"), None),
     ]  # fmt: skip

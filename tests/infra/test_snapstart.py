@@ -83,3 +83,23 @@ def test_context_switch_turns_snapstart_off_and_keeps_the_alias(without_snapstar
     assert "SnapStart" not in props
     assert _alias(without_snapstart, function_id)[1]["Name"] == ALIAS
     assert _mcp_integrations(without_snapstart)
+
+
+def test_the_authorization_server_restores_from_a_snapshot_behind_its_alias(synth: Synth) -> None:
+    # API Gateway fetches discovery and the JWKS from it with a 1,500 ms timeout (docs/deploy.md).
+    function_id, props = _function(synth, "Auth")
+    assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    alias_id, alias = _alias(synth, function_id)
+    assert alias["Name"] == ALIAS
+    uris = [
+        json.dumps(i["Properties"]["IntegrationUri"])
+        for i in synth.resources("AWS::ApiGatewayV2::Integration").values()
+    ]
+    mine = [uri for uri in uris if f'"{function_id}"' in uri or f'"{alias_id}"' in uri]
+    assert mine == [json.dumps({"Ref": alias_id})]  # one integration, the alias; never the function's $LATEST
+
+
+def test_without_snapstart_the_authorization_server_keeps_its_alias(without_snapstart: Synth) -> None:
+    function_id, props = _function(without_snapstart, "Auth")
+    assert "SnapStart" not in props
+    assert _alias(without_snapstart, function_id)[1]["Name"] == ALIAS

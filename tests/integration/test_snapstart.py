@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tenantry.mcp_server.snapstart import RUNTIME_HOOKS_MODULE
+from tenantry.snapstart import RUNTIME_HOOKS_MODULE
 from tenantry_local.apigw import build_event, parse_response
 from tenantry_local.emulator import _FakeLambdaContext
 from tenantry_local.platform import LocalPlatform

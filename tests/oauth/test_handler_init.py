@@ -104,3 +104,35 @@ def test_a_signing_key_listed_twice_fails_the_import_naming_the_setting(
     with pytest.raises(SettingsError) as caught:
         importlib.import_module(HANDLER_MODULE)
     assert "TENANTRY_SIGNING_KEY_IDS" in str(caught.value) and "more than once" in str(caught.value)
+
+
+def test_init_registers_snapstart_hooks_and_a_restored_container_serves_the_jwks(
+    function_environment: dict[str, str], platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SnapStart (infra/constructs/auth.py): the JWKS API Gateway fetches is served by a restore, not an init."""
+    import random
+    import types
+
+    from tenantry.snapstart import RUNTIME_HOOKS_MODULE
+
+    before: list[Any] = []
+    after: list[Any] = []
+    runtime = types.ModuleType(RUNTIME_HOOKS_MODULE)
+    runtime.register_before_snapshot = before.append  # type: ignore[attr-defined]
+    runtime.register_after_restore = after.append  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, RUNTIME_HOOKS_MODULE, runtime)
+    module = importlib.import_module(HANDLER_MODULE)
+    assert before == [module.app.before_snapshot]
+    assert after == [module.app.after_restore]
+
+    for hook in before:  # the snapshot
+        hook()
+    random.seed(7)
+    snapshot_draw = random.random()
+    random.seed(7)  # every container resumes with the snapshot's generator state
+    for hook in after:
+        hook()
+    assert random.random() != snapshot_draw, "a restore must reseed random, or containers share its sequence"
+    response = parse_response(module.handler(_get("/.well-known/jwks.json"), _FakeLambdaContext("r")))
+    assert response.status == 200, response.body
+    assert json.loads(response.body) == platform.oauth.signer.jwks()

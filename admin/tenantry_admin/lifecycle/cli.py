@@ -14,6 +14,7 @@ from tenantry_admin.lifecycle.journal import MoveJournal, describe
 from tenantry_admin.lifecycle.mover import Mover, MoveReport, parse_target
 from tenantry_admin.lifecycle.plans import placement_for_plan
 from tenantry_admin.lifecycle.portability import ExportReport, Portability
+from tenantry_admin.lifecycle.restoring import Restorer
 from tenantry_admin.tenants import TenantChanges
 
 if TYPE_CHECKING:
@@ -138,18 +139,47 @@ def _export(args: argparse.Namespace, ops: Ops) -> int:
     return 0
 
 
+def _restorer(ops: Ops) -> Restorer:
+    return Restorer(ops.admin, ops.services.clients, ops.members, ops.services.session.create_client("kms"))
+
+
 def _restore(args: argparse.Namespace, ops: Ops) -> int:
-    portability = _portability(ops)
-    reader = portability.verify(Path(args.file))  # the whole archive, before anything is asked or written
-    source = reader.manifest["tenant_id"]
-    target = portability.target_of(reader, args.as_id)
-    confirm(
-        args,
-        ops,
-        f"Restore {Path(args.file).name} (tenant {source}, exported {reader.manifest.get('created_at')} from "
-        f"{reader.manifest.get('source')}) as {target}, placement {args.placement}.",
-    )
-    report = portability.restore(Path(args.file), args.as_id, args.placement)
+    """Everything is checked (the whole archive, or the recovered table) before anything is asked or written."""
+    restorer = _restorer(ops)
+    if args.replace and args.placement != "auto":
+        raise InvalidInputError(
+            "--placement does not go with --replace: the tenant keeps its placement (`tenantry tenants move` "
+            "changes it). Nothing was restored."
+        )
+    if args.from_table:
+        if args.file or not args.tenant:
+            raise InvalidInputError("--from-table TABLE takes --tenant ID and no FILE; nothing was restored.")
+        source, name = args.tenant, f"table {args.from_table}"
+        target = restorer.target_of(source, args.as_id, args.replace)
+        count = restorer.check_table(args.from_table, source, target)
+        what = f"{count:,} item(s) of tenant {source} from {name}"
+    else:
+        if not args.file or args.tenant:
+            raise InvalidInputError("Name an archive FILE, or --from-table TABLE --tenant ID; nothing was restored.")
+        reader = restorer.verify(Path(args.file))
+        source, name = str(reader.manifest["tenant_id"]), Path(args.file).name
+        target = restorer.target_of(source, args.as_id, args.replace)
+        what = (
+            f"{name} (tenant {source}, exported {reader.manifest.get('created_at')} from "
+            f"{reader.manifest.get('source')}, {reader.manifest['parts']['items.jsonl']['count']:,} item(s))"
+        )
+    if args.replace:
+        plan = (
+            f"Replace the data of tenant {target} ({restorer.current_items(target):,} item(s) now) with {what}: "
+            "items not in the source are deleted."
+        )
+    else:
+        plan = f"Restore {what} as {target}, placement {args.placement}."
+    confirm(args, ops, plan)
+    if args.from_table:
+        report = restorer.restore_from_table(args.from_table, source, args.as_id, args.placement, args.replace)
+    else:
+        report = restorer.restore(Path(args.file), args.as_id, args.placement, args.replace)
     if args.json:
         ops.json(report.model_dump(mode="json"))
     else:
@@ -210,8 +240,11 @@ def register(tsub: Any, command: Callable[..., argparse.ArgumentParser]) -> None
     p.add_argument("tenant_id")
     p.add_argument("--output", required=True, metavar="FILE")
     p.add_argument("--yes", action="store_true", help="replace FILE if it exists")
-    p = command(tsub, "restore", _restore, "restore a tenant from an archive (verified whole first)", True)
-    p.add_argument("file")
+    p = command(tsub, "restore", _restore, "restore a tenant from an archive or a point-in-time-recovered table", True)
+    p.add_argument("file", nargs="?", help="the archive (verified whole before anything is written)")
+    p.add_argument("--from-table", metavar="TABLE", help="a table DynamoDB point-in-time recovery restored")
+    p.add_argument("--tenant", metavar="ID", help="with --from-table: the tenant to take out of TABLE")
+    p.add_argument("--replace", action="store_true", help="replace the data of the existing tenant")
     p.add_argument("--as", dest="as_id", metavar="NEW_ID", help="restore under this tenant id (secrets re-encrypted)")
     p.add_argument("--placement", default="auto", help="pool, cell, silo or auto (default: auto)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")

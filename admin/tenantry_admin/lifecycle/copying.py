@@ -134,7 +134,7 @@ class PartitionCopier:
         key = moved_key(self._tenant.tenant_id, item[SK]["S"])
         return {**item, **to_attrs(key)}
 
-    def _batch(self, table: str, requests: list[dict[str, Any]]) -> None:
+    def batch(self, table: str, requests: list[dict[str, Any]]) -> None:
         client = self.client(table)
         pending = {table: requests}
         for _ in range(20):
@@ -150,13 +150,13 @@ class PartitionCopier:
         for item in self.data_items(self.source_table):
             batch.append({"PutRequest": {"Item": self._rebuilt(item)}})
             if len(batch) == _BATCH:
-                self._batch(self.target_table, batch)
+                self.batch(self.target_table, batch)
                 copied += len(batch)
                 batch = []
                 if progress is not None:
                     progress(copied, max(total, copied))
         if batch:
-            self._batch(self.target_table, batch)
+            self.batch(self.target_table, batch)
             copied += len(batch)
         if progress is not None:
             progress(copied, max(total, copied))
@@ -207,7 +207,7 @@ class PartitionCopier:
             page = next(self._pages(table, Limit=_BATCH, ProjectionExpression="#pk, #sk"), [])
             if not page:
                 return deleted
-            self._batch(table, [{"DeleteRequest": {"Key": {PK: i[PK], SK: i[SK]}}} for i in page])
+            self.batch(table, [{"DeleteRequest": {"Key": {PK: i[PK], SK: i[SK]}}} for i in page])
             deleted += len(page)
             if progress is not None:
                 progress(deleted, deleted)

@@ -4,7 +4,7 @@ The container's whole object graph is built here, at import: Lambda runs this in
 init phase (and, with SnapStart, once per published version, into the snapshot), so
 the first invocation only serves its request. A misconfigured deployment fails at
 init, naming the setting. The SnapStart hooks keep tenant credentials, registry
-entries and clock-bound state out of the snapshot (mcp_server/snapstart.py). Init runs
+entries and clock-bound state out of the snapshot (tenantry/snapstart.py). Init runs
 without the cyclic garbage collector and freezes what it built (tenantry/initphase.py).
 """
 
@@ -23,7 +23,7 @@ __all__ = ["app", "handler"]
 def _init() -> LambdaApp:
     # Imported here, inside the init phase, so the import work runs without the collector too.
     from tenantry.mcp_server.app import LambdaApp
-    from tenantry.mcp_server.snapstart import register_hooks
+    from tenantry.snapstart import register_hooks
 
     built = LambdaApp.from_env()
     built.prime()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -242,6 +243,17 @@ class OAuthLambdaApp:
     @classmethod
     def from_env(cls, build: Callable[[], AuthorizationServer]) -> OAuthLambdaApp:
         return cls(build())
+
+    def before_snapshot(self) -> None:
+        """SnapStart: init fetched nothing (no key, no document, no tenant), so nothing is in the snapshot to drop."""
+
+    def after_restore(self) -> None:
+        """SnapStart: many containers resume from one snapshot; each reseeds `random` from the OS.
+
+        Codes, tokens and CSRF values come from `secrets` (the OS's generator, which a restore does not
+        repeat); `random` is reseeded anyway, for botocore's retry jitter and anything added later.
+        """
+        random.seed()
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         result: dict[str, Any] = self._mangum(event, context)
