@@ -40,7 +40,8 @@ def operator_day(
     # Files the bulk commands read and the archive export writes and restore reads.
     files = Path(tempfile.mkdtemp(prefix="operator-policy-"))
     (files / "tenants.csv").write_text(f"id,slug,name,plan\npoli-{suffix},poli-{suffix},Imported,starter\n")
-    (files / "members.csv").write_text(f"tenant,user\npoli-{suffix},owner@ironworks.example\n")
+    # A user of its own: a demo user given a second tenant would meet a picker in other tests' sign-ins.
+    (files / "members.csv").write_text(f"tenant,user\npoli-{suffix},member-{suffix}@policy.example\n")
     steps: list[tuple[str, tuple[str, ...], str | None]] = [
         ("tenants create", ("tenants", "create", "--id", pooled, "--slug", pooled, "--name", "P", "--plan", "starter"),
          None),
