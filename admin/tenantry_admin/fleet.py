@@ -117,22 +117,8 @@ def _list(args: argparse.Namespace, ops: Ops) -> int:
 
 # -- usage -------------------------------------------------------------------------------------
 def month_usage(tenant_id: str, month: str, values: dict[str, Any]) -> MonthUsage:
-    """A usage item's counters as MonthUsage (the layout UsageMeter writes: calls, refusals, t#TOOL#KIND)."""
-    usage = MonthUsage(
-        tenant_id=tenant_id,
-        month=month,
-        calls=int(values.get("calls", 0)),
-        quota_denied=int(values.get("quota_denied", 0)),
-        rate_denied=int(values.get("rate_denied", 0)),
-    )
-    for attribute, value in values.items():
-        if attribute.startswith("t#"):
-            _, tool, kind = attribute.split("#", 2)
-            entry = usage.tools.setdefault(tool, ToolUsage())
-            setattr(entry, {"calls": "calls", "errors": "errors", "ms": "total_ms"}[kind], int(value))
-        elif attribute.startswith("lat#"):
-            usage.latency_histogram_ms[attribute[4:]] = int(value)
-    return usage
+    """A usage item's counters as MonthUsage: the meter's own reading (one layout, one reader)."""
+    return MonthUsage.from_item(tenant_id, month, values)
 
 
 def _usages(ops: Ops, tenant_ids: list[str], month: str) -> dict[str, MonthUsage]:

@@ -138,6 +138,25 @@ class MonthUsage(BaseModel):
     tools: dict[str, ToolUsage] = {}
     latency_histogram_ms: dict[str, int] = {}
 
+    @classmethod
+    def from_item(cls, tenant_id: str, month: str, values: dict[str, Any]) -> MonthUsage:
+        """A usage item's counters (the layout UsageMeter writes: calls, refusals, t#TOOL#KIND, lat#BUCKET)."""
+        usage = cls(
+            tenant_id=tenant_id,
+            month=month,
+            calls=int(values.get("calls", 0)),
+            quota_denied=int(values.get("quota_denied", 0)),
+            rate_denied=int(values.get("rate_denied", 0)),
+        )
+        for attribute, value in values.items():
+            if attribute.startswith("t#"):
+                _, tool, kind = attribute.split("#", 2)
+                entry = usage.tools.setdefault(tool, ToolUsage())
+                setattr(entry, {"calls": "calls", "errors": "errors", "ms": "total_ms"}[kind], int(value))
+            elif attribute.startswith("lat#"):
+                usage.latency_histogram_ms[attribute[4:]] = int(value)
+        return usage
+
     def percentile_ms(self, fraction: float) -> int | None:
         """Upper bound of the bucket holding the given fraction of recorded calls."""
         total = sum(self.latency_histogram_ms.values())
@@ -776,19 +795,4 @@ class UsageMeter:
         item = self._client.get_item(
             TableName=self._table, Key=to_attrs(usage_month_key(tenant_id, month)), ConsistentRead=True
         ).get("Item")
-        values = from_attrs(item) if item else {}
-        usage = MonthUsage(
-            tenant_id=tenant_id,
-            month=month,
-            calls=int(values.get("calls", 0)),
-            quota_denied=int(values.get("quota_denied", 0)),
-            rate_denied=int(values.get("rate_denied", 0)),
-        )
-        for attribute, value in values.items():
-            if attribute.startswith("t#"):
-                _, tool, kind = attribute.split("#", 2)
-                entry = usage.tools.setdefault(tool, ToolUsage())
-                setattr(entry, {"calls": "calls", "errors": "errors", "ms": "total_ms"}[kind], int(value))
-            elif attribute.startswith("lat#"):
-                usage.latency_histogram_ms[attribute[4:]] = int(value)
-        return usage
+        return MonthUsage.from_item(tenant_id, month, from_attrs(item) if item else {})
