@@ -20,7 +20,7 @@ from tenantry_admin.bulk import (
     read_text,
     write_rejects,
 )
-from tenantry_admin.commands import EXIT_BAD_INPUT, Ops, run
+from tenantry_admin.commands import EXIT_BAD_INPUT, Ops, add_admin_command, subcommands_of
 
 __all__ = ["IMPORT_WORKERS", "TtyProgress", "add_command", "register"]
 
@@ -115,14 +115,14 @@ def _import(args: argparse.Namespace, ops: Ops) -> int:
 
 
 def add_command(parent: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = parent.add_parser(
+    p = add_admin_command(
+        parent,
         "import",
-        help="onboard many tenants from a CSV or JSON Lines file",
+        _import,
+        "onboard many tenants from a CSV or JSON Lines file",
         description=_IMPORT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--stack", help="a deployed stack's name (default: the running local server)")
-    p.add_argument("--region", help="the stack's region (default: your AWS configuration's)")
     p.add_argument("file", help="the CSV or JSON Lines file")
     p.add_argument("--format", choices=("csv", "jsonl"), help="default: from the file name, else its first line")
     p.add_argument("--update", action="store_true", help="change registered tenants whose row differs")
@@ -135,16 +135,8 @@ def add_command(parent: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         metavar="N",
         help=f"the account's DynamoDB table quota in the region (default {DEFAULT_TABLE_QUOTA:,})",
     )
-    p.set_defaults(func=run, admin_func=_import)
-
-
-def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    raise LookupError(f"{parser.prog} has no subcommands")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `tenants import` to the `tenants` group commands.register made."""
-    add_command(_subcommands(sub.choices["tenants"]))
+    add_command(subcommands_of(sub.choices["tenants"]))

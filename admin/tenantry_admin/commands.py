@@ -482,11 +482,35 @@ def _secret_list(args: argparse.Namespace, ops: Ops) -> int:
 
 
 # -- wiring ------------------------------------------------------------------------------------
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `tenants`, `secrets` and `members` to the `tenantry` parser."""
+def _target_parent() -> argparse.ArgumentParser:
+    """`--stack` and `--region`, which every command that reaches AWS (or the local server) takes."""
     target = argparse.ArgumentParser(add_help=False)
     target.add_argument("--stack", help="a deployed stack's name (default: the running local server)")
     target.add_argument("--region", help="the stack's region (default: your AWS configuration's)")
+    return target
+
+
+def subcommands_of(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """The subcommand group of a parser `register` made (`tenants`, `members`), for modules that add to it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    raise LookupError(f"{parser.prog} has no subcommands")
+
+
+def add_admin_command(
+    group: argparse._SubParsersAction[argparse.ArgumentParser], name: str, func: Command, help: str, **options: Any
+) -> argparse.ArgumentParser:
+    """A command run through `run` with the operator's services, taking --stack and --region."""
+    options.setdefault("description", help)
+    parser: argparse.ArgumentParser = group.add_parser(name, help=help, parents=[_target_parent()], **options)
+    parser.set_defaults(func=run, admin_func=func)
+    return parser
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `tenants`, `secrets` and `members` to the `tenantry` parser."""
+    target = _target_parent()
     reads = argparse.ArgumentParser(add_help=False)
     reads.add_argument("--json", action="store_true", help="print JSON")
 

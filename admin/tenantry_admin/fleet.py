@@ -27,7 +27,7 @@ from tenantry.errors import InvalidInputError
 from tenantry.metering.meter import MonthUsage, ToolUsage
 from tenantry.tenancy.plans import PLAN_ORDER
 from tenantry.tenancy.registry import TenantRecord
-from tenantry_admin.commands import STATUSES, Ops, _n, _record_json, run
+from tenantry_admin.commands import STATUSES, Ops, _n, _record_json, add_admin_command, subcommands_of
 from tenantry_admin.reports import CSV_COLUMNS, UsageLine, customers_of, usage_line, validate_month
 
 __all__ = ["month_usage", "register", "registry_pages"]
@@ -258,23 +258,12 @@ def _top(args: argparse.Namespace, ops: Ops) -> int:
 
 
 # -- wiring ------------------------------------------------------------------------------------
-def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    raise LookupError(f"{parser.prog} has no subcommands")
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `list`, `usage-report` and `top` to the `tenants` group commands.register made."""
-    tsub = _subcommands(sub.choices["tenants"])
+    tsub = subcommands_of(sub.choices["tenants"])
 
     def command(name: str, func: Any, help: str) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = tsub.add_parser(name, help=help, description=help)
-        p.add_argument("--stack", help="a deployed stack's name (default: the running local server)")
-        p.add_argument("--region", help="the stack's region (default: your AWS configuration's)")
-        p.set_defaults(func=run, admin_func=func)
-        return p
+        return add_admin_command(tsub, name, func, help)
 
     p = command("list", _list, "list tenants, a registry page at a time (any fleet size)")
     p.add_argument("--json", action="store_true", help="print a JSON array")

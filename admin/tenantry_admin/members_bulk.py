@@ -27,7 +27,7 @@ from tenantry.tenancy.context import TENANT_ID_PATTERN
 from tenantry.tenancy.registry import TenantRecord
 from tenantry_admin.bulk import ImportResult, Reject, detect_format, read_rows, read_text, write_rejects
 from tenantry_admin.bulk_cli import IMPORT_WORKERS, TtyProgress, _print_rejects, _rejects_path
-from tenantry_admin.commands import EXIT_BAD_INPUT, Ops, run
+from tenantry_admin.commands import EXIT_BAD_INPUT, Ops, add_admin_command, subcommands_of
 from tenantry_admin.member_quota import limit_text, member_counts
 
 __all__ = ["register"]
@@ -206,24 +206,14 @@ def _write_members(ops: Ops, table: str, tenant: str | None, out: TextIO) -> int
     return count
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    raise LookupError(f"{parser.prog} has no subcommands")
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `members import` and `members export` to the `members` group commands.register made."""
-    msub = _subcommands(sub.choices["members"])
+    msub = subcommands_of(sub.choices["members"])
     for name, func, help in (
         ("import", _import, "add many memberships from a CSV (tenant,user[,role]) or JSON Lines file"),
         ("export", _export, "every membership (or one tenant's) as CSV, in the import's format"),
     ):
-        p = msub.add_parser(name, help=help, description=help)
-        p.add_argument("--stack", help="a deployed stack's name (default: the running local server)")
-        p.add_argument("--region", help="the stack's region (default: your AWS configuration's)")
-        p.set_defaults(func=run, admin_func=func)
+        p = add_admin_command(msub, name, func, help)
         if name == "import":
             p.add_argument("file")
             p.add_argument("--format", choices=("csv", "jsonl"), help="default: from the file name")
