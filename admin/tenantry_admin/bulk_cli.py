@@ -20,7 +20,8 @@ from tenantry_admin.bulk import (
     read_text,
     write_rejects,
 )
-from tenantry_admin.commands import EXIT_BAD_INPUT, Ops, add_admin_command, subcommands_of
+from tenantry_admin.commands import EXIT_BAD_INPUT, add_admin_command, subcommands_of
+from tenantry_admin.console import Ops
 
 __all__ = ["IMPORT_WORKERS", "TtyProgress", "add_command", "register"]
 

@@ -27,7 +27,8 @@ from tenantry.errors import InvalidInputError
 from tenantry.metering.meter import MonthUsage, ToolUsage
 from tenantry.tenancy.plans import PLAN_ORDER
 from tenantry.tenancy.registry import TenantRecord
-from tenantry_admin.commands import STATUSES, Ops, _n, _record_json, add_admin_command, subcommands_of
+from tenantry_admin.commands import STATUSES, _n, _record_json, add_admin_command, subcommands_of
+from tenantry_admin.console import Ops
 from tenantry_admin.reports import CSV_COLUMNS, UsageLine, customers_of, usage_line, validate_month
 
 __all__ = ["month_usage", "register", "registry_pages"]

@@ -27,7 +27,8 @@ from tenantry.tenancy.context import TENANT_ID_PATTERN
 from tenantry.tenancy.registry import TenantRecord
 from tenantry_admin.bulk import ImportResult, Reject, detect_format, read_rows, read_text, write_rejects
 from tenantry_admin.bulk_cli import IMPORT_WORKERS, TtyProgress, _print_rejects, _rejects_path
-from tenantry_admin.commands import EXIT_BAD_INPUT, Ops, add_admin_command, subcommands_of
+from tenantry_admin.commands import EXIT_BAD_INPUT, add_admin_command, subcommands_of
+from tenantry_admin.console import Ops
 from tenantry_admin.member_quota import limit_text, member_counts
 
 __all__ = ["register"]

@@ -6,9 +6,10 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tenantry.errors import InvalidInputError
+from tenantry_admin.console import Ops, ProgressBar, table
 from tenantry_admin.lifecycle.cells import cell_loads, rebalance_plan, target_of
 from tenantry_admin.lifecycle.journal import MoveJournal, describe
 from tenantry_admin.lifecycle.mover import Mover, MoveReport, parse_target
@@ -16,9 +17,6 @@ from tenantry_admin.lifecycle.plans import placement_for_plan
 from tenantry_admin.lifecycle.portability import ExportReport, Portability
 from tenantry_admin.lifecycle.restoring import Restorer
 from tenantry_admin.tenants import TenantChanges
-
-if TYPE_CHECKING:
-    from tenantry_admin.commands import Ops
 
 __all__ = ["confirm", "export_to", "mover_for", "register", "register_cells", "update_and_move"]
 
@@ -57,12 +55,11 @@ def print_move(args: argparse.Namespace, ops: Ops, report: MoveReport) -> None:
 
 
 def _move(args: argparse.Namespace, ops: Ops) -> int:
-    from tenantry_admin.commands import _ProgressBar
 
     target = parse_target(args.to, len(ops.admin.settings.cells()))
     mover = mover_for(ops)
     confirm(args, ops, mover.plan(args.tenant_id, target))
-    bar = _ProgressBar(ops.err, f"copying {args.tenant_id}")
+    bar = ProgressBar(ops.err, f"copying {args.tenant_id}")
     try:
         report = mover.run(args.tenant_id, target, keep_source=args.keep_source, progress=bar)
     finally:
@@ -119,11 +116,10 @@ def _portability(ops: Ops) -> Portability:
 
 
 def export_to(ops: Ops, tenant_id: str, path: Path, stack: str | None, overwrite: bool) -> ExportReport:
-    from tenantry_admin.commands import _ProgressBar
 
     if path.exists() and not overwrite:
         raise InvalidInputError(f"{path} exists; pass --yes to replace it. Nothing was written.")
-    bar = _ProgressBar(ops.err, f"exporting {tenant_id}")
+    bar = ProgressBar(ops.err, f"exporting {tenant_id}")
     try:
         return _portability(ops).export(tenant_id, path, stack or "local", bar)
     finally:
@@ -192,10 +188,9 @@ def _cells_show(args: argparse.Namespace, ops: Ops) -> int:
     if args.json:
         ops.json([load.model_dump(mode="json") for load in loads])
         return 0
-    from tenantry_admin.commands import _table
 
     rows = [[str(c.cell), c.table, f"{c.tenants:,}", f"{c.items:,}"] for c in loads]
-    _table(ops, ["CELL", "TABLE", "TENANTS", "ITEMS"], rows)
+    table(ops, ["CELL", "TABLE", "TENANTS", "ITEMS"], rows)
     ops.say("ITEMS is DescribeTable's ItemCount (every tenant's items; AWS refreshes it about every six hours).")
     return 0
 
