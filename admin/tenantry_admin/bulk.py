@@ -2,9 +2,10 @@
 
 Nothing is written until every row has been checked against the file and the registry: a bad
 row (or a row that differs from the tenant already registered, without --update) makes the
-plan refuse, unless the operator asked to skip bad rows. Each new tenant is two conditional
-puts (its slug reservation, then its record), so an import killed half-way is finished by
-running it again: the tenants it wrote are "unchanged", the rest are created.
+plan refuse, unless the operator asked to skip bad rows. New tenants are written in
+transactions of TENANTS_PER_CHUNK, each tenant's slug reservation and record conditional, so a
+tenant is written whole or not at all and an import killed half-way is finished by running it
+again: the tenants it wrote are "unchanged", the rest are created.
 """
 
 from __future__ import annotations
@@ -65,8 +66,12 @@ OPTIONAL_COLUMNS = (
 )
 # DynamoDB's default per-region table quota; an account can have it raised (Service Quotas).
 DEFAULT_TABLE_QUOTA = 2_500
-# Tenants per unit of work: one BatchWriteItem of their audit events, one progress step.
-TENANTS_PER_CHUNK = 25
+# Tenants per unit of work: one TransactWriteItems (at most 100 actions, _ITEMS_PER_TENANT a
+# tenant), one progress step.
+_ITEMS_PER_TENANT = 3
+TENANTS_PER_CHUNK = 100 // _ITEMS_PER_TENANT
+# A transaction cancelled by conflicts or throttling is sent again, backing off, this many times.
+_TRANSACTION_ATTEMPTS = 8
 # The largest file an import reads (a line per tenant: 100,000 tenants is ~10 MB).
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -311,7 +316,7 @@ def differences(existing: TenantRecord, wanted: TenantRecord, placement_given: b
 @dataclass
 class TenantImporter:
     admin: TenantAdmin
-    # Parallel transactions against AWS; the local emulator's in-process moto takes one at a time.
+    # Transactions in flight at once (botocore clients are thread-safe); the CLI uses IMPORT_WORKERS.
     workers: int = 1
     table_quota: int = DEFAULT_TABLE_QUOTA
 
@@ -502,66 +507,94 @@ class TenantImporter:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _create_chunk(self, chunk: list[tuple[int, TenantRecord]]) -> tuple[int, list[Reject]]:
-        """Create each tenant of the chunk; one BatchWriteItem of audit events for those created."""
-        created: list[TenantRecord] = []
-        rejects: list[Reject] = []
-        for line, record in chunk:
-            reason = self._create(record)
-            if reason:
-                rejects.append(Reject(line, reason, ""))
-            else:
-                created.append(record)
-        self._audit_created(created)
-        return len(created), rejects
+        """Create the chunk's tenants in one transaction; a tenant whose id or slug got taken is dropped.
 
-    def _create(self, record: TenantRecord) -> str:
-        """Reserve the slug, then write the record, each a conditional PutItem; '' or why it was refused.
-
-        Two puts rather than registry.create's transaction: moto copies the whole table for
-        every item of a transaction (quadratic in the fleet's size locally), and a reservation
-        this tenant already owns (an import killed between the two puts) is accepted, so a
-        re-run finishes the tenant.
+        Per tenant: its slug reservation and its record, each conditional, and its audit event, so
+        a tenant is written whole or not at all (an import killed at any point leaves no tenant
+        without its reservation, no reservation without its tenant, no tenant without its audit
+        event) and the slug's uniqueness is DynamoDB's condition, not a read made earlier. One
+        round trip per TENANTS_PER_CHUNK tenants rather than two PutItems each: every request to
+        the local emulator is a new connection and a thread, and that, not DynamoDB's work, was
+        most of an import's time (docs/upstream-notes.md).
         """
-        client, table = self.admin.dynamodb, self.admin.settings.registry_table
-        reservation = {**slug_reservation_key(record.slug), "owner": record.tenant_id}
-        try:
-            old = client.put_item(
-                TableName=table,
-                Item=to_attrs(reservation),
-                ConditionExpression="attribute_not_exists(tenant_id) OR #o = :me",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues=to_attrs({":me": record.tenant_id}),
-                ReturnValues="ALL_OLD",
-            ).get("Attributes")
-        except ClientError as exc:
-            if aws_error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            return f"the slug '{record.slug}' was taken during the import"
-        try:
-            client.put_item(
-                TableName=table,
-                Item=to_attrs(record.to_item()),
-                ConditionExpression="attribute_not_exists(tenant_id)",
+        pending = list(chunk)
+        rejects: list[Reject] = []
+        for attempt in range(_TRANSACTION_ATTEMPTS):
+            if not pending:
+                break
+            try:
+                self.admin.dynamodb.transact_write_items(TransactItems=self._transaction(pending))
+            except ClientError as exc:
+                if aws_error_code(exc) != "TransactionCanceledException":
+                    raise
+                codes = [str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])]
+                refused = self._refused(pending, codes)
+                if refused:  # conditions failed: those tenants out, the rest again at once
+                    rejects += [reject for _, reject in refused]
+                    gone = {line for line, _ in refused}
+                    pending = [(line, record) for line, record in pending if line not in gone]
+                else:  # a conflict with another writer or throttling: back off, then the same again
+                    time.sleep(0.05 * 2**attempt)
+                continue
+            return len(pending), rejects
+        if pending:
+            raise RuntimeError(
+                f"DynamoDB cancelled the transaction of {len(pending)} tenant(s) {_TRANSACTION_ATTEMPTS} times; "
+                "run the import again to finish it"
             )
-        except ClientError as exc:
-            if aws_error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            if not old:  # the reservation was ours, just made: give the slug back
-                client.delete_item(TableName=table, Key=to_attrs(slug_reservation_key(record.slug)))
-            return f"the tenant id '{record.tenant_id}' was taken during the import"
-        return ""
+        return 0, rejects
 
-    def _audit_created(self, records: list[TenantRecord]) -> None:
-        events = [
-            AuditEvent(
-                tenant_id=r.tenant_id,
-                principal=self.admin.principal,
-                action="admin:create",
-                resource=f"tenant/{r.tenant_id}",
-                outcome="allowed",
-                reason=f"import: plan={r.plan} slug={r.slug} placement={self.admin.table_of(r)}",
-                request_id=self.admin.request_id,
-            )
-            for r in records
-        ]
-        self.admin.audit.store_many(events)
+    def _transaction(self, pending: list[tuple[int, TenantRecord]]) -> list[dict[str, Any]]:
+        """_ITEMS_PER_TENANT actions a tenant, in this order: reservation, record, audit event."""
+        registry, audit = self.admin.settings.registry_table, self.admin.settings.audit_table
+        events = self.admin.audit.items([self._created_event(record) for _, record in pending])
+        actions: list[dict[str, Any]] = []
+        for (_, record), event in zip(pending, events, strict=True):
+            actions += [
+                {
+                    "Put": {
+                        "TableName": registry,
+                        "Item": to_attrs({**slug_reservation_key(record.slug), "owner": record.tenant_id}),
+                        # Its own reservation is accepted: a reservation without its tenant (left by an
+                        # import from before tenants were written in one transaction) is finished.
+                        "ConditionExpression": "attribute_not_exists(tenant_id) OR #o = :me",
+                        "ExpressionAttributeNames": {"#o": "owner"},
+                        "ExpressionAttributeValues": to_attrs({":me": record.tenant_id}),
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": registry,
+                        "Item": to_attrs(record.to_item()),
+                        "ConditionExpression": "attribute_not_exists(tenant_id)",
+                    }
+                },
+                {"Put": {"TableName": audit, "Item": event}},
+            ]
+        return actions
+
+    @staticmethod
+    def _refused(pending: list[tuple[int, TenantRecord]], codes: list[str]) -> list[tuple[int, Reject]]:
+        """(line, reject) of each tenant whose reservation or record failed its condition."""
+        refused: list[tuple[int, Reject]] = []
+        for n, (line, record) in enumerate(pending):
+            first = n * _ITEMS_PER_TENANT
+            slug, tenant = (codes[i] if i < len(codes) else "None" for i in (first, first + 1))
+            if slug == "ConditionalCheckFailed":
+                refused.append((line, Reject(line, f"the slug '{record.slug}' was taken during the import", "")))
+            elif tenant == "ConditionalCheckFailed":
+                refused.append(
+                    (line, Reject(line, f"the tenant id '{record.tenant_id}' was taken during the import", ""))
+                )
+        return refused
+
+    def _created_event(self, record: TenantRecord) -> AuditEvent:
+        return AuditEvent(
+            tenant_id=record.tenant_id,
+            principal=self.admin.principal,
+            action="admin:create",
+            resource=f"tenant/{record.tenant_id}",
+            outcome="allowed",
+            reason=f"import: plan={record.plan} slug={record.slug} placement={self.admin.table_of(record)}",
+            request_id=self.admin.request_id,
+        )

@@ -74,28 +74,28 @@ class AuditLog:
         }
         self._client.put_item(TableName=self._table, Item=to_attrs(item))
 
+    def items(self, events: list[AuditEvent]) -> list[dict[str, Any]]:
+        """The events stamped now, as the table's items in attribute form (for a batch or a transaction)."""
+        now = time.time()
+        at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+        return [
+            to_attrs(
+                {
+                    **audit_key(e.tenant_id, at, uuid.uuid4().hex[:8]),
+                    "expires_at": int(now + self._retention),
+                    **e.model_copy(update={"at": at}).model_dump(),
+                }
+            )
+            for e in events
+        ]
+
     def store_many(self, events: list[AuditEvent]) -> None:
         """Stamp and put many events, 25 to a BatchWriteItem (bulk imports: one round trip per 25 tenants).
 
         Not echoed to the log one by one: a bulk operation's thousands of lines would drown the
         alarms' metric filters, and every event is in the table.
         """
-        now = time.time()
-        at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
-        items = [
-            {
-                "PutRequest": {
-                    "Item": to_attrs(
-                        {
-                            **audit_key(e.tenant_id, at, uuid.uuid4().hex[:8]),
-                            "expires_at": int(now + self._retention),
-                            **e.model_copy(update={"at": at}).model_dump(),
-                        }
-                    )
-                }
-            }
-            for e in events
-        ]
+        items = [{"PutRequest": {"Item": item}} for item in self.items(events)]
         for start in range(0, len(items), 25):
             pending: list[Any] = items[start : start + 25]
             for attempt in range(8):

@@ -188,14 +188,16 @@ def test_killed_half_way_it_finishes_when_run_again(
     assert len(_registered(platform, prefix)) == bulk.TENANTS_PER_CHUNK  # whole tenants only
     monkeypatch.setattr(bulk.TenantImporter, "_create_chunk", real)
     finished = tenantry("tenants", "import", str(source))
-    assert finished.out.strip() == "35 created, 0 updated, 25 unchanged, 0 rejected"
+    done = bulk.TENANTS_PER_CHUNK
+    assert finished.out.strip() == f"{60 - done} created, 0 updated, {done} unchanged, 0 rejected"
     assert len(_registered(platform, prefix)) == 60
 
 
 def test_a_tenant_whose_slug_was_reserved_before_the_kill_is_finished(
     tenantry: Any, tmp_path: Path, platform: LocalPlatform
 ) -> None:
-    # Killed between its two puts: the reservation is there, owned by the tenant, the record is not.
+    # Left by an import from before tenants were written in one transaction, killed between its two
+    # puts: the reservation is there, owned by the tenant, the record is not.
     prefix = _prefix()
     local_client("dynamodb").put_item(
         TableName=platform.settings.registry_table,
@@ -223,6 +225,64 @@ def test_a_slug_taken_between_check_and_write_rejects_only_that_row(
     assert result.out.strip() == "4 created, 0 updated, 0 unchanged, 1 rejected", result.err
     assert f"line 5: the slug '{prefix}-0003' was taken during the import" in result.err
     assert f"{prefix}-0003" not in _registered(platform, prefix)
+
+
+def test_an_id_taken_between_check_and_write_leaves_neither_its_slug_nor_an_audit_event(
+    tenantry: Any, tmp_path: Path, platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The tenant's reservation, record and audit event are one transaction with its chunk's other
+    # tenants: the row whose id got taken writes none of them, the others are all written.
+    prefix = _prefix()
+    source = _write(tmp_path, [HEADER, *_rows(prefix, 5)])
+    real_plan = bulk.TenantImporter.plan
+
+    def someone_else_is_faster(self: bulk.TenantImporter, *args: Any, **kwargs: Any) -> Any:
+        plan = real_plan(self, *args, **kwargs)
+        rival = {"tenant_id": f"{prefix}-0002", "slug": f"{prefix}-other", "display_name": "R", "plan": "free"}
+        platform.services.registry.create(TenantRecord.model_validate(rival))
+        return plan
+
+    monkeypatch.setattr(bulk.TenantImporter, "plan", someone_else_is_faster)
+    result = tenantry("tenants", "import", str(source), "--skip-bad")
+    assert result.out.strip() == "4 created, 0 updated, 0 unchanged, 1 rejected", result.err
+    assert f"line 4: the tenant id '{prefix}-0002' was taken during the import" in result.err
+    registry = local_client("dynamodb")
+    slug = registry.get_item(
+        TableName=platform.settings.registry_table, Key={"tenant_id": {"S": f"@slug:{prefix}-0002"}}
+    )
+    assert "Item" not in slug  # not reserved for a tenant that was never written
+    assert tenantry("tenants", "show", f"{prefix}-0002", "--json").json()["slug"] == f"{prefix}-other"
+    audit = tenantry("tenants", "audit", f"{prefix}-0002", "--json").json()
+    assert all("import" not in event["reason"] for event in audit)
+    assert [e["action"] for e in tenantry("tenants", "audit", f"{prefix}-0003", "--json").json()] == ["admin:create"]
+
+
+def test_a_transaction_cancelled_by_a_conflict_is_sent_again(
+    tenantry: Any, tmp_path: Path, platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DynamoDB cancels a transaction that meets another writer's (TransactionConflict): nothing
+    # was written, so the import backs off and sends it again instead of failing or rejecting rows.
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    prefix = _prefix()
+    source = _write(tmp_path, [HEADER, *_rows(prefix, 3)])
+    real_call = BaseClient._make_api_call
+    cancelled: list[int] = []
+
+    def conflict_once(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation == "TransactWriteItems" and not cancelled:
+            cancelled.append(len(params["TransactItems"]))
+            reasons = [{"Code": "None"}] * (len(params["TransactItems"]) - 1) + [{"Code": "TransactionConflict"}]
+            error = {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}
+            raise ClientError({"Error": error, "CancellationReasons": reasons}, operation)  # type: ignore[typeddict-unknown-key]
+        return real_call(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", conflict_once)
+    result = tenantry("tenants", "import", str(source))
+    assert cancelled == [3 * 3]  # reservation, record and audit event per tenant
+    assert result.out.strip() == "3 created, 0 updated, 0 unchanged, 0 rejected", result.err
+    assert len(_registered(platform, prefix)) == 3
 
 
 def test_the_table_quota_is_checked_before_anything_is_written(
