@@ -34,8 +34,16 @@ def _parse(argv: list[str]) -> tuple[Options, list[str] | None, Path | None]:
     parser.add_argument(
         "--scale-tenants", type=int, default=defaults.scale_tenants, help="the scale section's fleet size"
     )
+    parser.add_argument(
+        "--scale-seconds",
+        type=float,
+        default=defaults.scale_seconds,
+        help="time cap of the scale section's container serving every tenant once",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
+    if args.scale_seconds <= 0:
+        parser.error("--scale-seconds must be positive")
     counted = [
         "cold_runs",
         "warm_calls",
@@ -62,6 +70,7 @@ def _parse(argv: list[str]) -> tuple[Options, list[str] | None, Path | None]:
         quota_trials=args.quota_trials,
         tenants=args.tenants,
         scale_tenants=args.scale_tenants,
+        scale_seconds=args.scale_seconds,
     )
     return options, args.only, args.json
 

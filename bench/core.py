@@ -36,6 +36,8 @@ class Options:
     tenants: int = 1000
     # The fleet the scale section imports, lists and reports on.
     scale_tenants: int = 10_000
+    # The scale section's container serves one call per tenant until it has served them all or this long.
+    scale_seconds: float = 1800.0
 
 
 @dataclass(frozen=True)
