@@ -46,7 +46,7 @@ SECTIONS: list[Section] = [
     Section("cost", "dollars per 10 million tools/call from measured quantities and an editable price table", run_cost),
     Section(
         "scale",
-        "a fleet of 10,000 tenants: import, members import, re-import, list, usage report; a container serving them all",
+        "10,000 tenants: import, members import, re-import, list, usage report; a container serving them all",
         run_scale,
         opt_in=True,
         why_opt_in=WHY_SCALE_OPT_IN,
