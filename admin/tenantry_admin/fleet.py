@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from tenantry.canary.cases import is_canary_tenant
 from tenantry.dal.items import from_attrs, to_attrs
-from tenantry.dal.keys import usage_month_key
+from tenantry.dal.keys import SK, usage_month_key, usage_month_sk
 from tenantry.errors import InvalidInputError
 from tenantry.metering.meter import MonthUsage, ToolUsage
 from tenantry.tenancy.plans import PLAN_ORDER
@@ -55,7 +55,12 @@ def registry_pages(
     statuses: AbstractSet[str] = frozenset(),
     modes: AbstractSet[str] = frozenset(),
 ) -> Iterator[list[TenantRecord]]:
-    """The registry a Scan page at a time, filtered in DynamoDB (the filter saves transfer, not reads)."""
+    """The registry a Scan page at a time, filtered in DynamoDB (the filter saves transfer, not reads).
+
+    Pages come in DynamoDB's order (by the hash of the tenant id); each page is sorted by tenant
+    id, which costs nothing (the page is in memory anyway) and is the order a fleet that fits in
+    one page (up to about 2,000 tenants) is listed in. A whole-fleet order would hold the fleet.
+    """
     names = {"#id": "tenant_id"}
     values: dict[str, Any] = {":reserved": "@"}
     conditions = ["NOT begins_with(#id, :reserved)"]  # slug reservations share the table
@@ -78,7 +83,9 @@ def registry_pages(
     ):
         records = (TenantRecord.model_validate(from_attrs(item)) for item in page.get("Items", []))
         # The isolation canary's tenants are never listed, reported or billed (tenantry canary).
-        yield [record for record in records if not is_canary_tenant(record.tenant_id)]
+        yield sorted(
+            (record for record in records if not is_canary_tenant(record.tenant_id)), key=lambda r: r.tenant_id
+        )
 
 
 def _filters(args: argparse.Namespace) -> tuple[set[str], set[str], set[str]]:
@@ -219,8 +226,9 @@ def _top(args: argparse.Namespace, ops: Ops) -> int:
         for page in paginator.paginate(
             PaginationConfig={"PageSize": PAGE_SIZE} if PAGE_SIZE else {},
             TableName=ops.admin.settings.usage_table,
-            FilterExpression="sk = :month",
-            ExpressionAttributeValues=to_attrs({":month": f"MONTH#{month}"}),
+            FilterExpression="#sk = :month",
+            ExpressionAttributeNames={"#sk": SK},
+            ExpressionAttributeValues=to_attrs({":month": usage_month_sk(month)}),
         ):
             for item in page.get("Items", []):
                 values = from_attrs(item)

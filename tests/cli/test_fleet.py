@@ -42,6 +42,42 @@ def _ids(rows: list[dict[str, Any]], prefix: str) -> list[str]:
     return sorted(r["tenant_id"] for r in rows if r["tenant_id"].startswith(prefix))
 
 
+def test_each_page_is_listed_in_tenant_id_order(tenantry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # DynamoDB returns a Scan in the order of its key hash; a page is sorted before it is printed.
+    # moto sorts every Scan by key, so each page is reversed here to stand in for DynamoDB's order.
+    from botocore.client import BaseClient
+
+    prefix = f"fo{uuid.uuid4().hex[:6]}"
+    ids = [f"{prefix}-{n:02d}" for n in range(12)]
+    source = tmp_path / "ordered.csv"
+    source.write_text("id,slug,name,plan\n" + "".join(f"{t},{t},Studio,free\n" for t in ids))
+    assert tenantry("tenants", "import", str(source)).code == 0
+    real_call = BaseClient._make_api_call
+
+    def hash_order(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        response = real_call(self, operation, params)
+        if operation == "Scan":
+            response["Items"] = response.get("Items", [])[::-1]
+        return response
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", hash_order)
+    listed = [r["tenant_id"] for r in tenantry("tenants", "list", "--plan", "free", "--json").json()]
+    assert listed == sorted(listed) and set(ids) <= set(listed)  # the local registry is one page
+    monkeypatch.setattr(fleet, "PAGE_SIZE", 5)
+    pages: list[list[str]] = []
+    real = fleet.registry_pages
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        for page in real(*args, **kwargs):
+            pages.append([r.tenant_id for r in page])
+            yield page
+
+    monkeypatch.setattr(fleet, "registry_pages", recorded)
+    paged = [r["tenant_id"] for r in tenantry("tenants", "list", "--plan", "free", "--json").json()]
+    assert sorted(paged) == sorted(listed) and len(pages) > 2  # every page printed, none dropped
+    assert all(page == sorted(page) for page in pages)
+
+
 def test_list_pages_through_the_registry_with_filters(
     tenantry: Any, fleet_of: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "slug_reservation_key",
     "tenant_partition",
     "usage_month_key",
+    "usage_month_sk",
     "validate_entity_id",
 ]
 
@@ -141,7 +142,12 @@ def is_slug_reservation(item_key: str) -> bool:
 # -- usage and audit: partitioned by tenant id like tenant data ------------------------------------
 def usage_month_key(tenant_id: str, month: str) -> dict[str, str]:
     """The tenant's usage item of one month (YYYY-MM): counters, limits' state, outcomes."""
-    return {PK: tenant_id, SK: f"MONTH#{month}"}
+    return {PK: tenant_id, SK: usage_month_sk(month)}
+
+
+def usage_month_sk(month: str) -> str:
+    """The sort key every tenant's usage item of that month has (a fleet-wide scan filters on it)."""
+    return f"MONTH#{month}"
 
 
 def audit_key(tenant_id: str, at: str, unique: str) -> dict[str, str]:
