@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from botocore.config import Config
 
 from tenantry.audit import AuditEvent, AuditTally
@@ -57,15 +58,14 @@ def test_the_default_caps_cover_ten_thousand_tenants() -> None:
     assert meter._max_tenants == 10_000 and meter._windows.maxsize == 10_000
 
 
-def test_tenant_clients_keep_the_most_recent(platform: LocalPlatform) -> None:
-    class FakeSts:
-        def assume_role(self, **kwargs: Any) -> dict[str, Any]:
-            expires = datetime(2099, 1, 1, tzinfo=UTC)
-            return {
-                "Credentials": {"AccessKeyId": "a", "SecretAccessKey": "s", "SessionToken": "t", "Expiration": expires}
-            }
+class _FakeSts:
+    def assume_role(self, **kwargs: Any) -> dict[str, Any]:
+        expires = datetime(2099, 1, 1, tzinfo=UTC)
+        return {"Credentials": {"AccessKeyId": "a", "SecretAccessKey": "s", "SessionToken": "t", "Expiration": expires}}
 
-    credentials = TenantCredentials(FakeSts(), "arn:aws:iam::1:role/r", max_tenants=10)  # type: ignore[arg-type]
+
+def test_tenant_clients_keep_the_most_recent(platform: LocalPlatform) -> None:
+    credentials = TenantCredentials(_FakeSts(), "arn:aws:iam::1:role/r", max_tenants=10)  # type: ignore[arg-type]
     clients = TenantClients(credentials, Config(region_name="us-east-1"), None, max_clients=3)
     contexts = [
         TenantRecord(tenant_id=t, slug=t, display_name="C", plan="free").context("p", "r", "tenantry-data")
@@ -75,6 +75,34 @@ def test_tenant_clients_keep_the_most_recent(platform: LocalPlatform) -> None:
     assert len(clients._cache) == 3
     assert clients.kms(contexts[-1]) is made[-1]  # kept
     assert clients.kms(contexts[0]) is not made[0]  # evicted, built again
+
+
+def test_evicted_and_replaced_tenant_clients_are_closed(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An evicted client's connection pool is closed at once, not left to the garbage collector.
+    from botocore.client import BaseClient
+
+    closed: list[Any] = []
+    real_close = BaseClient.close
+
+    def recording_close(self: Any) -> None:
+        closed.append(self)
+        real_close(self)
+
+    monkeypatch.setattr(BaseClient, "close", recording_close)
+    credentials = TenantCredentials(_FakeSts(), "arn:aws:iam::1:role/r", max_tenants=10)  # type: ignore[arg-type]
+    clients = TenantClients(credentials, Config(region_name="us-east-1"), None, max_clients=3)
+    contexts = [
+        TenantRecord(tenant_id=t, slug=t, display_name="C", plan="free").context("p", "r", "tenantry-data")
+        for t in _ids(5)
+    ]
+    made = [clients.kms(c) for c in contexts]
+    assert closed == made[:2]  # the two least recently used, in order
+    assert all(client not in closed for client in made[2:])
+    credentials.forget(contexts[-1].tenant_id)  # new credentials: the tenant's client is rebuilt
+    rebuilt = clients.kms(contexts[-1])
+    assert rebuilt is not made[-1] and closed[-1] is made[-1]
 
 
 def test_pending_outcomes_past_the_cap_are_written_not_dropped(platform: LocalPlatform) -> None:

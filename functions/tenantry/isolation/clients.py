@@ -64,9 +64,16 @@ class TenantClients:
         elif service == "s3":
             install_s3_guard(client, tenant.tenant_id, table, self._refusal_recorder(tenant))
         with self._lock:
+            replaced = self._cache.pop(key, None)  # built on credentials since refreshed
             self._cache[key] = (scoped, client)
+            dropped = [replaced[1]] if replaced is not None and replaced[1] is not client else []
             while len(self._cache) > self._max:
-                self._cache.popitem(last=False)
+                dropped.append(self._cache.popitem(last=False)[1][1])
+        # Closed, not just forgotten: each holds a connection pool (sockets) that would otherwise
+        # stay open until the garbage collector finds it, which a warm container serving thousands
+        # of tenants should not wait for. A closed client that is still in use opens a new pool.
+        for old in dropped:
+            old.close()
         return client
 
     def clear(self) -> None:
