@@ -107,3 +107,13 @@ async def test_each_tenants_widget_shows_its_own_colour_and_name(platform: Local
     assert "Ironworks" not in shown_b["text"] and "Grace Hopper" not in shown_b["text"]
     assert len(shown_a["names"]) == 2 and set(shown_a["names"]) <= {"Grace Hopper", "Alan Turing", "Ada Lovelace"}
     assert shown_a["more_button"], "a first page with more customers offers paging through the host"
+    # Paging: "Show more" calls list_customers through the host and appends the next page, still in A's colours.
+    for shown, everyone in (
+        (shown_a, {"Grace Hopper", "Alan Turing", "Ada Lovelace"}),
+        (shown_b, {"Bea Chen", "Bo Diaz", "Bryn Ellis"}),
+    ):
+        after = shown["after_more"]
+        assert sorted(after["names"]) == sorted(everyone), after["text"]
+        assert after["names"][:2] == shown["names"], "the next page is appended, not a replacement"
+        assert not after["more_button"], "the last page offers no more"
+        assert (after["company"], after["header_background"]) == (shown["company"], shown["header_background"])

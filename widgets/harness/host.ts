@@ -20,14 +20,9 @@ void bridge.connect(new PostMessageTransport(target, target)).then(() => {
   frame.srcdoc = WIDGET_HTML;
 });
 
-function report(): void {
-  const doc = frame.contentDocument;
-  if (!doc || doc.body?.dataset.state !== "rendered") {
-    setTimeout(report, 20);
-    return;
-  }
+function snapshot(doc: Document): Record<string, unknown> {
   const brand = doc.getElementById("brand") as HTMLElement;
-  const out = {
+  return {
     company: doc.querySelector(".company")?.textContent ?? null,
     header_background: getComputedStyle(brand).backgroundColor,
     header_color_attr: brand.dataset.color ?? null,
@@ -35,6 +30,29 @@ function report(): void {
     more_button: Boolean(doc.querySelector("button.more")),
     text: doc.body.innerText,
   };
+}
+
+// The first render is reported as is; when it offers "Show more" and the test gave a next page, the
+// host clicks it (the widget's tools/call goes through the AppBridge to oncalltool above) and reports
+// what the widget shows afterwards as after_more (or the widget's error text if the call failed).
+let first: Record<string, unknown> | null = null;
+function report(): void {
+  const doc = frame.contentDocument;
+  const failed = doc?.querySelector("button.more")?.textContent?.startsWith("Could not") ?? false;
+  if (!doc || (doc.body?.dataset.state !== "rendered" && !failed)) {
+    setTimeout(report, 20);
+    return;
+  }
+  const shown = snapshot(doc);
+  const more = doc.querySelector("button.more") as HTMLButtonElement | null;
+  if (!first && more && NEXT_PAGE) {
+    first = shown;
+    doc.body.dataset.state = "paging";
+    more.click();
+    setTimeout(report, 20);
+    return;
+  }
+  const out = first ? { ...first, after_more: shown } : shown;
   (document.getElementById("report") as HTMLElement).textContent = JSON.stringify(out);
 }
 report();
