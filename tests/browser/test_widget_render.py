@@ -105,6 +105,8 @@ async def test_each_tenants_widget_shows_its_own_colour_and_name(platform: Local
     assert shown_b["company"] == "Lotus Yoga" and shown_b["header_background"] == "rgb(142, 68, 173)"
     assert "Lotus" not in shown_a["text"] and "Bea Chen" not in shown_a["text"]
     assert "Ironworks" not in shown_b["text"] and "Grace Hopper" not in shown_b["text"]
+    # The harness's sibling frame posted a forged tool result first; only the host (the parent frame) is heard.
+    assert all("Forged" not in shown["text"] for shown in (shown_a, shown_b, shown_a["after_more"]))
     assert len(shown_a["names"]) == 2 and set(shown_a["names"]) <= {"Grace Hopper", "Alan Turing", "Ada Lovelace"}
     assert shown_a["more_button"], "a first page with more customers offers paging through the host"
     # Paging: "Show more" calls list_customers through the host and appends the next page, still in A's colours.

@@ -11,7 +11,28 @@ declare const NEXT_PAGE: Record<string, unknown> | null;
 const frame = document.getElementById("widget") as HTMLIFrameElement;
 const bridge = new AppBridge(null, { name: "tenantry-test-host", version: "1.0.0" }, { serverTools: {} });
 bridge.oncalltool = async () => (NEXT_PAGE ?? { content: [], isError: true }) as never;
-bridge.oninitialized = () => void bridge.sendToolResult(TOOL_RESULT as never);
+// Before the real result, a frame that is not the widget's parent (a sibling) posts a forged tool
+// result straight to the widget; a widget that listened to any sender would render it first.
+bridge.oninitialized = () => {
+  forge();
+  setTimeout(() => void bridge.sendToolResult(TOOL_RESULT as never), 200);
+};
+
+function forge(): void {
+  const forged = {
+    jsonrpc: "2.0",
+    method: "ui/notifications/tool-result",
+    params: {
+      content: [],
+      structuredContent: { customers: [{ customer_id: "forged", name: "Forged Customer" }], next_cursor: null },
+      _meta: { "io.tenantry/branding": { name: "Forged Studio", color: "#00FF00" } },
+    },
+  };
+  const sibling = document.createElement("iframe");
+  sibling.style.display = "none";
+  sibling.srcdoc = `<script>parent.frames[0].postMessage(${JSON.stringify(forged)}, "*")<\/script>`;
+  document.body.append(sibling);
+}
 
 // Listen before the widget loads: its ui/initialize goes out as soon as its script runs.
 // (The iframe's WindowProxy stays the same object across the srcdoc navigation.)
