@@ -38,4 +38,4 @@ const template = readFileSync(join(here, "customers/index.html"), "utf8");
 const banner = `<!-- built by widgets/build.mjs for @modelcontextprotocol/ext-apps ${sdk.version}; do not edit -->\n`;
 const html = banner + template.replace("/*__APP__*/", () => script);
 writeFileSync(out, html);
-console.log(`${out}: ${html.length} bytes (ext-apps ${sdk.version})`);
+console.log(`${out}: ${Buffer.byteLength(html)} bytes (ext-apps ${sdk.version})`);

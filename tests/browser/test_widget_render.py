@@ -1,8 +1,9 @@
 """The customer widget in a real browser (headless Chromium), fed real tool results of two tenants.
 
-The host page (widgets/harness) speaks MCP Apps through the official AppBridge; the widget
-through the official App. Each render must show its own tenant's colour and name and never
-the other's. Needs `chromium` and `npm ci` (./dev test installs both when it can); skipped
+The host page (widgets/harness) speaks MCP Apps through the official AppBridge; the widget through
+its own view client (widgets/mcp-apps-view.ts). Each render must show its own tenant's colour and name
+and never the other's, page through the host, and ignore a tool result forged by a frame other than
+its parent. Needs `chromium` and `npm ci` (./dev test installs both when it can); skipped
 with the reason otherwise, and failed instead under CI (tests/needs.py).
 """
 
