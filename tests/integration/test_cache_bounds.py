@@ -105,6 +105,22 @@ def test_evicted_and_replaced_tenant_clients_are_closed(
     assert rebuilt is not made[-1] and closed[-1] is made[-1]
 
 
+def test_a_tenants_clients_leave_with_its_credentials(platform: LocalPlatform) -> None:
+    # Past the credentials' cap a tenant's clients are dead weight (the next call rebuilds them on
+    # new credentials): they are dropped and closed with the credentials, not kept to the clients' cap.
+    credentials = TenantCredentials(_FakeSts(), "arn:aws:iam::1:role/r", max_tenants=2)  # type: ignore[arg-type]
+    clients = TenantClients(credentials, Config(region_name="us-east-1"), None, max_clients=100)
+    contexts = [
+        TenantRecord(tenant_id=t, slug=t, display_name="C", plan="free").context("p", "r", "tenantry-data")
+        for t in _ids(4)
+    ]
+    for context in contexts:
+        clients.kms(context)
+        clients.dynamodb(context)
+    assert sorted({key[0] for key in clients._cache}) == sorted(c.tenant_id for c in contexts[-2:])
+    assert len(clients._cache) == 4
+
+
 def test_pending_outcomes_past_the_cap_are_written_not_dropped(platform: LocalPlatform) -> None:
     meter = UsageMeter(local_client("dynamodb"), platform.settings.usage_table, max_tenants=3)
     month = datetime.now(UTC).strftime("%Y-%m")

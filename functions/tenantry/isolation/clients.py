@@ -35,6 +35,9 @@ class TenantClients:
         self._max = max_clients
         self._cache: OrderedDict[tuple[Any, ...], tuple[ScopedSession, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        # A client is only good while its tenant's credentials are cached (else the next call
+        # rebuilds it on new ones): drop it with them rather than hold ~250 KB of dead client.
+        credentials.on_evict(self._drop_tenant)
 
     def dynamodb(self, tenant: TenantContext) -> DynamoDBClient:
         return cast("DynamoDBClient", self._client(tenant, "dynamodb", tenant.data_table))
@@ -75,6 +78,13 @@ class TenantClients:
         for old in dropped:
             old.close()
         return client
+
+    def _drop_tenant(self, tenant_id: str) -> None:
+        with self._lock:
+            keys = [key for key in self._cache if key[0] == tenant_id]
+            dropped = [self._cache.pop(key)[1] for key in keys]
+        for client in dropped:
+            client.close()
 
     def clear(self) -> None:
         """Drop every tenant client (they hold assumed credentials and open connections)."""

@@ -68,7 +68,12 @@ class TenantCredentials:
         self._clock = clock
         self._cache: OrderedDict[str, ScopedSession] = OrderedDict()
         self._lock = threading.Lock()
+        self._on_evict: list[Callable[[str], None]] = []
         self.assumed = 0  # AssumeRole calls made (for benchmarks and tests)
+
+    def on_evict(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(tenant_id)` when a tenant's credentials leave the cache past its cap."""
+        self._on_evict.append(callback)
 
     @property
     def sts_client(self) -> STSClient:
@@ -82,11 +87,15 @@ class TenantCredentials:
                 self._cache.move_to_end(tenant_id)
                 return cached
         fresh = self._assume(tenant_id)
+        evicted: list[str] = []
         with self._lock:
             self._cache[tenant_id] = fresh
             self._cache.move_to_end(tenant_id)
             while len(self._cache) > self._max:
-                self._cache.popitem(last=False)
+                evicted.append(self._cache.popitem(last=False)[0])
+        for gone in evicted:
+            for callback in self._on_evict:
+                callback(gone)
         return fresh
 
     def _assume(self, tenant_id: str) -> ScopedSession:
