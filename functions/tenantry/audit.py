@@ -90,7 +90,7 @@ class AuditLog:
         ]
 
     def store_many(self, events: list[AuditEvent]) -> None:
-        """Stamp and put many events, 25 to a BatchWriteItem (bulk imports: one round trip per 25 tenants).
+        """Stamp and put many events, 25 to a BatchWriteItem (members import: one round trip per 25 events).
 
         Not echoed to the log one by one: a bulk operation's thousands of lines would drown the
         alarms' metric filters, and every event is in the table.
