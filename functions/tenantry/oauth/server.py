@@ -378,7 +378,10 @@ class AuthorizationServer:
         assert session_id is not None
         if not tenants:
             self.store.sessions.delete(session_id)
-            self.audit("sign-in", "denied", "member of no tenant" + (f" '{slug}'" if slug else ""), principal=user.user)
+            why = "member of no tenant" + (f" '{slug}'" if slug else "")
+            if self.tenants_claim is not None:
+                why += f" (by the identity provider's '{self.tenants_claim.name[:100]}' claim)"
+            self.audit("sign-in", "denied", why, principal=user.user)
             raise self._to_client(
                 session, "access_denied", f"{user.user} is not a member of any tenant; ask your administrator"
             )
