@@ -421,11 +421,11 @@ class AuthorizationServer:
         return tenants
 
     def _is_member(self, membership: Membership, subject: str, tenant_id: str) -> bool:
-        """Whether a membership of this origin still holds (the tenant's status is checked apart).
+        """Whether a membership from this source still holds (the tenant's status is checked apart).
 
         A claim is read only at sign-in: its tenants are the session's (checked by the caller)
-        and the grant's. A sign-in from the other origin than this deployment's (the setting
-        changed since) no longer holds: the source it was allowed by is no longer the one in force.
+        and the grant's. A sign-in allowed by the other source (the setting changed since) no
+        longer holds: the source that allowed it is no longer the one in force.
         """
         if membership != self.membership:
             return False
