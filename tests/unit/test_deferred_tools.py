@@ -1,0 +1,90 @@
+"""Tools are registered at build and built when first needed: tools/call builds only the tool it names.
+
+An on-demand init (a caller waits for it) builds none; a SnapStart or provisioned init builds them
+all (LambdaApp.from_env, tests/integration/test_import_diet.py). A tool built late passes the same
+checks as one built at init.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel
+
+from tenantry.mcp_server.server import TenantMCPServer, ToolMetadataError
+from tenantry.mcp_server.tools.customers import READ_ONLY
+
+
+class Answer(BaseModel):
+    ok: bool
+
+
+def _server() -> TenantMCPServer:
+    server = TenantMCPServer(cast(Any, None), cast(Any, None), name="t")
+    for name in ("first", "second", "third"):
+
+        @server.tool(name, feature="customers", annotations=READ_ONLY)
+        async def tool() -> Answer:
+            return Answer(ok=True)
+
+    return server
+
+
+def test_the_build_check_without_building_builds_nothing() -> None:
+    server = _server()
+    server.check_tool_features(build=False)
+    assert server.built_tools() == []
+
+
+def test_a_tool_is_built_by_the_first_lookup_that_names_it() -> None:
+    server = _server()
+    tool = server._tool_manager.get_tool("second")
+    assert tool is not None and tool.output_schema is not None
+    assert server.built_tools() == ["second"]
+    assert server._tool_manager.get_tool("second") is tool  # built once
+    assert server._tool_manager.get_tool("unknown") is None
+
+
+def test_tools_list_builds_every_tool_in_registration_order() -> None:
+    server = _server()
+    server._tool_manager.get_tool("third")
+    assert [tool.name for tool in server._tool_manager.list_tools()] == ["first", "second", "third"]
+    assert sorted(server.built_tools()) == ["first", "second", "third"]
+
+
+def test_the_build_check_builds_every_tool() -> None:
+    server = _server()
+    server.check_tool_features()
+    assert sorted(server.built_tools()) == ["first", "second", "third"]
+
+
+def test_a_tool_built_late_is_checked_and_not_served_when_it_fails() -> None:
+    server = _server()
+
+    @server.tool(feature="customers", annotations=READ_ONLY, structured_output=False)
+    async def text_only() -> str:
+        return "ok"
+
+    server.check_tool_features(build=False)  # names, features and hints: fine
+    for _ in range(2):  # still refused on a second try: never stored half-checked
+        with pytest.raises(ToolMetadataError, match="text_only has no output schema"):
+            server._tool_manager.get_tool("text_only")
+    assert "text_only" not in server.built_tools()
+
+
+def test_a_name_registered_twice_is_refused() -> None:
+    server = _server()
+    with pytest.raises(ValueError, match="first is registered twice"):
+        server.add_tool(lambda: Answer(ok=True), name="first")
+
+
+def test_removing_a_tool_forgets_it_built_or_not() -> None:
+    server = _server()
+    server._tool_manager.get_tool("first")
+    server.remove_tool("first")
+    server.remove_tool("second")
+    assert [tool.name for tool in server._tool_manager.list_tools()] == ["third"]
+    with pytest.raises(ToolError, match="Unknown tool"):
+        server.remove_tool("second")
