@@ -10,6 +10,7 @@ from typing import Any
 
 from mangum import Mangum
 
+from tenantry.lazymodels import build_deferred_models
 from tenantry.mcp_server.assembly import build_server
 from tenantry.mcp_server.gateway import Gateway
 from tenantry.mcp_server.services import Services
@@ -53,9 +54,11 @@ class LambdaApp:
         """
         # On demand, load only the models every request needs (Services.create has built DynamoDB and
         # STS); otherwise every service's model, and every tool (from_env), into the snapshot.
-        if not _on_demand_init():
+        on_demand = _on_demand_init()
+        if not on_demand:
             self.services.load_models()
-        self.services.prime_clients()
+            build_deferred_models()  # the models a first call would not need (lazymodels.py)
+        self.services.prime_clients(tenant_like=not on_demand)
         # Mangum runs each invocation on this thread's loop (set up in its constructor); the manager's
         # task waits on it between invocations, and in a SnapStart snapshot.
         asyncio.get_event_loop().run_until_complete(self.gateway.start())
