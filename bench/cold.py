@@ -205,7 +205,7 @@ def _rows(ours: list[ColdSample], bare: list[ColdSample]) -> list[Row]:
             median_ms(ours, "in_child_s"),
             "ms",
             median_ms(bare, "in_child_s"),
-            f"median; get_customer vs echo; {spread(ours, 'in_child_s')}; goal: at most 1.3x",
+            f"median; get_customer vs echo; {spread(ours, 'in_child_s')}; goal: at most 1.2x",
         ),
         Row(
             "cold",
