@@ -21,9 +21,13 @@ class Answer(BaseModel):
     ok: bool
 
 
+# Real tool names: the build check also wants each tool's usage code (metering/tool_codes.py).
+NAMES = ("get_customer", "list_customers", "get_usage")
+
+
 def _server() -> TenantMCPServer:
     server = TenantMCPServer(cast(Any, None), cast(Any, None), name="t")
-    for name in ("first", "second", "third"):
+    for name in NAMES:
 
         @server.tool(name, feature="customers", annotations=READ_ONLY)
         async def tool() -> Answer:
@@ -40,51 +44,51 @@ def test_the_build_check_without_building_builds_nothing() -> None:
 
 def test_a_tool_is_built_by_the_first_lookup_that_names_it() -> None:
     server = _server()
-    tool = server._tool_manager.get_tool("second")
+    tool = server._tool_manager.get_tool("list_customers")
     assert tool is not None and tool.output_schema is not None
-    assert server.built_tools() == ["second"]
-    assert server._tool_manager.get_tool("second") is tool  # built once
+    assert server.built_tools() == ["list_customers"]
+    assert server._tool_manager.get_tool("list_customers") is tool  # built once
     assert server._tool_manager.get_tool("unknown") is None
 
 
 def test_tools_list_builds_every_tool_in_registration_order() -> None:
     server = _server()
-    server._tool_manager.get_tool("third")
-    assert [tool.name for tool in server._tool_manager.list_tools()] == ["first", "second", "third"]
-    assert sorted(server.built_tools()) == ["first", "second", "third"]
+    server._tool_manager.get_tool("get_usage")
+    assert [tool.name for tool in server._tool_manager.list_tools()] == list(NAMES)
+    assert sorted(server.built_tools()) == sorted(NAMES)
 
 
 def test_the_build_check_builds_every_tool() -> None:
     server = _server()
     server.check_tool_features()
-    assert sorted(server.built_tools()) == ["first", "second", "third"]
+    assert sorted(server.built_tools()) == sorted(NAMES)
 
 
 def test_a_tool_built_late_is_checked_and_not_served_when_it_fails() -> None:
     server = _server()
 
-    @server.tool(feature="customers", annotations=READ_ONLY, structured_output=False)
+    @server.tool("fetch", feature="customers", annotations=READ_ONLY, structured_output=False)
     async def text_only() -> str:
         return "ok"
 
-    server.check_tool_features(build=False)  # names, features and hints: fine
+    server.check_tool_features(build=False)  # names, features, hints and usage codes: fine
     for _ in range(2):  # still refused on a second try: never stored half-checked
-        with pytest.raises(ToolMetadataError, match="text_only has no output schema"):
-            server._tool_manager.get_tool("text_only")
-    assert "text_only" not in server.built_tools()
+        with pytest.raises(ToolMetadataError, match="fetch has no output schema"):
+            server._tool_manager.get_tool("fetch")
+    assert "fetch" not in server.built_tools()
 
 
 def test_a_name_registered_twice_is_refused() -> None:
     server = _server()
-    with pytest.raises(ValueError, match="first is registered twice"):
-        server.add_tool(lambda: Answer(ok=True), name="first")
+    with pytest.raises(ValueError, match="get_customer is registered twice"):
+        server.add_tool(lambda: Answer(ok=True), name="get_customer")
 
 
 def test_removing_a_tool_forgets_it_built_or_not() -> None:
     server = _server()
-    server._tool_manager.get_tool("first")
-    server.remove_tool("first")
-    server.remove_tool("second")
-    assert [tool.name for tool in server._tool_manager.list_tools()] == ["third"]
+    server._tool_manager.get_tool("get_customer")
+    server.remove_tool("get_customer")
+    server.remove_tool("list_customers")
+    assert [tool.name for tool in server._tool_manager.list_tools()] == ["get_usage"]
     with pytest.raises(ToolError, match="Unknown tool"):
-        server.remove_tool("second")
+        server.remove_tool("list_customers")

@@ -40,11 +40,12 @@ from tenantry.mcp_server.deferred import DeferredTools
 from tenantry.mcp_server.widgets import BRANDING_META_KEY
 from tenantry.metering.meter import UsageMeter
 from tenantry.metering.placement import Placed, PlacementMarks
+from tenantry.metering.tool_codes import TOOL_CODES, valid_code
 from tenantry.observability import emit_metric, get_logger, log_context, traced
 from tenantry.tenancy.context import TenantContext, current_tenant, tenant_scope
 from tenantry.tenancy.plans import FEATURES, EffectiveConfig, Feature, cheapest_plan_with
 
-__all__ = ["PRIVATE_LISTS", "TenantMCPServer", "ToolFeatureError", "ToolMetadataError"]
+__all__ = ["PRIVATE_LISTS", "TenantMCPServer", "ToolCodeError", "ToolFeatureError", "ToolMetadataError"]
 
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])
 _ACCESS_DENIED = -32001  # the JSON-RPC code the gateway uses for tenant refusals
@@ -52,6 +53,10 @@ _ACCESS_DENIED = -32001  # the JSON-RPC code the gateway uses for tenant refusal
 
 class ToolFeatureError(TypeError):
     """A tool registered without a (known) plan feature: a programming error, caught at build time."""
+
+
+class ToolCodeError(TypeError):
+    """A tool without a usage code (metering/tool_codes.py), or codes that clash: caught at build time."""
 
 
 class ToolMetadataError(TypeError):
@@ -166,8 +171,9 @@ class TenantMCPServer(MCPServer):
         self._deferred.defer(name or fn.__name__, annotations, build)
 
     def check_tool_features(self, *, build: bool = True) -> None:
-        """Fail the build if a tool was added without a plan feature (it would be hidden from every plan)
-        or without its review hints; with `build`, build every tool, which checks its output schema.
+        """Fail the build if a tool lacks a plan feature (it would be hidden from every plan), the hints app
+        review needs, or a usage code (metering/tool_codes.py); with `build`, build every tool, which
+        checks the output schema app review needs (a tool built later is checked when it is built).
         """
         names = self._deferred.names()
         unmapped = sorted(name for name in names if name not in self.tool_features)
@@ -180,6 +186,7 @@ class TenantMCPServer(MCPServer):
             _require_hints(name, self._deferred.annotations(name))
         if build:
             self.build_tools()
+        _require_usage_codes(names)
 
     def built_tools(self) -> list[str]:
         """The tools built so far (the others are registered, and built when first needed)."""
@@ -352,3 +359,21 @@ def _require_hints(tool: str, annotations: ToolAnnotations | None) -> None:
         raise ToolMetadataError(
             f"tool {tool} must declare {', '.join(missing)} explicitly in its ToolAnnotations (docs/chatgpt.md)"
         )
+
+
+def _require_usage_codes(names: list[str]) -> None:
+    """Every tool has a valid code of its own, and no tool is named like another's code (usage items mix both)."""
+    missing = sorted(name for name in names if name not in TOOL_CODES)
+    if missing:
+        raise ToolCodeError(
+            f"tools without a usage code: {', '.join(missing)}; add each to TOOL_CODES in "
+            "tenantry/metering/tool_codes.py (docs/extending.md)"
+        )
+    codes = {name: TOOL_CODES[name] for name in names}
+    if len(set(codes.values())) != len(codes):
+        raise ToolCodeError(f"tools share a usage code: {codes}")
+    for name, code in codes.items():
+        if not valid_code(code):
+            raise ToolCodeError(f"tool {name}: usage code {code!r} is not 1-4 lowercase letters or digits")
+        if code in names and code != name:
+            raise ToolCodeError(f"tool {code} is named like the usage code of {name}")
