@@ -7,12 +7,16 @@ checks as one built at init.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import pytest
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from pydantic import BaseModel
 
+from tenantry.mcp_server.deferred import DeferredTools
 from tenantry.mcp_server.server import TenantMCPServer, ToolMetadataError
 from tenantry.mcp_server.tools.customers import READ_ONLY
 
@@ -92,3 +96,24 @@ def test_removing_a_tool_forgets_it_built_or_not() -> None:
     assert [tool.name for tool in server._tool_manager.list_tools()] == ["get_usage"]
     with pytest.raises(ToolError, match="Unknown tool"):
         server.remove_tool("list_customers")
+
+
+def test_two_threads_building_one_tool_get_the_same_tool() -> None:
+    """The local emulator serves a container from more than one thread: a tool built twice at once is stored once."""
+    built = Tool.from_function(_answer, name="get_customer", annotations=READ_ONLY)
+    both_inside = threading.Barrier(2, timeout=10)
+
+    def build() -> Tool:
+        both_inside.wait()  # both threads are building before either stores its tool
+        return built.model_copy()
+
+    tools = DeferredTools(check=lambda tool: None)
+    tools.defer("get_customer", READ_ONLY, build)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        got = list(pool.map(lambda _: tools.get_tool("get_customer"), range(2)))
+    assert got[0] is not None and got[0] is got[1]
+    assert tools.built() == ["get_customer"]
+
+
+async def _answer() -> Answer:
+    return Answer(ok=True)

@@ -74,8 +74,9 @@ class DeferredTools(ToolManager):
         if build is not None:
             tool = build()
             self._check(tool)  # a tool that fails the check stays unbuilt and unserved
-            self._tools[name] = tool
-            del self._pending[name]
+            # Two threads of one process (the local emulator's) may both build it: the first one stored wins.
+            self._tools.setdefault(name, tool)
+            self._pending.pop(name, None)
         return super().get_tool(name)
 
     def list_tools(self) -> list[Tool]:
