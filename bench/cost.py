@@ -64,7 +64,9 @@ COLD_STARTS_PER_MILLION = 200  # new containers per million calls (scale-out, id
 CONTAINERS = 4  # warm containers at a time, month round (10 M a month is ~4 calls/s)
 SNAPSHOT_VERSIONS = 1  # the MCP function's live version (the premium path, when deployed, adds one)
 METRICS = len(METRIC_NAMES)  # one dimension set each (service), never tenant_id
-REGISTRY_TTL_S = 300  # infra/stack.py sets TENANTRY_REGISTRY_CACHE_SECONDS
+# The stack's setting (TENANTRY_REGISTRY_CACHE_SECONDS): a container re-reads a tenant's record once
+# per window in which the tenant calls it (changes reach it through the admission write, not this).
+REGISTRY_TTL_S = int(DEFAULTS["registry_cache_seconds"])
 CREDENTIALS_REFRESH_S = int(Settings.model_fields["tenant_credentials_seconds"].default) - 120
 CLIENT_BUILD_MS = 5.0  # a tenant's guarded client from the shared session (see the "first" section)
 # Lambda's START / END / REPORT lines per invocation, ingested only at system log level INFO or below.

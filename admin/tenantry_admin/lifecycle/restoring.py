@@ -127,11 +127,14 @@ class Restorer:
             values = from_attrs(decode_attrs(line))
             month = str(values.pop(SK, ""))[len("MONTH#") :]
             values.pop("blocked", None)
+            values.pop("rv", None)  # the source's registry version, not the target's (UsageMeter.stamp)
             if len(month) == 7:
                 admin.dynamodb.put_item(
                     TableName=admin.settings.usage_table,
                     Item=to_attrs({**values, **usage_month_key(target_id, month)}),
                 )
+        # The puts replaced the stamp the record's save left: running containers must still meet it.
+        admin.meter.stamp(target_id, record.version)
         files = self._branding(record, dict(reader.blobs("branding/")), replace)
         members = 0
         if self._members is not None:
