@@ -217,7 +217,7 @@ class TenantMCPServer(MCPServer):
             raise ToolError(str(error)) from exc
         except LimitExceededError as exc:
             quota = isinstance(exc, QuotaExceededError)
-            emit_metric("QuotaDenied" if quota else "RateLimited")
+            emit_metric("Refused")
             self.refusals.add(
                 AuditEvent(
                     tenant_id=tenant.tenant_id,
@@ -260,7 +260,20 @@ class TenantMCPServer(MCPServer):
             return
         feature = self.tool_features.get(name)
         plan = cheapest_plan_with(feature) if feature else None
-        emit_metric("FeatureDenied")
+        emit_metric("Refused")
+        # Audited like quota and rate refusals (one record per tenant, tool and minute, with a count):
+        # the audit line is where the dashboard reads a refusal's reason (observability.METRIC_NAMES).
+        self.refusals.add(
+            AuditEvent(
+                tenant_id=tenant.tenant_id,
+                principal=tenant.principal,
+                action=f"tools/call:{name}",
+                resource="feature",
+                outcome="denied",
+                reason="feature_denied",
+                request_id=tenant.request_id,
+            )
+        )
         where = f"the {plan} plan and above" if plan else "no plan"
         raise ToolError(
             f"{name} is not available on your {tenant.plan} plan; it is part of {where}. "
