@@ -141,16 +141,23 @@ class TenantRegistry:
             fresh_enough = now - read_at < limit
             if fresh_enough and (record is None or record.status == "active"):
                 return record
-        record = self.load(tenant_id)
+        # tools/call (no max_age) re-reads an expired record eventually consistent, at half a read unit:
+        # its admission write checks the record's version against the stamp on the usage item, and a
+        # stale read is refused there and read again, consistently (max_age=0). A refusal is decided on a
+        # consistent read (a tenant created or resumed a moment ago must not be refused as unknown or
+        # suspended).
+        record = self.load(tenant_id, consistent=max_age is not None)
+        if max_age is None and (record is None or record.status != "active"):
+            record = self.load(tenant_id)
         if self._ttl > 0:
             with self._lock:
                 self._cache[key] = (now, record)
         return record
 
-    def load(self, tenant_id: str) -> TenantRecord | None:
-        """The record as stored now (admin paths), bypassing the cache."""
+    def load(self, tenant_id: str, consistent: bool = True) -> TenantRecord | None:
+        """The record as stored now (admin paths), bypassing the cache; `consistent=False`: maybe a second older."""
         item = self._client.get_item(
-            TableName=self._table, Key=to_attrs(registry_key(tenant_id)), ConsistentRead=True
+            TableName=self._table, Key=to_attrs(registry_key(tenant_id)), ConsistentRead=consistent
         ).get("Item")
         return TenantRecord.model_validate(from_attrs(item)) if item else None
 
