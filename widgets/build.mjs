@@ -1,9 +1,11 @@
 // Builds the single-file MCP Apps widget that ships in the Lambda asset.
 //
-// The view script (with the MCP Apps SDK, @modelcontextprotocol/ext-apps) is bundled
-// by esbuild and inlined into the HTML, so the sandboxed widget loads nothing from
-// any origin. Same inputs, same bytes: tests/unit/test_widget_build.py rebuilds it
-// and compares with the committed file.
+// The view script (widgets/customers/app.ts and the MCP Apps view client it talks to
+// the host with, widgets/mcp-apps-view.ts) is bundled by esbuild and inlined into the
+// HTML, so the sandboxed widget loads nothing from any origin. Same inputs, same bytes:
+// tests/unit/test_widget_build.py rebuilds it and compares with the committed file.
+// The banner names the MCP Apps SDK version whose protocol the view client was checked
+// against (the same test compares its PROTOCOL_VERSION with that SDK's).
 //
 //   node widgets/build.mjs            writes functions/tenantry/mcp_server/ui/customers.html
 //   node widgets/build.mjs --out F    writes F instead (the drift test uses this)
@@ -19,20 +21,6 @@ const out = outIndex > 0 ? process.argv[outIndex + 1] : join(repo, "functions/te
 
 const sdk = JSON.parse(readFileSync(join(repo, "node_modules/@modelcontextprotocol/ext-apps/package.json"), "utf8"));
 
-// zod (the SDK's schemas) re-exports every error-message locale it ships through `z.locales`, and a
-// namespace export cannot be tree-shaken: ~260 KB of Hebrew, Tamil, Russian... messages in a widget
-// that only ever uses the default English ones. Its locales index is resolved to English alone.
-const englishOnly = {
-  name: "zod-english-only",
-  setup(b) {
-    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, () => ({
-      contents: 'export { default as en } from "./en.js";',
-      resolveDir: join(repo, "node_modules/zod/v4/locales"),
-      loader: "js",
-    }));
-  },
-};
-
 const bundle = await build({
   entryPoints: [join(here, "customers/app.ts")],
   bundle: true,
@@ -41,14 +29,13 @@ const bundle = await build({
   target: "es2020",
   platform: "browser",
   legalComments: "none",
-  plugins: [englishOnly],
   write: false,
   logLevel: "warning",
 });
 // "</script" inside the bundle would end the inline script early.
 const script = bundle.outputFiles[0].text.replaceAll("</script", "<\\/script").trim();
 const template = readFileSync(join(here, "customers/index.html"), "utf8");
-const banner = `<!-- built by widgets/build.mjs with @modelcontextprotocol/ext-apps ${sdk.version}; do not edit -->\n`;
+const banner = `<!-- built by widgets/build.mjs for @modelcontextprotocol/ext-apps ${sdk.version}; do not edit -->\n`;
 const html = banner + template.replace("/*__APP__*/", () => script);
 writeFileSync(out, html);
-console.log(`${out}: ${html.length} bytes (ext-apps ${sdk.version})`);
+console.log(`${out}: ${Buffer.byteLength(html)} bytes (ext-apps ${sdk.version})`);

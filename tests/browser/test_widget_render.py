@@ -1,8 +1,9 @@
 """The customer widget in a real browser (headless Chromium), fed real tool results of two tenants.
 
-The host page (widgets/harness) speaks MCP Apps through the official AppBridge; the widget
-through the official App. Each render must show its own tenant's colour and name and never
-the other's. Needs `chromium` and `npm ci` (./dev test installs both when it can); skipped
+The host page (widgets/harness) speaks MCP Apps through the official AppBridge; the widget through
+its own view client (widgets/mcp-apps-view.ts). Each render must show its own tenant's colour and name
+and never the other's, page through the host, and ignore a tool result forged by a frame other than
+its parent. Needs `chromium` and `npm ci` (./dev test installs both when it can); skipped
 with the reason otherwise, and failed instead under CI (tests/needs.py).
 """
 
@@ -105,5 +106,17 @@ async def test_each_tenants_widget_shows_its_own_colour_and_name(platform: Local
     assert shown_b["company"] == "Lotus Yoga" and shown_b["header_background"] == "rgb(142, 68, 173)"
     assert "Lotus" not in shown_a["text"] and "Bea Chen" not in shown_a["text"]
     assert "Ironworks" not in shown_b["text"] and "Grace Hopper" not in shown_b["text"]
+    # The harness's sibling frame posted a forged tool result first; only the host (the parent frame) is heard.
+    assert all("Forged" not in shown["text"] for shown in (shown_a, shown_b, shown_a["after_more"]))
     assert len(shown_a["names"]) == 2 and set(shown_a["names"]) <= {"Grace Hopper", "Alan Turing", "Ada Lovelace"}
     assert shown_a["more_button"], "a first page with more customers offers paging through the host"
+    # Paging: "Show more" calls list_customers through the host and appends the next page, still in A's colours.
+    for shown, everyone in (
+        (shown_a, {"Grace Hopper", "Alan Turing", "Ada Lovelace"}),
+        (shown_b, {"Bea Chen", "Bo Diaz", "Bryn Ellis"}),
+    ):
+        after = shown["after_more"]
+        assert sorted(after["names"]) == sorted(everyone), after["text"]
+        assert after["names"][:2] == shown["names"], "the next page is appended, not a replacement"
+        assert not after["more_button"], "the last page offers no more"
+        assert (after["company"], after["header_background"]) == (shown["company"], shown["header_background"])

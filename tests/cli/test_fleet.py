@@ -90,7 +90,7 @@ def _usage(platform: LocalPlatform, tenant_id: str, calls: int, errors: int, ref
         TableName=platform.settings.usage_table,
         Key={"pk": {"S": tenant_id}, "sk": {"S": f"MONTH#{MONTH}"}},
         UpdateExpression="ADD calls :c, #e :e, quota_denied :q",
-        ExpressionAttributeNames={"#e": "t#get_customer#errors"},
+        ExpressionAttributeNames={"#e": "t#gc#e"},
         ExpressionAttributeValues={":c": {"N": str(calls)}, ":e": {"N": str(errors)}, ":q": {"N": str(refused)}},
     )
 

@@ -86,7 +86,7 @@ def test_usage_report_json_and_csv_to_bill_from(
         TableName=platform.settings.usage_table,
         Key={"pk": {"S": heavy}, "sk": {"S": f"MONTH#{MONTH}"}},
         UpdateExpression="ADD calls :n, #t :n",
-        ExpressionAttributeNames={"#t": "t#export_customers#calls"},
+        ExpressionAttributeNames={"#t": "t#ec#c"},
         ExpressionAttributeValues={":n": {"N": "250500"}},
     )
     report = tenantry("tenants", "usage-report", "--month", MONTH).json()

@@ -3,8 +3,9 @@
 // One template serves every tenant: the tenant's name, colour and logo come from
 // the tool result's _meta["io.tenantry/branding"], never from the template, so a
 // host that caches the resource cannot show one tenant's branding to another.
-// Everything the result holds is written with textContent (never innerHTML).
-import { App } from "@modelcontextprotocol/ext-apps";
+// Everything the result holds is written with textContent (never innerHTML). It talks to the host
+// through widgets/mcp-apps-view.ts (the MCP Apps messages it uses; why not the SDK's App: see there).
+import { McpAppsView } from "../mcp-apps-view";
 
 type Branding = { name?: string; color?: string; logo_url?: string };
 type Customer = {
@@ -21,7 +22,7 @@ const BRANDING_KEY = "io.tenantry/branding";
 const COLOR = /^#[0-9A-Fa-f]{6}$/;
 const DEFAULT_COLOR = "#334155";
 
-const app = new App({ name: "tenantry-customers", version: "1.0.0" }, {}, { autoResize: true });
+const app = new McpAppsView({ name: "tenantry-customers", version: "1.0.0" });
 const root = document.getElementById("root") as HTMLElement;
 let nextCursor: string | null = null;
 
@@ -119,7 +120,8 @@ async function loadMore(button: HTMLButtonElement): Promise<void> {
 function show(result: Result, append = false): void {
   applyBranding(brandingOf(result));
   const data = result.structuredContent;
-  if (result.isError || !data) {
+  // The host's message is checked by hand (widgets/mcp-apps-view.ts): structuredContent must be an object.
+  if (result.isError || typeof data !== "object" || data === null || Array.isArray(data)) {
     root.replaceChildren(el("p", "empty", "Nothing to show."));
   } else if (Array.isArray(data.customers)) {
     renderList(data.customers as Customer[], (data.next_cursor as string | null) ?? null, append);

@@ -39,11 +39,12 @@ from tenantry.errors import (
 from tenantry.mcp_server.widgets import BRANDING_META_KEY
 from tenantry.metering.meter import UsageMeter
 from tenantry.metering.placement import Placed, PlacementMarks
+from tenantry.metering.tool_codes import TOOL_CODES, valid_code
 from tenantry.observability import emit_metric, get_logger, log_context, traced
 from tenantry.tenancy.context import TenantContext, current_tenant, tenant_scope
 from tenantry.tenancy.plans import FEATURES, EffectiveConfig, Feature, cheapest_plan_with
 
-__all__ = ["PRIVATE_LISTS", "TenantMCPServer", "ToolFeatureError", "ToolMetadataError"]
+__all__ = ["PRIVATE_LISTS", "TenantMCPServer", "ToolCodeError", "ToolFeatureError", "ToolMetadataError"]
 
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])
 _ACCESS_DENIED = -32001  # the JSON-RPC code the gateway uses for tenant refusals
@@ -51,6 +52,10 @@ _ACCESS_DENIED = -32001  # the JSON-RPC code the gateway uses for tenant refusal
 
 class ToolFeatureError(TypeError):
     """A tool registered without a (known) plan feature: a programming error, caught at build time."""
+
+
+class ToolCodeError(TypeError):
+    """A tool without a usage code (metering/tool_codes.py), or codes that clash: caught at build time."""
 
 
 class ToolMetadataError(TypeError):
@@ -143,7 +148,8 @@ class TenantMCPServer(MCPServer):
         return decorator
 
     def check_tool_features(self) -> None:
-        """Fail the build if a tool was added without a plan feature (it would be hidden from every plan)."""
+        """Fail the build if a tool lacks a plan feature (it would be hidden from every plan), the hints and
+        output schema app review needs, or a usage code (metering/tool_codes.py)."""
         unmapped = sorted(tool.name for tool in self._tool_manager.list_tools() if tool.name not in self.tool_features)
         if unmapped:
             raise ToolFeatureError(
@@ -156,6 +162,7 @@ class TenantMCPServer(MCPServer):
                 raise ToolMetadataError(
                     f"tool {tool.name} has no output schema; return a pydantic model (docs/chatgpt.md)"
                 )
+        _require_usage_codes([tool.name for tool in self._tool_manager.list_tools()])
 
     def allows(self, config: EffectiveConfig, tool: str) -> bool:
         feature = self.tool_features.get(tool)
@@ -358,3 +365,21 @@ def _require_hints(tool: str, annotations: ToolAnnotations | None) -> None:
         raise ToolMetadataError(
             f"tool {tool} must declare {', '.join(missing)} explicitly in its ToolAnnotations (docs/chatgpt.md)"
         )
+
+
+def _require_usage_codes(names: list[str]) -> None:
+    """Every tool has a valid code of its own, and no tool is named like another's code (usage items mix both)."""
+    missing = sorted(name for name in names if name not in TOOL_CODES)
+    if missing:
+        raise ToolCodeError(
+            f"tools without a usage code: {', '.join(missing)}; add each to TOOL_CODES in "
+            "tenantry/metering/tool_codes.py (docs/extending.md)"
+        )
+    codes = {name: TOOL_CODES[name] for name in names}
+    if len(set(codes.values())) != len(codes):
+        raise ToolCodeError(f"tools share a usage code: {codes}")
+    for name, code in codes.items():
+        if not valid_code(code):
+            raise ToolCodeError(f"tool {name}: usage code {code!r} is not 1-4 lowercase letters or digits")
+        if code in names and code != name:
+            raise ToolCodeError(f"tool {code} is named like the usage code of {name}")

@@ -80,6 +80,7 @@ from tenantry.errors import (
 )
 from tenantry.isolation.cache import tenant_cache_key
 from tenantry.metering.placement import HOME, MOVE, Placed
+from tenantry.metering.tool_codes import code_of, name_of
 from tenantry.tenancy.context import TenantContext
 from tenantry.tenancy.plans import PLAN_ORDER, PLANS
 
@@ -135,6 +136,16 @@ _QUOTA_RECHECK_SECONDS = 300.0
 _MAX_TRACKED = 10_000
 
 
+# A tool's counters on the usage item: t#<tool code>#c|e|m (metering/tool_codes.py says why short).
+# Items written before the codes carry t#<tool name>#calls|errors|ms and read the same.
+_TOOL_SUFFIXES = {"calls": "c", "errors": "e", "ms": "m"}
+_TOOL_FIELDS = {"c": "calls", "e": "errors", "m": "total_ms", "calls": "calls", "errors": "errors", "ms": "total_ms"}
+
+
+def _tool_counter(tool: str, kind: str) -> str:
+    return f"t#{code_of(tool)}#{_TOOL_SUFFIXES[kind]}"
+
+
 class ToolUsage(BaseModel):
     calls: int = 0
     errors: int = 0
@@ -152,7 +163,7 @@ class MonthUsage(BaseModel):
 
     @classmethod
     def from_item(cls, tenant_id: str, month: str, values: dict[str, Any]) -> MonthUsage:
-        """A usage item's counters (the layout UsageMeter writes: calls, refusals, t#TOOL#KIND, lat#BUCKET)."""
+        """A usage item's counters (the layout UsageMeter writes: calls, refusals, t#CODE#KIND, lat#BUCKET)."""
         usage = cls(
             tenant_id=tenant_id,
             month=month,
@@ -162,9 +173,12 @@ class MonthUsage(BaseModel):
         )
         for attribute, value in values.items():
             if attribute.startswith("t#"):
-                _, tool, kind = attribute.split("#", 2)
-                entry = usage.tools.setdefault(tool, ToolUsage())
-                setattr(entry, {"calls": "calls", "errors": "errors", "ms": "total_ms"}[kind], int(value))
+                _, key, kind = attribute.split("#", 2)
+                field_name = _TOOL_FIELDS.get(kind)
+                if field_name is None:
+                    continue  # not a counter this version writes or ever wrote
+                entry = usage.tools.setdefault(name_of(key), ToolUsage())
+                setattr(entry, field_name, getattr(entry, field_name) + int(value))
             elif attribute.startswith("lat#"):
                 usage.latency_histogram_ms[attribute[4:]] = int(value)
         return usage
@@ -286,7 +300,7 @@ class Clause:
 
 def _count(update: UpdateBuilder, attempt: Attempt) -> None:
     one = update.value(1)
-    update.adds += [f"{update.name('calls')} {one}", f"{update.name(f't#{attempt.tool}#calls')} {one}"]
+    update.adds += [f"{update.name('calls')} {one}", f"{update.name(_tool_counter(attempt.tool, 'calls'))} {one}"]
     update.sets.append(f"{update.name('expires_at')} = {update.value(attempt.expires)}")
 
 
@@ -394,8 +408,8 @@ def _applied(old: dict[str, Any], attempt: Attempt) -> bool:
 
 def _pending_updates(pending: _Pending, update: UpdateBuilder) -> None:
     counters = [
-        *((f"t#{tool}#errors", n) for tool, n in pending.errors.items()),
-        *((f"t#{tool}#ms", n) for tool, n in pending.total_ms.items()),
+        *((_tool_counter(tool, "errors"), n) for tool, n in pending.errors.items()),
+        *((_tool_counter(tool, "ms"), n) for tool, n in pending.total_ms.items()),
         *((f"lat#{bucket}", n) for bucket, n in pending.buckets.items()),
         *pending.refusals.items(),
     ]
