@@ -245,7 +245,8 @@ def _items(m: Measured, tenants: int, memory_mb: int) -> tuple[list[tuple[str, f
         (
             "DynamoDB reads",
             read_units * p["dynamodb_read_unit"],
-            f"{reads:.2f} data reads per call (measured) + registry refreshes on {registry_miss:.0%} of calls",
+            f"{reads:.2f} data reads per call (measured) + registry refreshes on {registry_miss:.0%} of calls "
+            f"(cache {REGISTRY_TTL_S} s, the stack's registry_cache_seconds; eventually consistent)",
         ),
         ("DynamoDB writes", write_units * p["dynamodb_write_unit"], f"{writes:.2f} writes per call (measured)"),
         ("KMS", ops_matching("KMS.") * p["kms_request"], f"{ops_matching('KMS.') / CALLS:.2f} per call (measured)"),
