@@ -32,6 +32,13 @@ DEFAULTS: dict[str, Any] = {
     "oidc_client_secret_arn": "",
     # The ID-token claim memberships are keyed by (`tenantry members add <value>`).
     "oidc_user_claim": "email",
+    # Memberships from the identity provider (docs/oauth.md): the ID-token claim naming each user's tenant
+    # ids (`custom:tenants`, `groups`, an Auth0 namespaced claim); empty = the members table decides.
+    "oidc_tenants_claim": "",
+    # Only the claim's values starting with this count, stripped of it (Okta groups `tenantry-<id>`).
+    "oidc_tenants_prefix": "",
+    # Days a sign-in allowed by the claim lasts (the claim is read only at sign-in).
+    "oidc_tenants_grant_days": 7,
     # Cognito only: managed-login domain prefix (empty: "<stack name>-<account id>").
     "auth_domain_prefix": "",
     # Redirect URI hosts that DCR (POST /register) accepts (ChatGPT's connector callback host).
@@ -107,6 +114,11 @@ DEFAULTS: dict[str, Any] = {
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _CLAIM = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.-]{0,63}$")
+# An ID-token claim naming tenants: Auth0's namespaced claims are URLs.
+_TENANTS_CLAIM = re.compile(r"^[!-~]{1,256}$")
+_TENANTS_PREFIX = re.compile(r"^[^\s,]{1,64}$")
+# A Cognito custom attribute's name (after `custom:`): at most 20 characters.
+_COGNITO_ATTRIBUTE = re.compile(r"^custom:[A-Za-z0-9_]{1,20}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -146,6 +158,9 @@ class DeployConfig:
     oidc_client_id: str | None
     oidc_client_secret_arn: str | None
     oidc_user_claim: str
+    oidc_tenants_claim: str | None  # None: the members table decides memberships
+    oidc_tenants_prefix: str
+    oidc_tenants_grant_days: int
     auth_domain_prefix: str | None
     dcr_redirect_hosts: tuple[str, ...]
     allowed_origins: tuple[str, ...]
@@ -262,6 +277,8 @@ _EXAMPLES = {
     "oidc_client_id": "tenantry",
     "oidc_client_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:tenantry-oidc-AbCdEf",
     "oidc_user_claim": "email",
+    "oidc_tenants_claim": "custom:tenants",
+    "oidc_tenants_prefix": "tenantry-",
     "domain": "mcp.example.com",
     "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abcd-1234",
     "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
@@ -315,6 +332,20 @@ def load_config(node: _Node) -> DeployConfig:
             "scopes", f"must be bare scope names such as mcp:tools (got {' '.join(scopes)!r})", "mcp:tools"
         )
     oidc = _oidc(get)
+    tenants_claim = _optional("oidc_tenants_claim", get("oidc_tenants_claim"), _TENANTS_CLAIM, "an ID-token claim name")
+    tenants_prefix = _optional(
+        "oidc_tenants_prefix", get("oidc_tenants_prefix"), _TENANTS_PREFIX, "a prefix without spaces or commas"
+    )
+    if tenants_prefix and not tenants_claim:
+        raise ContextError("oidc_tenants_claim", "is required with oidc_tenants_prefix", "groups")
+    cognito_attribute = tenants_claim and oidc[0] is None and tenants_claim.startswith("custom:")
+    # The stack's own pool: the app client is given read access to this custom attribute.
+    if cognito_attribute and not _COGNITO_ATTRIBUTE.match(tenants_claim or ""):
+        raise ContextError(
+            "oidc_tenants_claim",
+            f"must name a Cognito custom attribute of at most 20 letters, digits or _ (got {tenants_claim!r})",
+            "custom:tenants",
+        )
 
     domain = _optional("domain", get("domain"), _DOMAIN, "a DNS name such as mcp.example.com", lower=True)
     certificate_arn = _optional("certificate_arn", get("certificate_arn"), _CERT_ARN, "an ACM certificate ARN")
@@ -352,6 +383,9 @@ def load_config(node: _Node) -> DeployConfig:
         oidc_client_id=oidc[1],
         oidc_client_secret_arn=oidc[2],
         oidc_user_claim=_optional("oidc_user_claim", get("oidc_user_claim"), _CLAIM, "a JWT claim name") or "email",
+        oidc_tenants_claim=tenants_claim,
+        oidc_tenants_prefix=tenants_prefix or "",
+        oidc_tenants_grant_days=_int("oidc_tenants_grant_days", get("oidc_tenants_grant_days"), 1, 90),
         auth_domain_prefix=_optional(
             "auth_domain_prefix",
             get("auth_domain_prefix"),

@@ -173,6 +173,29 @@ class OAuthSettings(_FromEnv):
     oidc_client_id: str | None = None
     oidc_client_secret_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:secretsmanager:")
     oidc_user_claim: str = "email"
+    # Memberships from the identity provider (docs/oauth.md): the claim of the verified ID token that
+    # names the user's tenant ids (`org_id`, `custom:tenants`, `groups`, an Auth0 namespaced URL).
+    # Unset: the members table decides. Set: the claim alone decides and the table is not read.
+    oidc_tenants_claim: str | None = Field(default=None, pattern=r"^[!-~]{1,256}$")
+    # Only the claim's values starting with this count, stripped of it (Okta groups `tenantry-<id>`).
+    # No comma or space: the claim's values are split on them. Declared after the claim: its validator reads it.
+    oidc_tenants_prefix: str = Field(default="", pattern=r"^[^\s,]{0,64}$")
+    # The claim cannot be read again without the user, so a sign-in it allowed ends after this many
+    # days (its refreshes re-check only that the tenant is active); members-table sign-ins last 90.
+    oidc_tenants_grant_days: int = Field(default=7, ge=1, le=90)
+
+    @field_validator("oidc_tenants_claim", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, claim: object) -> object:
+        # An empty variable (a template that always sets it) means "not configured".
+        return None if isinstance(claim, str) and not claim.strip() else claim
+
+    @field_validator("oidc_tenants_prefix")
+    @classmethod
+    def _prefix_needs_claim(cls, prefix: str, info: ValidationInfo) -> str:
+        if prefix and not info.data.get("oidc_tenants_claim"):
+            raise ValueError("a prefix filters the values of TENANTRY_OIDC_TENANTS_CLAIM, which is not set")
+        return prefix
 
     @field_validator("signing_key_ids")
     @classmethod

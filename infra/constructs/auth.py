@@ -233,7 +233,8 @@ class AuthorizationServer(Construct):
                 "TENANTRY_OIDC_USER_CLAIM": config.oidc_user_claim,
                 "POWERTOOLS_SERVICE_NAME": "tenantry-oauth",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
-            },
+            }
+            | self._tenants_claim_environment(config),
             description="Tenantry OAuth 2.1 authorization server (discovery, CIMD/DCR, sign-in, consent, tokens)",
         )
         if config.domain and config.tenant_subdomains:
@@ -283,6 +284,35 @@ class AuthorizationServer(Construct):
             # (docs/deploy.md, "Rotating the token signing key"). A key whose creating deploy rolls
             # back never signed anything, so that one is scheduled for deletion (KEEP).
             removal_policy=KEEP,
+        )
+
+    @staticmethod
+    def _tenants_claim_environment(config: DeployConfig) -> dict[str, str]:
+        """Memberships from the identity provider's claim (docs/oauth.md); nothing when the members table decides."""
+        if config.oidc_tenants_claim is None:
+            return {}
+        return {
+            "TENANTRY_OIDC_TENANTS_CLAIM": config.oidc_tenants_claim,
+            "TENANTRY_OIDC_TENANTS_PREFIX": config.oidc_tenants_prefix,
+            "TENANTRY_OIDC_TENANTS_GRANT_DAYS": str(config.oidc_tenants_grant_days),
+        }
+
+    @staticmethod
+    def _read_attributes(config: DeployConfig) -> cognito.ClientAttributes | None:
+        """What the sign-in client may read, so what Cognito puts in its ID tokens.
+
+        None (Cognito's default: the standard attributes) unless memberships come from a custom
+        attribute, which no client reads unless listed. The attribute itself is added to the pool
+        by the operator beforehand (docs/oauth.md): the pool is retained, and a schema change
+        CloudFormation might apply by replacing it would lose every user.
+        """
+        claim = config.oidc_tenants_claim
+        if claim is None or not claim.startswith("custom:"):
+            return None
+        return (
+            cognito.ClientAttributes()
+            .with_standard_attributes(email=True, email_verified=True, fullname=True)
+            .with_custom_attributes(claim.removeprefix("custom:"))
         )
 
     def _cognito(self, config: DeployConfig, stack_name: str) -> None:
@@ -338,6 +368,10 @@ class AuthorizationServer(Construct):
             ),
             supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
             prevent_user_existence_errors=True,
+            # Write attributes stay Cognito's default (standard attributes only, and only with the
+            # aws.cognito.signin.user.admin scope, which this client never asks for): a user who
+            # could write the tenants attribute with their own token would name their own tenants.
+            read_attributes=self._read_attributes(config),
             # Only the ID token of one sign-in is used; nothing of Cognito's outlives it.
             id_token_validity=Duration.minutes(5),
             access_token_validity=Duration.minutes(5),

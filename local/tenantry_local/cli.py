@@ -40,6 +40,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
         cimd_ca_file=args.cimd_ca_file,
         allowed_origins=args.allow_origin,
         advertise_resource_metadata=args.advertise_resource_metadata,
+        tenants_claim=args.tenants_claim,
     ) as platform:
         info = platform.describe()
         print(f"Tenantry local MCP server: {info['url']}")
@@ -51,7 +52,12 @@ def _cmd_local(args: argparse.Namespace) -> int:
             )
             print(f"  authorize {platform.base_url}/authorize   token {platform.base_url}/token")
             print(f"  register  {platform.base_url}/register   (redirect hosts: {hosts}, plus loopback)")
-            print("  sign-in: the dev sign-in page (demo users); tenants from `tenantry members list`.")
+            source = (
+                f"the ID token's '{args.tenants_claim}' claim (TENANTRY_OIDC_TENANTS_CLAIM)"
+                if args.tenants_claim
+                else "`tenantry members list`"
+            )
+            print(f"  sign-in: the dev sign-in page (demo users); tenants from {source}.")
             print("  Subdomains: http://<slug>.localhost:<port>/mcp")
         print("Demo tenants and bearer tokens (valid 12 h; `tenantry token --tenant ID` for more):")
         for tenant_id, tenant in info["tenants"].items():
@@ -152,6 +158,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="local only: name the RFC 9728 metadata URL in 401 challenges (the deployed JWT authorizer "
         "never does; clients find it at the well-known path)",
+    )
+    local.add_argument(
+        "--tenants-claim",
+        metavar="CLAIM",
+        help="take each user's tenants from this claim of the dev sign-in's ID token, as "
+        "TENANTRY_OIDC_TENANTS_CLAIM does deployed (docs/oauth.md), instead of the members table",
     )
     local.set_defaults(func=_cmd_local)
 

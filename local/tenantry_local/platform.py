@@ -110,7 +110,11 @@ def _environment_of(settings: Settings | OAuthSettings) -> dict[str, str]:
 
 
 def _oauth_settings_for(
-    base_url: str, settings: Settings, signing_key_arn: str, cimd_ca_file: str | None = None
+    base_url: str,
+    settings: Settings,
+    signing_key_arn: str,
+    cimd_ca_file: str | None = None,
+    tenants_claim: str | None = None,
 ) -> OAuthSettings:
     return OAuthSettings(
         issuer_url=base_url,
@@ -133,6 +137,7 @@ def _oauth_settings_for(
         register_per_minute=1000,
         token_per_minute=1000,
         authorize_per_minute=1000,
+        oidc_tenants_claim=tenants_claim,
     )
 
 
@@ -191,6 +196,7 @@ def running_platform(
     advertise_resource_metadata: bool = False,
     throttle: bool = True,
     gateway_limits: GatewayLimits | None = None,
+    tenants_claim: str | None = None,
 ) -> Iterator[LocalPlatform]:
     """Start moto, tables, seed data, the emulator and an HTTP server; stop them on exit.
 
@@ -200,6 +206,7 @@ def running_platform(
     advertise_resource_metadata: name the RFC 9728 metadata in 401 challenges (local only).
     throttle: the stage's and the routes' throttles, as deployed (benchmarks turn them off).
     gateway_limits: Lambda's and API Gateway's payload, timeout and header limits (tests shrink them).
+    tenants_claim: memberships from this claim of the dev sign-in's ID token (TENANTRY_OIDC_TENANTS_CLAIM).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -220,7 +227,7 @@ def running_platform(
         create_tables(_tables_for(settings))
         create_bucket(settings.branding_bucket)
         oauth_settings = _oauth_settings_for(
-            base_url, settings, create_signing_key("alias/tenantry-oauth-signing"), cimd_ca_file
+            base_url, settings, create_signing_key("alias/tenantry-oauth-signing"), cimd_ca_file, tenants_claim
         )
         if redirect_hosts is not None:
             oauth_settings.dcr_redirect_hosts = [h.lower() for h in redirect_hosts]
@@ -228,7 +235,7 @@ def running_platform(
         apps = [LambdaApp(Services.create(settings)) for _ in range(max(1, containers))]
         services = apps[0].services
         seed(services.registry, services.customer_store, services.resolver.table_of)
-        sign_in = DevIdentityProvider(base_url)
+        sign_in = DevIdentityProvider(base_url, tenants_claim=oauth_settings.oidc_tenants_claim)
         limits = RateLimits(
             oauth_settings.register_per_minute, oauth_settings.token_per_minute, oauth_settings.authorize_per_minute
         )

@@ -5,7 +5,10 @@ It implements the runtime's IdentityProvider interface the way an OIDC provider 
 challenge; picking a demo user there redirects to the authorization server's `/callback`
 with a one-time code; `complete` redeems the code, checking nonce, PKCE and redirect URI.
 No password: this runs only on a laptop. Who may act for which tenant is NOT decided here:
-the members table decides, exactly as deployed (seeded from DEMO_USERS).
+the members table decides, exactly as deployed (seeded from DEMO_USERS), or, with
+TENANTRY_OIDC_TENANTS_CLAIM (`./dev local --tenants-claim`), the claim this provider puts in
+each user's claims, as Cognito, Auth0 or Okta would in the ID token: the user's tenants under
+that name (with the prefix), or what a user's `claims` say instead.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.applications import Starlette
@@ -41,7 +45,9 @@ PAGE_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 class DemoUser:
     email: str
     name: str
-    tenants: tuple[str, ...]  # seeded into the members table
+    tenants: tuple[str, ...]  # seeded into the members table; the tenants claim, in claim mode
+    # More claims of this user's ID token, overriding the provider's (e.g. {"groups": ["tenantry-acme"]}).
+    claims: Mapping[str, Any] = field(default_factory=dict)
 
 
 DEMO_USERS = (
@@ -65,9 +71,18 @@ class _Pending:
 
 
 class DevIdentityProvider:
-    def __init__(self, base_url: str, users: tuple[DemoUser, ...] = DEMO_USERS) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        users: tuple[DemoUser, ...] = DEMO_USERS,
+        tenants_claim: str | None = None,
+        tenants_prefix: str = "",
+    ) -> None:
         self._base = base_url.rstrip("/")
-        self._users = {user.email: user for user in users}
+        # Public: a test signs in as a user of its own by adding one.
+        self.users = {user.email: user for user in users}
+        self.tenants_claim = tenants_claim
+        self.tenants_prefix = tenants_prefix
         self._codes: dict[str, _Pending] = {}
         self._lock = threading.Lock()
 
@@ -84,8 +99,15 @@ class DevIdentityProvider:
             raise OAuthError("access_denied", "the dev sign-in code is unknown or expired")
         if pending.nonce != nonce or pending.challenge != s256(verifier) or pending.redirect_uri != redirect_uri:
             raise OAuthError("access_denied", "the dev sign-in answer belongs to another sign-in")
-        user = self._users[pending.email]
-        return UpstreamUser(user=user.email, display=f"{user.name} <{user.email}>")
+        user = self.users[pending.email]
+        return UpstreamUser(user=user.email, display=f"{user.name} <{user.email}>", claims=self.claims_of(user))
+
+    def claims_of(self, user: DemoUser) -> dict[str, Any]:
+        """What an OIDC provider's verified ID token would say of this user."""
+        claims: dict[str, Any] = {"sub": user.email, "email": user.email, "email_verified": True, "name": user.name}
+        if self.tenants_claim:
+            claims[self.tenants_claim] = [self.tenants_prefix + tenant_id for tenant_id in user.tenants]
+        return claims | dict(user.claims)
 
     # --- the page -------------------------------------------------------------------------------
 
@@ -100,7 +122,7 @@ class DevIdentityProvider:
                     return HTMLResponse("<p>The sign-in form has too many fields.</p>", status_code=400)
                 fields = {k: form.get(k, "") for k in fields}
                 email = form.get("email", "")
-                if email not in self._users or not fields["redirect_uri"].startswith(self._base + "/"):
+                if email not in self.users or not fields["redirect_uri"].startswith(self._base + "/"):
                     return HTMLResponse("<p>Unknown user or sign-in request.</p>", status_code=400)
                 code = secrets.token_urlsafe(24)
                 with self._lock:
@@ -114,12 +136,17 @@ class DevIdentityProvider:
             hidden = "".join(f'<input type="hidden" name="{k}" value="{escape(v)}">' for k, v in fields.items())
             buttons = "".join(
                 f'<button name="email" value="{escape(u.email)}">{escape(u.name)} &lt;{escape(u.email)}&gt;</button>'
-                for u in self._users.values()
+                for u in self.users.values()
+            )
+            source = (
+                f"the <code>{escape(self.tenants_claim)}</code> claim this page puts in their ID token"
+                if self.tenants_claim
+                else "the members table (<code>tenantry members list</code>)"
             )
             return HTMLResponse(
                 '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Dev sign-in</title></head><body>'
                 "<h1>Tenantry local: dev sign-in</h1><p>Stands in for your identity provider. Pick who signs in; "
-                "their tenants come from the members table (<code>tenantry members list</code>).</p>"
+                f"their tenants come from {source}.</p>"
                 f'<form method="post" action="{SIGN_IN_PATH}">{hidden}{buttons}</form></body></html>',
                 headers={
                     "cache-control": "no-store",

@@ -51,6 +51,10 @@ CUSTOM_CONTEXT = {
     "allowed_origins": "https://app.example.com, https://Admin.Example.com:8443",
     # The isolation canary left out (the default stack has it every 5 minutes).
     "canary_schedule_minutes": 0,
+    # Memberships from the provider's groups claim, Okta style (docs/oauth.md).
+    "oidc_tenants_claim": "groups",
+    "oidc_tenants_prefix": "tenantry-",
+    "oidc_tenants_grant_days": 3,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from pydantic_core import PydanticUndefined
 
 from infra.constructs.auth import (
@@ -23,7 +24,7 @@ from infra.constructs.auth import (
     signing_key_generations,
 )
 from tenantry.settings import OAuthSettings
-from tests.infra.conftest import Synth
+from tests.infra.conftest import Synth, _synth
 from tests.infra.test_iam import statements_of_role
 
 
@@ -342,3 +343,48 @@ def test_the_custom_resource_waits_for_its_providers_log_group(synth: Synth) -> 
     assert custom
     for name, resource in custom.items():
         assert group_id in resource.get("DependsOn", []), name
+
+
+def test_memberships_come_from_the_members_table_unless_a_tenants_claim_is_named(synth: Synth, custom: Synth) -> None:
+    assert not any(name.startswith("TENANTRY_OIDC_TENANTS_") for name in env(synth))
+    (client,) = synth.resources("AWS::Cognito::UserPoolClient").values()
+    assert "ReadAttributes" not in client["Properties"]  # Cognito's default: the standard attributes
+    variables = env(custom)
+    assert variables["TENANTRY_OIDC_TENANTS_CLAIM"] == "groups"
+    assert variables["TENANTRY_OIDC_TENANTS_PREFIX"] == "tenantry-"
+    assert variables["TENANTRY_OIDC_TENANTS_GRANT_DAYS"] == "3"
+    # What the function will parse back (settings.py), as the handler does at init.
+    parsed = OAuthSettings.model_validate(
+        {
+            "issuer_url": "https://mcp.example.com",
+            "oauth_resources": ["https://mcp.example.com/mcp"],
+            "oauth_table": "t",
+            "members_table": "m",
+            "registry_table": "r",
+            "audit_table": "a",
+            "signing_key_ids": ["k"],
+            "oidc_tenants_claim": variables["TENANTRY_OIDC_TENANTS_CLAIM"],
+            "oidc_tenants_prefix": variables["TENANTRY_OIDC_TENANTS_PREFIX"],
+            "oidc_tenants_grant_days": variables["TENANTRY_OIDC_TENANTS_GRANT_DAYS"],
+        }
+    )
+    assert (parsed.oidc_tenants_claim, parsed.oidc_tenants_prefix, parsed.oidc_tenants_grant_days) == (
+        "groups",
+        "tenantry-",
+        3,
+    )
+
+
+def test_a_cognito_custom_attribute_claim_is_readable_by_the_sign_in_client_only(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    claim = _synth(tmp_path_factory.mktemp("cdk-cognito-claim"), {"oidc_tenants_claim": "custom:tenants"})
+    assert env(claim)["TENANTRY_OIDC_TENANTS_CLAIM"] == "custom:tenants"
+    (client,) = claim.resources("AWS::Cognito::UserPoolClient").values()
+    # Read access puts the attribute in the ID token; what the server reads besides stays readable.
+    assert set(client["Properties"]["ReadAttributes"]) == {"custom:tenants", "email", "email_verified", "name"}
+    # Never writable through the client, and the retained pool's schema is left to the operator
+    # (docs/oauth.md): the stack does not add the attribute itself.
+    assert "WriteAttributes" not in client["Properties"]
+    (pool,) = claim.resources("AWS::Cognito::UserPool").values()
+    assert [a["Name"] for a in pool["Properties"]["Schema"] if a["Name"] == "tenants"] == []

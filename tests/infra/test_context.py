@@ -56,6 +56,22 @@ def test_an_upstream_oidc_provider_turns_cognito_off() -> None:
     assert config.oidc_user_claim == "preferred_username"
 
 
+def test_memberships_come_from_the_members_table_unless_a_tenants_claim_is_named() -> None:
+    config = load_config(Node())
+    assert (config.oidc_tenants_claim, config.oidc_tenants_prefix, config.oidc_tenants_grant_days) == (None, "", 7)
+    okta = load_config(
+        Node(**OIDC, oidc_tenants_claim="groups", oidc_tenants_prefix="tenantry-", oidc_tenants_grant_days="3")
+    )
+    assert (okta.oidc_tenants_claim, okta.oidc_tenants_prefix, okta.oidc_tenants_grant_days) == (
+        "groups",
+        "tenantry-",
+        3,
+    )
+    # An outside provider's claim may be anything it names, such as an Auth0 namespaced claim.
+    auth0 = load_config(Node(**OIDC, oidc_tenants_claim="https://tenantry.example.com/tenants"))
+    assert auth0.oidc_tenants_claim == "https://tenantry.example.com/tenants"
+
+
 @pytest.mark.parametrize("missing", sorted(OIDC))
 def test_an_upstream_provider_needs_all_three_values(missing: str) -> None:
     with pytest.raises(ContextError) as caught:
@@ -117,6 +133,11 @@ def test_a_removed_key_is_refused_and_names_what_replaced_it(old: str) -> None:
         ({"success_log_sample": "1.5"}, "success_log_sample"),
         ({"success_log_sample": "nan"}, "success_log_sample"),
         ({"success_log_sample": "some"}, "success_log_sample"),
+        ({"oidc_tenants_prefix": "tenantry-"}, "oidc_tenants_claim"),  # a prefix of no claim
+        ({"oidc_tenants_claim": "my tenants"}, "oidc_tenants_claim"),
+        ({"oidc_tenants_claim": "custom:tenants-of-this-user"}, "oidc_tenants_claim"),  # not a Cognito attribute
+        ({**OIDC, "oidc_tenants_claim": "groups", "oidc_tenants_prefix": "a b"}, "oidc_tenants_prefix"),
+        ({**OIDC, "oidc_tenants_claim": "groups", "oidc_tenants_grant_days": "91"}, "oidc_tenants_grant_days"),
     ],
 )
 def test_a_bad_value_names_the_key_and_how_to_set_it(context: dict[str, Any], key: str) -> None:

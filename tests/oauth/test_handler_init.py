@@ -136,3 +136,20 @@ def test_init_registers_snapstart_hooks_and_a_restored_container_serves_the_jwks
     response = parse_response(module.handler(_get("/.well-known/jwks.json"), _FakeLambdaContext("r")))
     assert response.status == 200, response.body
     assert json.loads(response.body) == platform.oauth.signer.jwks()
+
+
+def test_the_tenants_claim_settings_reach_the_built_server(
+    function_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tenantry.oauth.claim_tenants import TenantsClaim
+
+    module = importlib.import_module(HANDLER_MODULE)
+    assert module.app.server.tenants_claim is None  # unset: the members table decides
+    sys.modules.pop(HANDLER_MODULE)
+    monkeypatch.setenv("TENANTRY_OIDC_TENANTS_CLAIM", "groups")
+    monkeypatch.setenv("TENANTRY_OIDC_TENANTS_PREFIX", "tenantry-")
+    monkeypatch.setenv("TENANTRY_OIDC_TENANTS_GRANT_DAYS", "2")
+    server = importlib.import_module(HANDLER_MODULE).app.server
+    assert server.tenants_claim == TenantsClaim("groups", "tenantry-")
+    assert server.membership == "idp_claim"
+    assert server.lifetimes.claim_absolute_seconds == 2 * 86400

@@ -101,3 +101,41 @@ def test_allowed_origins_default_to_none_and_parse_as_origins() -> None:
 def test_an_allowed_origin_that_is_not_an_origin_is_refused(value: str) -> None:
     with pytest.raises(SettingsError, match="TENANTRY_ALLOWED_ORIGINS"):
         Settings.from_env({**DEPLOYED, "TENANTRY_ALLOWED_ORIGINS": value})
+
+
+def test_memberships_come_from_the_members_table_unless_a_tenants_claim_is_named() -> None:
+    from tenantry.oauth.claim_tenants import TenantsClaim
+    from tenantry.oauth.services import tenants_claim
+
+    unset = OAuthSettings.from_env(OAUTH_DEPLOYED)
+    assert (unset.oidc_tenants_claim, unset.oidc_tenants_prefix, unset.oidc_tenants_grant_days) == (None, "", 7)
+    assert tenants_claim(unset) is None
+    # An empty variable (a template that always sets it) is "not configured".
+    assert tenants_claim(OAuthSettings.from_env({**OAUTH_DEPLOYED, "TENANTRY_OIDC_TENANTS_CLAIM": " "})) is None
+    okta = OAuthSettings.from_env(
+        {
+            **OAUTH_DEPLOYED,
+            "TENANTRY_OIDC_TENANTS_CLAIM": "groups",
+            "TENANTRY_OIDC_TENANTS_PREFIX": "tenantry-",
+            "TENANTRY_OIDC_TENANTS_GRANT_DAYS": "1",
+        }
+    )
+    assert tenants_claim(okta) == TenantsClaim("groups", "tenantry-")
+    assert okta.oidc_tenants_grant_days == 1
+    namespaced = {**OAUTH_DEPLOYED, "TENANTRY_OIDC_TENANTS_CLAIM": "https://tenantry.example.com/tenants"}
+    assert OAuthSettings.from_env(namespaced).oidc_tenants_claim == "https://tenantry.example.com/tenants"
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"TENANTRY_OIDC_TENANTS_PREFIX": "tenantry-"}, r"TENANTRY_OIDC_TENANTS_PREFIX: .*CLAIM, which is not set"),
+        ({"TENANTRY_OIDC_TENANTS_CLAIM": "my tenants"}, "TENANTRY_OIDC_TENANTS_CLAIM"),
+        ({"TENANTRY_OIDC_TENANTS_CLAIM": "groups", "TENANTRY_OIDC_TENANTS_PREFIX": "a,b"}, "PREFIX"),
+        ({"TENANTRY_OIDC_TENANTS_CLAIM": "groups", "TENANTRY_OIDC_TENANTS_GRANT_DAYS": "91"}, "GRANT_DAYS"),
+        ({"TENANTRY_OIDC_TENANTS_CLAIM": "groups", "TENANTRY_OIDC_TENANTS_GRANT_DAYS": "0"}, "GRANT_DAYS"),
+    ],
+)
+def test_a_malformed_tenants_claim_setting_is_refused_naming_it(variables: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        OAuthSettings.from_env({**OAUTH_DEPLOYED, **variables})

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
@@ -36,9 +36,21 @@ from tenantry.errors import aws_error_code
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["ClientRecord", "CodeRecord", "GrantRecord", "OAuthStore", "Records", "RefreshRecord", "SessionRecord"]
+__all__ = [
+    "ClientRecord",
+    "CodeRecord",
+    "GrantRecord",
+    "Membership",
+    "OAuthStore",
+    "Records",
+    "RefreshRecord",
+    "SessionRecord",
+]
 
 _R = TypeVar("_R", bound=BaseModel)
+# Where a sign-in's membership came from: the members table (re-read at consent and at every
+# refresh), or the claim of the identity provider's verified ID token (read once, at sign-in).
+Membership = Literal["members", "idp_claim"]
 
 
 class ClientRecord(BaseModel):
@@ -70,6 +82,7 @@ class _SingleUseRecord(BaseModel):
 class CodeRecord(_SingleUseRecord):
     redirect_uri: str
     code_challenge: str
+    membership: Membership = "members"
 
 
 class RefreshRecord(_SingleUseRecord):
@@ -85,6 +98,8 @@ class GrantRecord(BaseModel):
     client_id: str
     # Absolute end of the sign-in: no rotation extends it.
     expires_at: int
+    # Grants written before memberships could come from a claim are the members table's.
+    membership: Membership = "members"
     revoked: bool = False
     revoked_reason: str = ""
 
@@ -107,6 +122,7 @@ class SessionRecord(BaseModel):
     subject: str | None = None
     subject_name: str | None = None
     tenants: list[str] = Field(default_factory=list)
+    membership: Membership = "members"
     # The consent form's anti-CSRF token (a second secret besides the cookie).
     csrf: str = ""
     expires_at: int

@@ -13,10 +13,17 @@ One sign-in, in order:
 3. POST /consent: cookie + CSRF token + a tenant among the memberships (read again) of an
    active tenant -> a one-time code bound to client, redirect URI, resource and PKCE.
 4. POST /token: the code (or a refresh token) is checked in full *before* it is marked used.
+
+Memberships come from the members table, or, with TENANTRY_OIDC_TENANTS_CLAIM, from a claim
+of the provider's verified ID token intersected with the registry's active tenants (never
+both). The grant records which: a refresh re-reads the table for the one, and for the other
+(the claim cannot be read again without the user) re-checks the tenant and ends with the
+shorter `claim_absolute_seconds`.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import time
@@ -28,11 +35,12 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from tenantry.audit import AuditEvent, AuditLog, AuditTally
 from tenantry.dal.members import MembershipStore
-from tenantry.dal.oauth import CodeRecord, GrantRecord, OAuthStore, RefreshRecord, SessionRecord
+from tenantry.dal.oauth import CodeRecord, GrantRecord, Membership, OAuthStore, RefreshRecord, SessionRecord
 from tenantry.errors import OAuthError
+from tenantry.oauth.claim_tenants import TenantsClaim
 from tenantry.oauth.clients import Client, ClientRegistry, requested_scope
 from tenantry.oauth.signing import Signer
-from tenantry.oauth.upstream import IdentityProvider, s256
+from tenantry.oauth.upstream import IdentityProvider, UpstreamUser, s256
 from tenantry.routes import API_ROUTES, AS_METADATA_PATH, JWKS_PATH, OIDC_DISCOVERY_PATH
 from tenantry.tenancy.registry import TenantRegistry
 from tenantry.tenancy.resolver import tenant_host
@@ -56,6 +64,13 @@ _S256_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 # RFC 7636 4.1: 43-128 unreserved characters.
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
 _OAUTH_BUCKET = "_oauth"  # audit partition for events that belong to no tenant yet
+_LOG = logging.getLogger(__name__)
+
+
+_SOURCES: dict[Membership, str] = {
+    "members": "the members table",
+    "idp_claim": "the identity provider's claim",
+}
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,10 @@ class Lifetimes:
     # A refresh token lives 30 days unused; the sign-in it belongs to ends after 90 whatever happens.
     refresh_idle_seconds: int = 30 * 86400
     refresh_absolute_seconds: int = 90 * 86400
+    # A sign-in whose membership came from the identity provider's claim: the claim is read only
+    # at sign-in, so this bounds how long a user removed upstream keeps refreshing (a tenant
+    # suspended meanwhile ends it at the next refresh).
+    claim_absolute_seconds: int = 7 * 86400
 
 
 @dataclass(frozen=True)
@@ -115,6 +134,7 @@ class AuthorizationServer:
         lifetimes: Lifetimes | None = None,
         clock: Callable[[], float] = time.time,
         base_domain: str | None = None,
+        tenants_claim: TenantsClaim | None = None,
     ) -> None:
         self.url = issuer.rstrip("/")
         self.resources = tuple(resources)
@@ -134,6 +154,13 @@ class AuthorizationServer:
         self.refusals = AuditTally(audit, clock) if audit is not None else None
         self._tenant_claim = tenant_claim
         self._clock = clock
+        # None: the members table decides memberships; else this claim of the ID token alone does.
+        self.tenants_claim = tenants_claim
+
+    @property
+    def membership(self) -> Membership:
+        """Where memberships come from in this deployment."""
+        return "members" if self.tenants_claim is None else "idp_claim"
 
     @property
     def callback_url(self) -> str:
@@ -340,15 +367,21 @@ class AuthorizationServer:
             self.store.sessions.delete(session_id)
             self.audit("sign-in", "denied", exc.description, principal=session.client_id)
             raise self._to_client(session, exc.error, exc.description) from None
-        tenants = self.members.tenants_of(user.user)
         slug, _ = self._tenant_resource(session.resource)
-        if slug is not None:
-            # Signing in through a tenant's own host: that tenant or none.
-            tenants = [t for t in tenants if (record := self.registry.load(t)) is not None and record.slug == slug]
+        if self.tenants_claim is None:
+            tenants = self.members.tenants_of(user.user)
+            if slug is not None:
+                # Signing in through a tenant's own host: that tenant or none.
+                tenants = [t for t in tenants if (record := self.registry.load(t)) is not None and record.slug == slug]
+        else:
+            tenants = self._claimed_tenants(self.tenants_claim, user, slug)
         assert session_id is not None
         if not tenants:
             self.store.sessions.delete(session_id)
-            self.audit("sign-in", "denied", "member of no tenant" + (f" '{slug}'" if slug else ""), principal=user.user)
+            why = "member of no tenant" + (f" '{slug}'" if slug else "")
+            if self.tenants_claim is not None:
+                why += f" (by the identity provider's '{self.tenants_claim.name[:100]}' claim)"
+            self.audit("sign-in", "denied", why, principal=user.user)
             raise self._to_client(
                 session, "access_denied", f"{user.user} is not a member of any tenant; ask your administrator"
             )
@@ -357,11 +390,46 @@ class AuthorizationServer:
                 "subject": user.user,
                 "subject_name": user.display,
                 "tenants": tenants,
+                "membership": self.membership,
                 "csrf": secrets.token_urlsafe(24),
             }
         )
         self.store.sessions.put(session_id, session)
         return session
+
+    def _claimed_tenants(self, claim: TenantsClaim, user: UpstreamUser, slug: str | None) -> list[str]:
+        """The registered, active tenants the verified ID token's claim names (through a tenant host: that one).
+
+        What is dropped (an unknown or inactive id, a malformed claim) is logged for the operator;
+        the user only sees that no tenant is left, as a user of no membership does.
+        """
+        claimed = claim.read(user.claims)
+        dropped = list(claimed.problems)
+        tenants = []
+        for tenant_id in claimed.tenant_ids:
+            record = self.registry.load(tenant_id)
+            if record is None:
+                dropped.append(f"'{tenant_id}' is not a registered tenant")
+            elif record.status != "active":
+                dropped.append(f"tenant '{tenant_id}' is {record.status}")
+            elif slug is None or record.slug == slug:
+                tenants.append(tenant_id)
+        if dropped:
+            _LOG.warning(
+                "tenants claim of %s: %s", user.user[:200], "; ".join(dropped)[:2000], extra={"claim": claim.name}
+            )
+        return tenants
+
+    def _is_member(self, membership: Membership, subject: str, tenant_id: str) -> bool:
+        """Whether a membership from this source still holds (the tenant's status is checked apart).
+
+        A claim is read only at sign-in: its tenants are the session's (checked by the caller)
+        and the grant's. A sign-in allowed by the other source (the setting changed since) no
+        longer holds: the source that allowed it is no longer the one in force.
+        """
+        if membership != self.membership:
+            return False
+        return membership == "idp_claim" or self.members.is_member(subject, tenant_id)
 
     def tenant_names(self, tenant_ids: Sequence[str]) -> dict[str, str]:
         names = {}
@@ -387,7 +455,7 @@ class AuthorizationServer:
             raise self._to_client(session, "access_denied", "the user denied access")
         tenant_id = _single(form, "tenant") or (session.tenants[0] if len(session.tenants) == 1 else "")
         # Read again: the membership may have been removed while the page was open.
-        if tenant_id not in session.tenants or not self.members.is_member(subject, tenant_id):
+        if tenant_id not in session.tenants or not self._is_member(session.membership, subject, tenant_id):
             self.audit("consent", "denied", f"not a member of '{tenant_id[:64]}'", principal=subject)
             raise self._to_client(session, "access_denied", "you are not a member of the tenant you picked")
         self._require_active(tenant_id, lambda why: self._to_client(session, "access_denied", why))
@@ -405,6 +473,7 @@ class AuthorizationServer:
                 tenant_id=tenant_id,
                 grant_id=grant_id,
                 expires_at=self._now() + self.lifetimes.code_seconds,
+                membership=session.membership,
             ),
         )
         self.audit("consent", "allowed", f"code for client {session.client_id[:120]}", tenant_id, subject)
@@ -474,12 +543,15 @@ class AuthorizationServer:
         if not _VERIFIER.fullmatch(verifier) or not secrets.compare_digest(s256(verifier), record.code_challenge):
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
         now = self._now()
+        from_claim = record.membership == "idp_claim"
+        lifetime = self.lifetimes.claim_absolute_seconds if from_claim else self.lifetimes.refresh_absolute_seconds
         grant = GrantRecord(
             grant_id=record.grant_id,
             tenant_id=record.tenant_id,
             subject=record.subject,
             client_id=client.client_id,
-            expires_at=now + self.lifetimes.refresh_absolute_seconds,
+            expires_at=now + lifetime,
+            membership=record.membership,
         )
         if record.used_at is not None or not self.store.codes.consume(code):
             # The real client presented it before: someone else holds a copy. End that sign-in. The
@@ -531,7 +603,9 @@ class AuthorizationServer:
             return OAuthError("invalid_grant", f"{why}; sign in again")
 
         # The user and the tenant are checked again at every refresh, not only at sign-in.
-        if not self.members.is_member(record.subject, record.tenant_id):
+        if not self._is_member(grant.membership, record.subject, record.tenant_id):
+            if grant.membership != self.membership:
+                raise ended("memberships now come from " + _SOURCES[self.membership])
             raise ended(f"{record.subject} is no longer a member of tenant '{record.tenant_id}'")
         self._require_active(record.tenant_id, ended)
         # A client whose sign-ins keep refreshing is in use: without this a DCR client would expire

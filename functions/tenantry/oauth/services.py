@@ -10,14 +10,15 @@ from botocore.config import Config
 from tenantry.audit import AuditLog
 from tenantry.dal.members import MembershipStore
 from tenantry.dal.oauth import OAuthStore
+from tenantry.oauth.claim_tenants import TenantsClaim
 from tenantry.oauth.clients import ClientRegistry, DocumentFetcher, RedirectPolicy
-from tenantry.oauth.server import AuthorizationServer
+from tenantry.oauth.server import AuthorizationServer, Lifetimes
 from tenantry.oauth.signing import KmsSigner
 from tenantry.oauth.upstream import IdentityProvider, OidcProvider
 from tenantry.settings import OAuthSettings, SettingsError
 from tenantry.tenancy.registry import TenantRegistry
 
-__all__ = ["OAUTH_SERVICES", "build_server", "oidc_provider"]
+__all__ = ["OAUTH_SERVICES", "build_server", "oidc_provider", "tenants_claim"]
 
 # Every AWS service the authorization server calls: it shares the MCP function's layer, whose
 # botocore models are pruned to the services some function uses (layers/prune.py; a test checks).
@@ -43,6 +44,13 @@ def oidc_provider(settings: OAuthSettings, session: botocore.session.Session) ->
         return cached[0]
 
     return OidcProvider(settings.oidc_issuer, settings.oidc_client_id, client_secret, settings.oidc_user_claim)
+
+
+def tenants_claim(settings: OAuthSettings) -> TenantsClaim | None:
+    """The ID-token claim memberships come from, or None: the members table (TENANTRY_OIDC_TENANTS_*)."""
+    if settings.oidc_tenants_claim is None:
+        return None
+    return TenantsClaim(settings.oidc_tenants_claim, settings.oidc_tenants_prefix)
 
 
 def build_server(
@@ -75,4 +83,6 @@ def build_server(
         scopes=scopes,
         tenant_claim=settings.tenant_claim,
         base_domain=settings.base_domain,
+        lifetimes=Lifetimes(claim_absolute_seconds=settings.oidc_tenants_grant_days * 86400),
+        tenants_claim=tenants_claim(settings),
     )

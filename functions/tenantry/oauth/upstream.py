@@ -3,7 +3,10 @@
 The authorization server never sees a password. It sends the browser to the provider
 (authorization code + PKCE S256 + nonce), takes the code back on `/callback`, exchanges it
 with the client secret, verifies the ID token (signature from the provider's JWKS, `iss`,
-`aud` = our client id, `exp`, `nonce`) and reads the user's identity from one claim.
+`aud` = our client id, `exp`, `nonce`) and reads the user's identity from one claim. Only that
+verified token is read: never the userinfo endpoint nor the access token, which this client
+does not verify. With TENANTRY_OIDC_TENANTS_CLAIM, the user's tenants come from the same
+verified token (claim_tenants.py).
 
 By default that claim is `email`, which must come with `email_verified: true`: memberships
 are keyed by the address an operator types into `tenantry members add`. Trust only a
@@ -20,7 +23,7 @@ import base64
 import hashlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -44,6 +47,9 @@ def s256(verifier: str) -> str:
 class UpstreamUser:
     user: str  # the membership key
     display: str  # what the consent page shows
+    # The ID token's claims, read only after its signature, issuer, audience, expiry and nonce
+    # verified: where memberships come from when TENANTRY_OIDC_TENANTS_CLAIM names one of them.
+    claims: Mapping[str, Any] = field(default_factory=dict)
 
 
 class IdentityProvider(Protocol):
@@ -169,4 +175,5 @@ class OidcProvider:
             raise OAuthError("access_denied", "your email address is not verified with the identity provider")
         user = value.strip().lower() if self._user_claim == "email" else value.strip()
         name = claims.get("name")
-        return UpstreamUser(user=user, display=f"{name} <{user}>" if isinstance(name, str) and name else user)
+        display = f"{name} <{user}>" if isinstance(name, str) and name else user
+        return UpstreamUser(user=user, display=display, claims=dict(claims))
