@@ -111,7 +111,7 @@ class TenantRegistry:
         self,
         client: DynamoDBClient,
         table_name: str,
-        ttl_seconds: float = 3600.0,
+        ttl_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
         max_entries: int = 10_000,
         on_change: Callable[[str, int], None] | None = None,
