@@ -7,6 +7,7 @@ would let it) and the tests can use the same lists without building anything.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -14,7 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BOTOCORE_SERVICES", "PRUNED_PACKAGES", "PruneReport", "prune_endpoints", "prune_site"]
+__all__ = [
+    "BOTOCORE_SERVICES",
+    "PRUNED_PACKAGES",
+    "PruneReport",
+    "prune_endpoints",
+    "prune_site",
+    "strip_documentation",
+]
 
 # Every service a function on this layer builds a client for: the MCP function's
 # (tenantry.mcp_server.services.RUNTIME_SERVICES) and the authorization server's
@@ -102,6 +110,38 @@ def _prune_models(data: Path, drop: Callable[[Path], None], *, keep_versions: bo
             for dropped in _MODEL_FILES_DROPPED:
                 for path in list(service.rglob(dropped)):
                     drop(path)
+            for model in [*service.rglob("service-2.json"), *service.rglob("service-2.json.gz")]:
+                strip_documentation(model)
+
+
+def strip_documentation(path: Path) -> None:
+    """A service model without its documentation strings (rewritten in place, gzipped if it was).
+
+    botocore reads them only to write docstrings (help() on a client method); at run time they are
+    most of every service-2.json the first client of a session parses, at every cold start (DynamoDB's:
+    540 KB of JSON, 110 KB without them). Only the documentation of the service, its operations,
+    their errors and its shapes and members goes: a member that happens to be named "documentation"
+    is a key of `members`, never touched, and other sections (clientContextParams) keep theirs.
+    """
+    zipped = path.name.endswith(".gz")
+    raw = gzip.decompress(path.read_bytes()) if zipped else path.read_bytes()
+    model = json.loads(raw)
+    refs: list[dict[str, object]] = [model]
+    for operation in model.get("operations", {}).values():
+        refs += [operation, *operation.get("errors", [])]
+        refs += [operation[key] for key in ("input", "output") if isinstance(operation.get(key), dict)]
+    for shape in model.get("shapes", {}).values():
+        refs += [shape, *shape.get("members", {}).values()]
+        refs += [shape[key] for key in ("member", "key", "value") if isinstance(shape.get(key), dict)]
+    for ref in refs:
+        ref.pop("documentation", None)
+    text = json.dumps(model, separators=(",", ":")).encode()
+    # mtime=0: the same input gives the same bytes, so the layer's asset hash is stable across builds.
+    data = gzip.compress(text, mtime=0) if zipped else text
+    # A new file moved over the old one, never written through it (a hard link into uv's cache, see below).
+    fresh = path.with_name(path.name + ".stripped")
+    fresh.write_bytes(data)
+    os.replace(fresh, path)
 
 
 def prune_endpoints(source: Path, target: Path) -> None:

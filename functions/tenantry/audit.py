@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from tenantry.dal.items import from_attrs, to_attrs
 from tenantry.dal.keys import audit_key
 from tenantry.isolation.cache import tenant_cache_key
+from tenantry.lazymodels import BUILT_WHEN_USED
 from tenantry.observability import get_logger
 
 if TYPE_CHECKING:  # boto3-stubs: types for mypy only, nothing imported at run time
@@ -31,6 +32,7 @@ Outcome = Literal["allowed", "denied", "error"]
 
 
 class AuditEvent(BaseModel):
+    model_config = BUILT_WHEN_USED
     tenant_id: str
     principal: str
     action: str

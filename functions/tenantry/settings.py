@@ -9,6 +9,8 @@ from typing import Self
 
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 
+from tenantry.lazymodels import BUILT_WHEN_USED
+
 __all__ = ["OAuthSettings", "Settings", "SettingsError", "get_settings"]
 
 _PREFIX = "TENANTRY_"
@@ -137,6 +139,8 @@ class Settings(_FromEnv):
 
 class OAuthSettings(_FromEnv):
     """What the authorization server function needs (TENANTRY_* like Settings)."""
+
+    model_config = BUILT_WHEN_USED
 
     # Deploy-critical: the issuer (this server's origin), its tables and signing key(s).
     issuer_url: str = Field(pattern=r"^https?://[^/?#]+$")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ import pytest
 from botocore.exceptions import UnknownServiceError
 
 from layers.build import build_code, build_layer
-from layers.prune import BOTOCORE_SERVICES, PRUNED_PACKAGES, prune_site
+from layers.prune import BOTOCORE_SERVICES, PRUNED_PACKAGES, prune_site, strip_documentation
 from layers.sizes import MB, measure
 from tenantry.mcp_server.services import RUNTIME_SERVICES, Services
 from tenantry.oauth.services import OAUTH_SERVICES
@@ -72,6 +73,61 @@ def test_every_client_the_runtime_builds_builds_from_the_pruned_models(
     # The loader really is confined to the pruned data: a dropped service cannot be built.
     with pytest.raises(UnknownServiceError):
         session.create_client("lambda", aws_access_key_id="x", aws_secret_access_key="x")
+
+
+def test_every_request_path_init_primes_runs_on_the_undocumented_models(
+    pruned_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Priming serializes, signs and parses a real call of each kind (answered in process, priming.py)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    services = Services.create(SETTINGS, session=_session_on(pruned_site / "botocore" / "data"))
+    services.prime_clients()
+    operation = services.dynamodb.meta.service_model.operation_model("GetItem")
+    assert operation.input_shape is not None
+    assert operation.documentation == "" and operation.input_shape.members["Key"].documentation == ""
+
+
+def test_the_layers_models_carry_no_documentation(pruned_site: Path) -> None:
+    models = list((pruned_site / "botocore" / "data").rglob("service-2.json*"))
+    assert {m.parts[-3] for m in models if "sdk-extras" not in m.name} == set(BOTOCORE_SERVICES)
+    for path in models:
+        raw = path.read_bytes()
+        model = json.loads(gzip.decompress(raw) if path.name.endswith(".gz") else raw)
+        assert "documentation" not in model
+        for operation in model.get("operations", {}).values():
+            assert "documentation" not in operation
+        for shape in model.get("shapes", {}).values():
+            assert "documentation" not in shape
+            assert not [m for m in shape.get("members", {}).values() if "documentation" in m]
+
+
+def test_stripping_documentation_keeps_a_member_named_documentation(tmp_path: Path) -> None:
+    model = {
+        "documentation": "The service.",
+        "operations": {"Op": {"documentation": "x", "input": {"shape": "In", "documentation": "x"}}},
+        "shapes": {
+            "In": {"type": "structure", "documentation": "x", "members": {"documentation": {"shape": "S"}}},
+            "L": {"type": "list", "member": {"shape": "S", "documentation": "x"}},
+            "S": {"type": "string"},
+        },
+        "clientContextParams": {"Flag": {"type": "boolean", "documentation": "botocore reads this one"}},
+    }
+    path = tmp_path / "service-2.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(model).encode()))
+    strip_documentation(path)
+    first = path.read_bytes()
+    assert json.loads(gzip.decompress(first)) == {
+        "operations": {"Op": {"input": {"shape": "In"}}},
+        "shapes": {
+            "In": {"type": "structure", "members": {"documentation": {"shape": "S"}}},
+            "L": {"type": "list", "member": {"shape": "S"}},
+            "S": {"type": "string"},
+        },
+        "clientContextParams": {"Flag": {"type": "boolean", "documentation": "botocore reads this one"}},
+    }
+    strip_documentation(path)  # the same bytes again: the layer's asset hash does not change between builds
+    assert path.read_bytes() == first
 
 
 def test_pruning_drops_what_lambda_never_reads(pruned_site: Path) -> None:

@@ -26,7 +26,9 @@ _PROBE = """
 import json, sys
 import tenantry.mcp_server.handler as handler
 handler.app.services.forget_tenants()
-print(json.dumps(sorted(sys.modules)))
+from tenantry.lazymodels import deferred_models
+probed = {"built": handler.app.server.built_tools(), "deferred": deferred_models(), "modules": sorted(sys.modules)}
+print(json.dumps(probed))
 """
 
 
@@ -54,9 +56,19 @@ def test_the_handlers_init_imports_neither_boto3_nor_powertools_event_classes(in
         [sys.executable, "-c", _PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    modules = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    probed = json.loads(done.stdout.strip().splitlines()[-1])
+    modules = set(probed["modules"])
     assert "tenantry.mcp_server.app" in modules and "botocore.client" in modules  # the probe did import the app
     _assert_kept_off(modules)
+    # Tools: none built on the first caller's clock (tools/call builds its own); all of them into a snapshot.
+    # Models a first call does not need: compiled by the call that uses them, or all into a snapshot.
+    if init_type == "on-demand":
+        assert probed["built"] == []
+        assert "tenantry.logic.customers.CustomerFields" in probed["deferred"]
+        assert "tenantry.settings.OAuthSettings" in probed["deferred"]
+    else:
+        assert len(probed["built"]) >= 10 and "get_customer" in probed["built"]
+        assert probed["deferred"] == []
 
 
 def test_the_authorization_servers_init_imports_neither(platform: LocalPlatform) -> None:

@@ -45,3 +45,20 @@ def test_clients_send_for_real_after_priming(services: Services) -> None:
             target.get_item(TableName="registry", Key={"tenant_id": {"S": "x"}})
     with pytest.raises(EndpointConnectionError):
         services.credentials.sts_client.get_caller_identity()
+
+
+@pytest.mark.parametrize(("tenant_like", "built"), [(True, 1), (False, 0)])
+def test_an_on_demand_init_builds_no_throwaway_tenant_client(
+    services: Services, monkeypatch: pytest.MonkeyPatch, tenant_like: bool, built: int
+) -> None:
+    """On demand, the first call builds its tenant's client anyway: a primed throwaway one only adds to the wait."""
+    created: list[str] = []
+    create = services.session.create_client
+
+    def counting(service: str, *args: object, **kwargs: object) -> object:
+        created.append(service)
+        return create(service, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(services.session, "create_client", counting)
+    services.prime_clients(tenant_like=tenant_like)
+    assert created == ["dynamodb"] * built

@@ -13,6 +13,7 @@ from tenantry.dal.items import from_attrs, to_attrs
 from tenantry.dal.keys import PK, SK, counter_key, customer_key, customer_prefix, decode_cursor, encode_cursor
 from tenantry.errors import ConflictError, NotFoundError, StorageQuotaError, aws_error_code
 from tenantry.isolation.clients import TenantClients
+from tenantry.lazymodels import BUILT_WHEN_USED
 from tenantry.tenancy.context import TenantContext
 
 __all__ = ["CustomerRecord", "CustomerStore", "Membership", "RecordPage", "StorageQuotaError"]
@@ -39,6 +40,7 @@ class CustomerRecord(BaseModel):
 
 
 class RecordPage(BaseModel):
+    model_config = BUILT_WHEN_USED
     records: list[CustomerRecord]
     next_cursor: str | None = Field(default=None, description="Pass back to get the next page; absent on the last.")
 

@@ -27,6 +27,7 @@ from tenantry.errors import (
     aws_error_code,
 )
 from tenantry.isolation.clients import TenantClients
+from tenantry.lazymodels import BUILT_WHEN_USED
 from tenantry.tenancy.context import TenantContext
 
 __all__ = ["SECRET_NAME_PATTERN", "SecretInfo", "SecretStore", "SecretUnavailableError"]
@@ -37,6 +38,8 @@ MAX_SECRET_BYTES = 4096  # KMS Encrypt takes at most 4 KiB of plaintext
 
 class SecretInfo(BaseModel):
     """What may be shown about a secret: never its value."""
+
+    model_config = BUILT_WHEN_USED
 
     name: str
     fingerprint: str

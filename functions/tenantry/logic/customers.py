@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tenantry.dal.customers import CustomerRecord, CustomerStore, Membership
 from tenantry.dal.keys import validate_entity_id
 from tenantry.errors import InvalidInputError
+from tenantry.lazymodels import BUILT_WHEN_USED
 from tenantry.tenancy.context import current_tenant
 
 __all__ = [
@@ -83,12 +84,13 @@ class Customer(BaseModel):
 
 
 class CustomerPage(BaseModel):
+    model_config = BUILT_WHEN_USED
     customers: list[Customer]
     next_cursor: str | None = Field(default=None, description="Pass back to get the next page; absent on the last.")
 
 
 class CustomerFields(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)  # lazymodels.py
 
     name: Name
     email: Email | None = None
@@ -100,7 +102,7 @@ class CustomerFields(BaseModel):
 class CustomerChanges(BaseModel):
     """Fields to change; a field set to null is cleared (name cannot be cleared)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)  # lazymodels.py
 
     name: Name | None = None
     email: Email | None = None
@@ -126,6 +128,7 @@ class CustomerChanges(BaseModel):
 
 
 class DeletedCustomer(BaseModel):
+    model_config = BUILT_WHEN_USED
     customer_id: str
     deleted: bool = True
 
@@ -161,6 +164,7 @@ class CustomerService:
 
 
 class CustomerExport(BaseModel):
+    model_config = BUILT_WHEN_USED
     format: str = "csv"
     rows: int
     truncated: bool
@@ -168,11 +172,13 @@ class CustomerExport(BaseModel):
 
 
 class MembershipCount(BaseModel):
+    model_config = BUILT_WHEN_USED
     membership: str
     customers: int
 
 
 class CustomerAnalytics(BaseModel):
+    model_config = BUILT_WHEN_USED
     total_customers: int
     by_membership: list[MembershipCount]
     new_by_month: dict[str, int]

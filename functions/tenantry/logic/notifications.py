@@ -16,6 +16,7 @@ from tenantry.audit import AuditEvent, AuditLog
 from tenantry.dal.customers import CustomerStore
 from tenantry.dal.secrets import SecretStore
 from tenantry.errors import InvalidInputError, WebhookError
+from tenantry.lazymodels import BUILT_WHEN_USED
 from tenantry.tenancy.context import current_tenant
 
 __all__ = [
@@ -57,6 +58,7 @@ class UrllibWebhookSender:
 
 
 class NotificationResult(BaseModel):
+    model_config = BUILT_WHEN_USED
     customer_id: str
     delivered: bool
     webhook_status: int

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from tenantry.dal.branding import BrandingAssets
 from tenantry.errors import NotFoundError
+from tenantry.lazymodels import BUILT_WHEN_USED
 from tenantry.tenancy.context import current_tenant
 from tenantry.tenancy.registry import Branding, TenantRegistry
 
@@ -15,6 +16,7 @@ __all__ = ["ProfileService", "TenantProfile", "WidgetBranding"]
 
 
 class TenantProfile(BaseModel):
+    model_config = BUILT_WHEN_USED
     tenant_id: str
     slug: str
     display_name: str

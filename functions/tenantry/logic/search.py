@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from tenantry.dal.customers import CustomerRecord, CustomerStore
+from tenantry.lazymodels import BUILT_WHEN_USED
 from tenantry.tenancy.context import current_tenant
 
 __all__ = ["SEARCH_RESULTS_MAX", "SEARCH_SCAN_MAX", "FetchedCustomer", "SearchHit", "SearchResults", "SearchService"]
@@ -25,17 +26,20 @@ Query = Annotated[str, Field(min_length=1, max_length=200, description="Words to
 
 
 class SearchHit(BaseModel):
+    model_config = BUILT_WHEN_USED
     id: str = Field(description="Pass to fetch to get the whole record.")
     title: str
     url: str = Field(description="Identifies the record for citations; Tenantry has no web page per customer.")
 
 
 class SearchResults(BaseModel):
+    model_config = BUILT_WHEN_USED
     results: list[SearchHit]
     truncated: bool = Field(default=False, description="True if only the first 5,000 customers were searched.")
 
 
 class FetchedCustomer(BaseModel):
+    model_config = BUILT_WHEN_USED
     id: str
     title: str
     text: str

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from tenantry.dal.secrets import SecretInfo, SecretStore
+from tenantry.lazymodels import BUILT_WHEN_USED
 from tenantry.tenancy.context import current_tenant
 
 __all__ = ["SecretList", "SecretService"]
 
 
 class SecretList(BaseModel):
+    model_config = BUILT_WHEN_USED
     secrets: list[SecretInfo]
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel
 
 from tenantry.dal.customers import CustomerStore
+from tenantry.lazymodels import BUILT_WHEN_USED
 from tenantry.metering.meter import ToolUsage, UsageMeter, month_of
 from tenantry.tenancy.context import current_tenant
 
@@ -16,6 +17,7 @@ __all__ = ["UsageReport", "UsageService"]
 
 
 class UsageReport(BaseModel):
+    model_config = BUILT_WHEN_USED
     month: str
     plan: str
     tool_calls: int

@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 __all__ = ["build_server"]
 
 
-def build_server(services: Services) -> TenantMCPServer:
+def build_server(services: Services, *, build_tools: bool = True) -> TenantMCPServer:
+    """The server with every tool registered; `build_tools=False` leaves each tool to be built when first
+    needed (an on-demand Lambda init: tools/call then builds only its own tool, deferred.py).
+    """
     # One widget template for every tenant (MCP Apps, io.modelcontextprotocol/ui); it loads nothing
     # but, when an operator allows logo origins, the tenants' logos (docs/chatgpt.md).
     apps = Apps()
@@ -65,5 +68,5 @@ def build_server(services: Services) -> TenantMCPServer:
     search_tools.register(server, services.search)
     profile_tools.register(server, services.profile, services.usage_report)
     integration_tools.register(server, services.notifications, services.secrets)
-    server.check_tool_features()
+    server.check_tool_features(build=build_tools)
     return server

@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -21,8 +22,9 @@ from mcp.server.caching import CACHEABLE_METHODS, CacheHint
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, CallToolResult, GetPromptResult, InputRequiredResult, ToolAnnotations
+from mcp.types import INVALID_PARAMS, CallToolResult, GetPromptResult, Icon, InputRequiredResult, ToolAnnotations
 from mcp.types import Tool as MCPTool
 
 from tenantry.audit import AuditEvent, AuditLog, AuditTally
@@ -36,6 +38,7 @@ from tenantry.errors import (
     TenantMovingError,
     dependency_error,
 )
+from tenantry.mcp_server.deferred import DeferredTools
 from tenantry.mcp_server.widgets import BRANDING_META_KEY
 from tenantry.metering.meter import UsageMeter
 from tenantry.metering.placement import Placed, PlacementMarks
@@ -99,6 +102,9 @@ class TenantMCPServer(MCPServer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # Each tool is built when first needed (deferred.py): tools/call on a fresh container builds one.
+        self._deferred = DeferredTools(check=_check_built)
+        self._tool_manager = self._deferred
         self._usage = usage
         self._audit = audit
         self.refusals = AuditTally(audit)
@@ -147,22 +153,56 @@ class TenantMCPServer(MCPServer):
 
         return decorator
 
-    def check_tool_features(self) -> None:
-        """Fail the build if a tool lacks a plan feature (it would be hidden from every plan), the hints and
-        output schema app review needs, or a usage code (metering/tool_codes.py)."""
-        unmapped = sorted(tool.name for tool in self._tool_manager.list_tools() if tool.name not in self.tool_features)
+    def add_tool(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: ToolAnnotations | None = None,
+        icons: list[Icon] | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+    ) -> None:
+        """Register a tool to be built when first needed (the SDK builds it at once)."""
+        build = partial(
+            Tool.from_function,
+            fn,
+            name=name,
+            title=title,
+            description=description,
+            annotations=annotations,
+            icons=icons,
+            meta=meta,
+            structured_output=structured_output,
+        )
+        self._deferred.defer(name or fn.__name__, annotations, build)
+
+    def check_tool_features(self, *, build: bool = True) -> None:
+        """Fail the build if a tool lacks a plan feature (it would be hidden from every plan), the hints app
+        review needs, or a usage code (metering/tool_codes.py); with `build`, build every tool, which
+        checks the output schema app review needs (a tool built later is checked when it is built).
+        """
+        names = self._deferred.names()
+        unmapped = sorted(name for name in names if name not in self.tool_features)
         if unmapped:
             raise ToolFeatureError(
                 f"tools registered without a plan feature: {', '.join(unmapped)}; register them with "
                 "server.tool(feature=...) (docs/extending.md)"
             )
-        for tool in self._tool_manager.list_tools():
-            _require_hints(tool.name, tool.annotations)
-            if tool.output_schema is None:
-                raise ToolMetadataError(
-                    f"tool {tool.name} has no output schema; return a pydantic model (docs/chatgpt.md)"
-                )
-        _require_usage_codes([tool.name for tool in self._tool_manager.list_tools()])
+        for name in names:
+            _require_hints(name, self._deferred.annotations(name))
+        if build:
+            self.build_tools()
+        _require_usage_codes(names)
+
+    def built_tools(self) -> list[str]:
+        """The tools built so far (the others are registered, and built when first needed)."""
+        return self._deferred.built()
+
+    def build_tools(self) -> None:
+        """Build every tool now (a SnapStart or provisioned init: the snapshot then holds them built)."""
+        self._deferred.build_all()
 
     def allows(self, config: EffectiveConfig, tool: str) -> bool:
         feature = self.tool_features.get(tool)
@@ -189,7 +229,7 @@ class TenantMCPServer(MCPServer):
     ) -> CallToolResult | InputRequiredResult:
         tenant = current_tenant()
         if self._registered is None:
-            self._registered = frozenset(tool.name for tool in await super().list_tools())
+            self._registered = frozenset(self._deferred.names())  # names only: builds no tool
         if name not in self._registered:
             return await super().call_tool(name, arguments, context)  # the SDK's "Unknown tool" answer
         writes = name in self.write_tools
@@ -355,6 +395,12 @@ class TenantMCPServer(MCPServer):
             return result
         meta = {**(result.meta or {}), BRANDING_META_KEY: self._branding()}
         return result.model_copy(update={"meta": meta})
+
+
+def _check_built(tool: Tool) -> None:
+    _require_hints(tool.name, tool.annotations)
+    if tool.output_schema is None:
+        raise ToolMetadataError(f"tool {tool.name} has no output schema; return a pydantic model (docs/chatgpt.md)")
 
 
 def _require_hints(tool: str, annotations: ToolAnnotations | None) -> None:

@@ -105,12 +105,15 @@ class Services(Stores):
             client = self._placeholder_client(service)
             client.close()
 
-    def prime_clients(self) -> None:
+    def prime_clients(self, *, tenant_like: bool = True) -> None:
         """Run each request path of the function's own clients once, answered in process (nothing sent).
 
         The first real request then finds endpoint rules resolved and operation models, serializers
-        and parsers built. A tenant's client is new per tenant, so one throwaway client of the same
-        kind is primed too: that warms what is shared (lazily imported modules, the session's caches).
+        and parsers built. A tenant's client is new per tenant, so with `tenant_like` one throwaway
+        client of the same kind is primed too: that warms what is shared (lazily imported modules, the
+        session's caches) for tenants served after a SnapStart restore. An on-demand init leaves it out:
+        the function's own DynamoDB client has warmed the same modules and caches, and the first call
+        builds its tenant's client anyway, so a throwaway one would only add a client to the wait.
         """
         registry, usage = registry_key("_init"), usage_month_key("_init", "0000-00")
         with answered_locally(self.dynamodb):
@@ -128,10 +131,11 @@ class Services(Stores):
         sts = self.credentials.sts_client
         with answered_locally(sts, _STS_EMPTY):
             sts.assume_role(RoleArn=self.settings.tenant_role_arn, RoleSessionName="init", DurationSeconds=900)
-        tenant_like: Any = self._placeholder_client("dynamodb")
-        with answered_locally(tenant_like):
-            tenant_like.get_item(TableName=self.settings.data_table, Key=to_attrs(registry))
-        tenant_like.close()
+        if tenant_like:
+            throwaway: Any = self._placeholder_client("dynamodb")
+            with answered_locally(throwaway):
+                throwaway.get_item(TableName=self.settings.data_table, Key=to_attrs(registry))
+            throwaway.close()
 
     def _placeholder_client(self, service: str) -> Any:
         """A throwaway client on placeholder keys: building it resolves no credentials and calls nothing."""
