@@ -97,6 +97,7 @@ __all__ = [
     "UpdateBuilder",
     "UsageMeter",
     "admission_update",
+    "is_history",
     "month_of",
 ]
 
@@ -194,6 +195,19 @@ class MonthUsage(BaseModel):
             if running >= fraction * total:
                 return LATENCY_BUCKETS_MS[-1] * 2 if bound == "inf" else int(bound)
         return None
+
+
+_HISTORY = frozenset({"calls", "quota_denied", "rate_denied", "expires_at"})
+
+
+def is_history(attribute: str) -> bool:
+    """Whether a usage item's attribute is the month's history (what MonthUsage reads), not live state.
+
+    The rest (the status mark and its version, the registry stamp, the placement marks, the call
+    tokens and the minute's counter) describes the tenant as it is now: an archive's copy of them is
+    another tenant's, or another time's, and must never be written back (lifecycle/restoring.py).
+    """
+    return attribute in _HISTORY or attribute.startswith(("t#", "lat#"))
 
 
 def month_of(now: datetime) -> str:
