@@ -234,9 +234,8 @@ class Restorer:
         existing = admin.dynamodb.get_item(TableName=admin.settings.usage_table, Key=key, ConsistentRead=True)
         live = {k: v for k, v in from_attrs(existing.get("Item") or {}).items() if not is_history(k)}
         history = {k: v for k, v in archived.items() if is_history(k)}
-        admin.dynamodb.put_item(
-            TableName=admin.settings.usage_table, Item=to_attrs({**history, **live, **usage_month_key(target_id, month)})
-        )
+        item = {**history, **live, **usage_month_key(target_id, month)}
+        admin.dynamodb.put_item(TableName=admin.settings.usage_table, Item=to_attrs(item))
 
     def _target(self, target_id: str, saved: TenantRecord, placement: str, replace: bool) -> TenantRecord:
         """The target's record: the existing one (replace), or a new tenant like the saved one."""
