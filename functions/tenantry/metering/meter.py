@@ -228,7 +228,9 @@ def _bucket(duration_ms: float) -> str:
 
 def _minute_index(minute: str) -> int:
     """Minutes since the epoch of a stored `minute` (YYYY-MM-DDTHH:MM, UTC)."""
-    return int(datetime.strptime(minute, _MINUTE_FORMAT).replace(tzinfo=UTC).timestamp()) // 60
+    # fromisoformat, not strptime: the first strptime of a process imports _strptime and compiles its
+    # locale regexes (~3 ms of a cold start's first call); both read YYYY-MM-DDTHH:MM the same.
+    return int(datetime.fromisoformat(minute).replace(tzinfo=UTC).timestamp()) // 60
 
 
 def _token_map(minute: str) -> str:
