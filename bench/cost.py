@@ -30,7 +30,7 @@ from bench.resources import Resources
 from infra.config import DEFAULTS
 from tenantry.mcp_server.app import LambdaApp
 from tenantry.mcp_server.services import Services
-from tenantry.observability import METRIC_NAMES, get_metrics
+from tenantry.observability import INCIDENT_METRICS, METRIC_NAMES, get_metrics
 from tenantry.settings import Settings
 
 __all__ = ["PRICES", "run_cost"]
@@ -265,7 +265,8 @@ def _items(m: Measured, tenants: int, memory_mb: int) -> tuple[list[tuple[str, f
         (
             "CloudWatch metrics",
             METRICS * p["custom_metric_month"],
-            f"{METRICS} EMF metrics for a month, no tenant dimension",
+            f"{METRICS} EMF metrics for a month, no tenant dimension; the {len(INCIDENT_METRICS)} incident metrics "
+            f"(errors, contention, moves...) are billed only in the hours they fire, not counted",
         ),
     ]
     return items, sum(dollars for _, dollars, _ in items), per_call
