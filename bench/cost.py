@@ -30,7 +30,7 @@ from bench.resources import Resources
 from infra.config import DEFAULTS
 from tenantry.mcp_server.app import LambdaApp
 from tenantry.mcp_server.services import Services
-from tenantry.observability import METRIC_NAMES, get_metrics
+from tenantry.observability import INCIDENT_METRICS, METRIC_NAMES, get_metrics
 from tenantry.settings import Settings
 
 __all__ = ["PRICES", "run_cost"]
@@ -64,7 +64,9 @@ COLD_STARTS_PER_MILLION = 200  # new containers per million calls (scale-out, id
 CONTAINERS = 4  # warm containers at a time, month round (10 M a month is ~4 calls/s)
 SNAPSHOT_VERSIONS = 1  # the MCP function's live version (the premium path, when deployed, adds one)
 METRICS = len(METRIC_NAMES)  # one dimension set each (service), never tenant_id
-REGISTRY_TTL_S = 300  # infra/stack.py sets TENANTRY_REGISTRY_CACHE_SECONDS
+# The stack's setting (TENANTRY_REGISTRY_CACHE_SECONDS): a container re-reads a tenant's record once
+# per window in which the tenant calls it (changes reach it through the admission write, not this).
+REGISTRY_TTL_S = int(DEFAULTS["registry_cache_seconds"])
 CREDENTIALS_REFRESH_S = int(Settings.model_fields["tenant_credentials_seconds"].default) - 120
 CLIENT_BUILD_MS = 5.0  # a tenant's guarded client from the shared session (see the "first" section)
 # Lambda's START / END / REPORT lines per invocation, ingested only at system log level INFO or below.
@@ -209,6 +211,8 @@ def _items(m: Measured, tenants: int, memory_mb: int) -> tuple[list[tuple[str, f
     reads = sum(n for op, n in per_call.items() if op.split(" ")[0] in ("DynamoDB.GetItem", "DynamoDB.Query"))
     writes = sum(n for op, n in per_call.items() if op.split(" ")[0] in ("DynamoDB.UpdateItem", "DynamoDB.PutItem"))
     # Items here are under 4 KB (reads, eventually consistent: half a unit) and 1 KB (writes: one unit).
+    # Registry refreshes too: tools/call re-reads an expired record eventually consistent (TenantRegistry.get;
+    # the admission write catches a stale one), so half a unit each.
     read_units = reads * CALLS * 0.5 + registry_reads * 0.5
     write_units = writes * CALLS
     calls_per_document = min(100.0, max(1.0, CALLS / (MONTH_SECONDS / 60) / CONTAINERS))
@@ -241,7 +245,8 @@ def _items(m: Measured, tenants: int, memory_mb: int) -> tuple[list[tuple[str, f
         (
             "DynamoDB reads",
             read_units * p["dynamodb_read_unit"],
-            f"{reads:.2f} data reads per call (measured) + registry refreshes on {registry_miss:.0%} of calls",
+            f"{reads:.2f} data reads per call (measured) + registry refreshes on {registry_miss:.0%} of calls "
+            f"(cache {REGISTRY_TTL_S} s, the stack's registry_cache_seconds; eventually consistent)",
         ),
         ("DynamoDB writes", write_units * p["dynamodb_write_unit"], f"{writes:.2f} writes per call (measured)"),
         ("KMS", ops_matching("KMS.") * p["kms_request"], f"{ops_matching('KMS.') / CALLS:.2f} per call (measured)"),
@@ -260,7 +265,8 @@ def _items(m: Measured, tenants: int, memory_mb: int) -> tuple[list[tuple[str, f
         (
             "CloudWatch metrics",
             METRICS * p["custom_metric_month"],
-            f"{METRICS} EMF metrics for a month, no tenant dimension",
+            f"{METRICS} EMF metrics for a month, no tenant dimension; the {len(INCIDENT_METRICS)} incident metrics "
+            f"(errors, contention, moves...) are billed only in the hours they fire, not counted",
         ),
     ]
     return items, sum(dollars for _, dollars, _ in items), per_call

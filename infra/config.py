@@ -68,6 +68,10 @@ DEFAULTS: dict[str, Any] = {
     # Off: every new container runs init itself; turn it off to use provisioned concurrency or EFS.
     "snapstart": True,
     "memory_mb": 512,
+    # Seconds a container trusts its cached registry record. Every change of a tenant's record is
+    # stamped on its usage items and met by its next admission write in any container, so this is
+    # only the safety net for a stamp that failed (the runtime caps it at an hour).
+    "registry_cache_seconds": 3600,
     # Lambda's advanced logging controls (JSON format). Application lines below this level are dropped
     # by Lambda before CloudWatch ingests them; EMF metric documents carry no level, which Lambda reads
     # as INFO, so anything above INFO would drop the metrics too. System lines: WARN keeps Lambda's
@@ -173,6 +177,7 @@ class DeployConfig:
     snapstart: bool
     cells: int
     memory_mb: int
+    registry_cache_seconds: int
     log_level: str
     system_log_level: str
     success_log_sample: float
@@ -403,6 +408,7 @@ def load_config(node: _Node) -> DeployConfig:
         snapstart=_bool("snapstart", get("snapstart")),
         cells=_int("cells", get("cells"), 1, 64),
         memory_mb=_int("memory_mb", get("memory_mb"), 128, 10240),
+        registry_cache_seconds=_int("registry_cache_seconds", get("registry_cache_seconds"), 0, 3600),
         log_level=_choice("log_level", get("log_level"), APPLICATION_LOG_LEVELS),
         system_log_level=_choice("system_log_level", get("system_log_level"), SYSTEM_LOG_LEVELS),
         success_log_sample=_share("success_log_sample", get("success_log_sample")),

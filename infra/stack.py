@@ -69,7 +69,7 @@ class TenantryStack(Stack):
             "TENANTRY_RESOURCE_URL": api.mcp_url,
             "TENANTRY_AUTHORIZATION_SERVERS": issuer,
             "TENANTRY_SCOPES_SUPPORTED": ",".join(scopes),
-            "TENANTRY_REGISTRY_CACHE_SECONDS": "300",
+            "TENANTRY_REGISTRY_CACHE_SECONDS": str(config.registry_cache_seconds),
             "TENANTRY_SUCCESS_LOG_SAMPLE": str(config.success_log_sample),
             # The same list as the API's CORS allow-list (infra/constructs/api.py): one context key.
             "TENANTRY_ALLOWED_ORIGINS": ",".join(config.allowed_origins),

@@ -21,6 +21,7 @@ __all__ = [
     "OAuthError",
     "QuotaExceededError",
     "RateLimitedError",
+    "RegistryChangedError",
     "SecretUnavailableError",
     "StorageQuotaError",
     "TenantAccessError",
@@ -59,6 +60,19 @@ class TenantBlockedError(TenantAccessError):
             message = f"Tenant '{tenant_id}' is not registered with this service. Ask your administrator to onboard it."
         super().__init__(message)
         self.status = status
+
+
+class RegistryChangedError(TenantryError):
+    """Admission found the tenant's registry record changed since this container cached it; nothing was counted.
+
+    Not shown to callers: the server re-reads the record and admits again under the new settings.
+    """
+
+    code = "registry_changed"
+
+    def __init__(self, tenant_id: str, version: int) -> None:
+        super().__init__(f"Tenant '{tenant_id}' changed (registry version {version}); its settings are re-read.")
+        self.version = version
 
 
 class NotFoundError(TenantryError):

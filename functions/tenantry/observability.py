@@ -19,10 +19,34 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-__all__ = ["METRIC_NAMES", "MetricsBatch", "add_metric_listener", "emit_metric", "get_logger", "get_metrics"]
+__all__ = [
+    "INCIDENT_METRICS",
+    "METRIC_NAMES",
+    "MetricsBatch",
+    "add_metric_listener",
+    "emit_metric",
+    "get_logger",
+    "get_metrics",
+]
 
 NAMESPACE = "Tenantry"
-METRIC_NAMES = ("ToolCalls", "ToolErrors", "QuotaDenied", "RateLimited", "CrossTenantDenied", "FeatureDenied")
+# Each name (x the one `service` dimension set) is a custom metric billed $0.30 a month. Refusals
+# (monthly quota, per-minute rate, a tool the plan lacks) are one metric, `Refused`: no alarm tells
+# them apart, and each refusal's audit line carries its reason (the dashboard's breakdown reads it).
+# CrossTenantDenied stays a metric of its own: its alarm pages on one.
+METRIC_NAMES = ("ToolCalls", "ToolErrors", "Refused", "CrossTenantDenied")
+# Metrics written only when something goes wrong. CloudWatch bills a custom metric by the hours in
+# which it receives data, so these cost nothing in a quiet month ($0.30 / 730 per metric-hour).
+INCIDENT_METRICS = (
+    "InternalErrors",
+    "DependencyErrors",
+    "AdmissionContention",
+    "TenantBlocked",
+    "TenantMoving",
+    "OriginRefused",
+    "RunnerRestarts",
+    "CanaryViolations",
+)
 
 _listeners: list[Callable[[str, float], None]] = []
 

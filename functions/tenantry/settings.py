@@ -93,10 +93,12 @@ class Settings(_FromEnv):
     success_log_sample: float = Field(default=0.05, ge=0, le=1)
     # X-Ray through powertools Tracer; off by default (its import costs ~0.3 s of cold start).
     tracing: bool = False
-    # Plan, features and quotas of a tenant are cached this long per container. Its status is not
-    # bound by this: tools/call meets it in the admission write, other methods re-read a record
-    # older than status_cache_seconds, and a cached record that is not active is always re-read.
-    registry_cache_seconds: float = Field(default=300.0, ge=0, le=3600)
+    # A tenant's record (plan, features, quotas, branding, placement) is cached this long per
+    # container. Changes are not bound by it: every change stamps the tenant's usage items, so
+    # tools/call meets it in the admission write; other methods re-read a record older than
+    # status_cache_seconds, and a cached record that is not active is always re-read. The TTL is
+    # the safety net for a stamp that failed (infra/config.py sets it deployed).
+    registry_cache_seconds: float = Field(default=3600.0, ge=0, le=3600)
     registry_cache_max: int = Field(default=10_000, ge=1, le=1_000_000)
     status_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     # How long a request waits for the MCP session manager to start before answering 503.

@@ -70,11 +70,19 @@ def open_stores(
     `registry_ttl_seconds` overrides the settings' registry cache: the operator reads uncached (0).
     """
     dynamodb = cast("DynamoDBClient", session.create_client("dynamodb", config=config))
+    usage = UsageMeter(
+        dynamodb,
+        settings.usage_table,
+        # The meter resends an admission itself, with the call's token (metering/meter.py).
+        admission_client=cast("DynamoDBClient", session.create_client("dynamodb", config=config.merge(_NO_RETRIES))),
+    )
     registry = TenantRegistry(
         dynamodb,
         settings.registry_table,
         ttl_seconds=settings.registry_cache_seconds if registry_ttl_seconds is None else registry_ttl_seconds,
         max_entries=settings.registry_cache_max,
+        # Every record change stamps the tenant's usage items: admission in any container meets it.
+        on_change=usage.stamp,
     )
     audit = AuditLog(dynamodb, settings.audit_table, settings.audit_retention_days)
     credentials = TenantCredentials(
@@ -96,14 +104,6 @@ def open_stores(
         customer_store=CustomerStore(clients),
         secret_store=SecretStore(clients, settings.secrets_key_arn),
         branding=BrandingAssets(clients, settings.branding_bucket),
-        usage=UsageMeter(
-            dynamodb,
-            settings.usage_table,
-            # The meter resends an admission itself, with the call's token (metering/meter.py).
-            admission_client=cast(
-                "DynamoDBClient",
-                session.create_client("dynamodb", config=config.merge(_NO_RETRIES)),
-            ),
-        ),
+        usage=usage,
         placement=PlacementMarks(dynamodb, settings.usage_table),
     )

@@ -73,7 +73,14 @@ TENANT_RULES: dict[str, tuple[str, list[dict[str, object]], str, str | None]] = 
 
 NAMESPACE = "Tenantry"
 DIMENSIONS = {"service": "tenantry"}
-APP_METRICS = ("ToolCalls", "ToolErrors", "QuotaDenied", "RateLimited", "CrossTenantDenied", "FeatureDenied")
+APP_METRICS = ("ToolCalls", "ToolErrors", "Refused", "CrossTenantDenied")
+# Refusals by reason (quota_exceeded, rate_limited, feature_denied) from their audit lines: the first
+# refusal of each tenant, tool and minute is logged at once (the audit table has the exact counts).
+REFUSALS_QUERY = (
+    "fields @timestamp | filter audit.outcome = 'denied' and audit.reason in "
+    "['quota_exceeded', 'rate_limited', 'feature_denied'] | stats count(*) as tenant_minutes by audit.reason, "
+    "bin(5m)"
+)
 # Mangum answers any exception of the authorization server's app with a 500 and logs this line, so
 # Lambda's Errors metric never sees it (only timeouts and crashes of the runtime do). A metric filter
 # on the function's log group counts the line instead (tests/faults/test_alarm_metrics.py shows the
@@ -191,11 +198,7 @@ class Observability(Construct):
                 left=[*throttles, api.metric_client_error(period=PERIOD), api.metric_server_error(period=PERIOD)],
                 width=8,
             ),
-            cw.GraphWidget(
-                title="Quota, rate-limit and plan-feature denials",
-                left=[app_metric("QuotaDenied"), app_metric("RateLimited"), app_metric("FeatureDenied")],
-                width=8,
-            ),
+            cw.GraphWidget(title="Refused calls (quota, rate, plan feature)", left=[app_metric("Refused")], width=8),
             cw.GraphWidget(title="Cross-tenant denials", left=[app_metric("CrossTenantDenied")], width=8),
         )
         # Premium tenants' lines are in the premium function's log group: the per-tenant views read both.
@@ -349,5 +352,12 @@ class Observability(Construct):
                 query_string=TENANT_QUERIES["tenant-health"],
                 view=cw.LogQueryVisualizationType.TABLE,
                 width=24,
-            )
+            ),
+            cw.LogQueryWidget(
+                title="Refusals by reason (tenant-minutes, from the audit lines)",
+                log_group_names=log_group_names,
+                query_string=REFUSALS_QUERY,
+                view=cw.LogQueryVisualizationType.STACKEDAREA,
+                width=24,
+            ),
         )

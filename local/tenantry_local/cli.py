@@ -27,7 +27,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
     from tenantry.observability import add_metric_listener
 
     # Deployed, a CloudWatch alarm on this metric pages someone; locally it is printed.
-    alerting = {"CrossTenantDenied", "QuotaDenied", "RateLimited"}
+    alerting = {"CrossTenantDenied", "Refused"}
     add_metric_listener(lambda name, _: print(f"[alert] {name}", flush=True) if name in alerting else None)
 
     with running_platform(

@@ -142,3 +142,32 @@ def test_restore_from_table_refuses_what_it_cannot_use_with_nothing_written(
     for argv, says in cases:
         assert says in one_line_error(tenantry("tenants", "restore", *argv, "--yes")), argv
     assert _partition("tenantry-data", tenant_id) == live
+
+
+def test_a_restore_keeps_the_targets_status_and_never_the_archives_marks(
+    platform: LocalPlatform, tenantry: Any, tenant_id: str, tmp_path: Path
+) -> None:
+    """An archive's usage items carry its source's live state; only their counters are restored."""
+    _make(platform, tenantry, tenant_id)
+    for step in ("suspend", "resume", "suspend"):  # the archive's mark version is now above a new tenant's
+        assert tenantry("tenants", step, tenant_id).code == 0
+    archive = tmp_path / "gym.tar"
+    assert tenantry("tenants", "export", tenant_id, "--output", str(archive)).code == 0
+    admin = _admin(platform)
+
+    # Under a new id: active, with the source's counters, and its own suspension still works at once.
+    new_id = tenant_id + "-r"
+    assert tenantry("tenants", "restore", str(archive), "--as", new_id, "--yes").code == 0
+    assert admin.meter.blocked(new_id) is None
+    assert _call(platform.emulator.containers[0], new_id, "get_customer", customer_id="cus_0001")[0]
+    run = tenantry("tenants", "suspend", new_id)
+    assert run.code == 0, run.err
+    assert admin.meter.blocked(new_id) == "suspended"
+
+    # Replacing a suspended tenant's data (the documented way: suspend, replace, resume) keeps it suspended.
+    run = tenantry("tenants", "restore", str(archive), "--replace", "--as", new_id, "--yes")
+    assert run.code == 0, run.err
+    assert admin.meter.blocked(new_id) == "suspended"
+    assert tenantry("tenants", "resume", new_id).code == 0
+    assert admin.meter.blocked(new_id) is None
+    assert _call(platform.emulator.containers[0], new_id, "get_customer", customer_id="cus_0001")[0]

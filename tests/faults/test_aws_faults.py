@@ -231,5 +231,5 @@ def test_admission_contention_is_a_retry_error_not_a_rate_limit(
     assert status == 200 and body["result"]["isError"], body
     text = body["result"]["content"][0]["text"]
     assert "Usage metering is busy" in text and RETRY in text and "Rate limit" not in text, text
-    assert "AdmissionContention" in metrics and "RateLimited" not in metrics
+    assert "AdmissionContention" in metrics and "Refused" not in metrics
     assert _usage(container, tenant.tenant_id).rate_denied == 0

@@ -54,10 +54,9 @@ def test_dashboard_shows_the_platform_metrics_without_tenant_dimensions(synth: S
     for metric in (
         "ToolCalls",
         "ToolErrors",
-        "QuotaDenied",
-        "RateLimited",
+        "Refused",
         "CrossTenantDenied",
-        "FeatureDenied",
+        "feature_denied",  # the refusals' breakdown by reason, from their audit lines
         "Throttles",
         "p99",
     ):

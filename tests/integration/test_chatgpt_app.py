@@ -103,12 +103,14 @@ def platform_server() -> Any:
         tracing = False
         widget_image_origins: list[str] = []
         success_log_sample = 1.0
+        status_cache_seconds = 5.0
 
     class _Services:
         settings = _Settings()
         usage = audit = customers = insights = profile = usage_report = notifications = secrets = search = None
         placement = home_allowed = None  # the move's hooks (metering/placement.py)
         registry = type("R", (), {"invalidate": staticmethod(lambda tenant_id=None: None)})()
+        resolver = type("T", (), {"refreshed": staticmethod(lambda tenant, max_age=0.0: tenant)})()
 
     services: Any = _Services()
     services.profile = type("P", (), {"widget_branding": staticmethod(lambda: {})})()

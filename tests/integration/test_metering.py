@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tenantry.audit import AuditEvent, AuditTally
-from tenantry.errors import QuotaExceededError, RateLimitedError
+from tenantry.errors import QuotaExceededError, RateLimitedError, RegistryChangedError
 from tenantry.metering.meter import UsageMeter
 from tenantry.tenancy.plans import QuotaOverrides
 from tenantry.tenancy.registry import TenantRecord
@@ -78,6 +78,31 @@ def test_a_rate_limited_tenant_costs_one_write_per_container_per_minute(platform
     assert writes.count == 4
     usage = meter.month(tenant.tenant_id, "2030-01")
     assert usage.calls == 3 and usage.rate_denied == 10
+
+
+def test_a_quota_refusal_is_remembered_five_minutes_then_meets_a_registry_change(platform: LocalPlatform) -> None:
+    # Containers cache registry records for an hour; a raised quota is stamped on the usage item, and
+    # a container that remembers a quota refusal writes again after five minutes to meet it.
+    meter, clock, writes = _meter(platform, "2030-04-10T08:00:00+00:00")
+    tenant = _tenant(monthly_tool_calls=2, calls_per_minute=1000).model_copy(update={"registry_version": 1})
+    for _ in range(2):
+        meter.admit(tenant, "get_usage")
+    with pytest.raises(QuotaExceededError):
+        meter.admit(tenant, "get_usage")
+    assert writes.count == 3
+    clock.now += 299
+    with pytest.raises(QuotaExceededError):
+        meter.admit(tenant, "get_usage")
+    assert writes.count == 3  # within the window: refused without a write
+    meter.stamp(tenant.tenant_id, 2)  # an operator raised the quota: registry version 2
+    stamped = writes.count
+    clock.now += 2
+    with pytest.raises(RegistryChangedError):  # the container re-reads the record (server.py)
+        meter.admit(tenant, "get_usage")
+    assert writes.count == stamped + 1
+    meter.flush()
+    usage = meter.month(tenant.tenant_id, "2030-04")
+    assert usage.calls == 2 and usage.quota_denied == 2
 
 
 def test_the_quota_stays_exact_and_a_raised_quota_ends_the_window(platform: LocalPlatform) -> None:

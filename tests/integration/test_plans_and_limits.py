@@ -25,7 +25,7 @@ def _limited(platform: LocalPlatform, new_tenant: Any, plan: str = "starter", **
     record = new_tenant(plan=plan)
     record = record.model_copy(update={"quota_overrides": QuotaOverrides(**quotas)})
     platform.services.registry.put(record)
-    for container in platform.emulator.containers:  # the registry cache would hide the override for 5 min
+    for container in platform.emulator.containers:  # registry.put stamps nothing: the caches would hide it
         container.app.services.registry.invalidate(record.tenant_id)
     return record
 
@@ -55,9 +55,24 @@ async def test_tools_list_follows_the_plan(
 
 async def test_gated_tool_is_refused_naming_the_plan_that_has_it(platform: LocalPlatform, new_tenant: Any) -> None:
     tenant = new_tenant(plan="free")
-    async with mcp_client(platform, platform.token(tenant.tenant_id)) as client:
-        refused = await client.call_tool("customer_analytics", {})
-        usage = await client.call_tool("get_usage", {})
+    seen: list[str] = []
+    remove = add_metric_listener(lambda name, _: seen.append(name))
+    try:
+        async with mcp_client(platform, platform.token(tenant.tenant_id)) as client:
+            refused = await client.call_tool("customer_analytics", {})
+            usage = await client.call_tool("get_usage", {})
+    finally:
+        remove()
+    # One metric for every kind of refusal; the kind is in the audit record (the dashboard's breakdown).
+    assert seen.count("Refused") == 1
+    for container in platform.emulator.containers:
+        container.app.server.refusals.flush()
+    (audited,) = [e for e in platform.services.audit.recent(tenant.tenant_id) if e.outcome == "denied"]
+    assert (audited.reason, audited.resource, audited.action) == (
+        "feature_denied",
+        "feature",
+        "tools/call:customer_analytics",
+    )
     assert refused.is_error
     assert "not available on your free plan" in refused.content[0].text
     assert "business plan" in refused.content[0].text
@@ -129,7 +144,7 @@ async def test_rate_limit_says_when_to_retry_and_audits_refusals_once_a_minute(
     assert refused
     assert "Rate limit reached: 3 tool calls per minute" in refused[0].content[0].text
     assert "Retry in" in refused[0].content[0].text
-    assert seen.count("RateLimited") == len(refused)
+    assert seen.count("Refused") == len(refused)
     for container in platform.emulator.containers:
         container.app.server.refusals.flush()
     events = [e for e in platform.services.audit.recent(tenant.tenant_id) if e.reason == "rate_limited"]

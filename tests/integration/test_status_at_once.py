@@ -21,7 +21,7 @@ from tests.security.conftest import lambda_event, new_container, rpc
 
 def _admin(platform: LocalPlatform) -> TenantAdmin:
     s = platform.services
-    own_registry = TenantRegistry(s.dynamodb, platform.settings.registry_table)
+    own_registry = TenantRegistry(s.dynamodb, platform.settings.registry_table, on_change=s.usage.stamp)
     return TenantAdmin(own_registry, s.audit, s.secret_store, s.dynamodb, platform.settings, "ops-test")
 
 

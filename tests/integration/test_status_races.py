@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tenantry.errors import ConflictError
+from tenantry.metering.meter import UsageMeter
 from tenantry.tenancy.registry import TenantRegistry
 from tenantry_admin.offboarding import Offboarder
 from tenantry_admin.tenants import TenantAdmin
@@ -32,7 +33,8 @@ def _operator(platform: LocalPlatform) -> TenantAdmin:
     """An operator in a process of its own: its own client, registry and meter."""
     s = platform.services
     client = local_client("dynamodb")
-    registry = TenantRegistry(client, platform.settings.registry_table, ttl_seconds=0)
+    stamp = UsageMeter(client, platform.settings.usage_table).stamp
+    registry = TenantRegistry(client, platform.settings.registry_table, ttl_seconds=0, on_change=stamp)
     return TenantAdmin(registry, s.audit, s.secret_store, client, platform.settings, "ops-race")
 
 

@@ -66,10 +66,10 @@ def test_a_month_that_used_every_tool_stays_one_write_unit(platform: LocalPlatfo
         meter.flush()
     client = local_client("dynamodb")
     key = {"pk": {"S": tenant.tenant_id}, "sk": {"S": f"MONTH#{month}"}}
-    client.update_item(  # the rest a month can carry: refusals and a status change undone
+    client.update_item(  # the rest a month can carry: refusals, a status change undone, a registry stamp
         TableName=platform.settings.usage_table,
         Key=key,
-        UpdateExpression="ADD quota_denied :n, rate_denied :n SET blocked_version = :v",
+        UpdateExpression="ADD quota_denied :n, rate_denied :n SET blocked_version = :v, rv = :v",
         ExpressionAttributeValues={":n": {"N": "123456"}, ":v": {"N": "1733500000123"}},
     )
     item = client.get_item(TableName=platform.settings.usage_table, Key=key, ConsistentRead=True)["Item"]

@@ -153,7 +153,7 @@ def test_v16_suspended_tenants_valid_token_is_refused(
     # the tenant as active in its registry cache (the window this vector is about).
     s = platform.services
     admin = TenantAdmin(
-        TenantRegistry(s.dynamodb, platform.settings.registry_table),
+        TenantRegistry(s.dynamodb, platform.settings.registry_table, on_change=s.usage.stamp),
         s.audit,
         s.secret_store,
         s.dynamodb,

@@ -157,3 +157,19 @@ def test_failures_are_logged_in_full_and_successes_sampled_with_their_weight(
         (line,) = lines
         assert (getattr(line, "weight", None), getattr(line, "error", None)) == (weight, int(failed))
         assert getattr(line, "weighted_ms", None) == 12.5 * weight
+
+
+def test_every_metric_the_code_emits_is_one_the_cost_model_knows() -> None:
+    """bench/cost.py bills METRIC_NAMES for the month and INCIDENT_METRICS by the hour: no third kind."""
+    import re
+    from pathlib import Path
+
+    from tenantry.canary.runner import VIOLATION_METRIC
+    from tenantry.observability import INCIDENT_METRICS, METRIC_NAMES
+
+    source = Path(__file__).resolve().parents[2] / "functions" / "tenantry"
+    emitted = {name for path in source.rglob("*.py") for name in re.findall(r'emit_metric\("(\w+)"', path.read_text())}
+    emitted.add(VIOLATION_METRIC)
+    assert len(emitted) > 5
+    assert emitted <= set(METRIC_NAMES) | set(INCIDENT_METRICS), emitted - set(METRIC_NAMES) - set(INCIDENT_METRICS)
+    assert not set(METRIC_NAMES) & set(INCIDENT_METRICS)

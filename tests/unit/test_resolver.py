@@ -16,9 +16,11 @@ class FakeDynamo:
     def __init__(self, records: list[TenantRecord]) -> None:
         self.items = {r.tenant_id: r for r in records}
         self.reads = 0
+        self.consistent: list[bool] = []  # ConsistentRead of each read, in order
 
     def get_item(self, TableName: str, Key: dict[str, Any], ConsistentRead: bool) -> dict[str, Any]:
         self.reads += 1
+        self.consistent.append(ConsistentRead)
         record = self.items.get(Key["tenant_id"]["S"])
         if record is None:
             return {}
@@ -87,14 +89,32 @@ def test_registry_is_cached_per_tenant_with_ttl() -> None:
     now = [0.0]
     registry = TenantRegistry(fake, "t", ttl_seconds=300, clock=lambda: now[0])
     assert registry.get("acme-gym") is not None and registry.get("acme-gym") is not None
-    assert registry.get("zen-yoga") is not None
-    assert fake.reads == 2
+    assert fake.reads == 1
     assert registry.get("acme-gym").tenant_id == "acme-gym"  # type: ignore[union-attr]
     now[0] = 301
     registry.get("acme-gym")
-    assert fake.reads == 3
+    assert fake.reads == 2
     assert registry.get("nobody") is None and registry.get("nobody") is None
-    assert fake.reads == 4  # misses are cached too: a flood of unknown ids costs one read each per TTL
+    assert fake.reads == 4  # misses are cached too: a flood of unknown ids costs two reads each per window
+
+
+def test_tools_call_rereads_an_active_record_eventually_consistent_and_refuses_only_on_a_consistent_read() -> None:
+    # The admission write catches a stale active record (its version against the usage item's stamp),
+    # so the tools/call path (no max_age) reads at half a unit; a refusal must not rest on a stale read.
+    fake = FakeDynamo(RECORDS)
+    registry = TenantRegistry(fake, "t")
+    registry.get("acme-gym")
+    assert fake.consistent == [False]
+    fake.consistent.clear()
+    assert registry.get("zen-yoga") is not None  # suspended: read again, consistently
+    assert fake.consistent == [False, True]
+    fake.consistent.clear()
+    assert registry.get("nobody") is None
+    assert fake.consistent == [False, True]
+    fake.consistent.clear()
+    registry.get("acme-gym", max_age=0)  # the re-read after admission found the record stale
+    registry.get("acme-gym", max_age=5)  # other methods' status window
+    assert fake.consistent == [True]  # the first read was cached: the status window is 5 s
 
 
 def test_premium_function_serves_only_its_plans() -> None:

@@ -15,6 +15,7 @@ any other partition is refused, so another tenant's items are never read into th
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from tenantry.dal.members import MembershipStore
 from tenantry.errors import InvalidInputError, aws_error_code
 from tenantry.isolation.clients import TenantClients
 from tenantry.isolation.guard import tenant_prefix
+from tenantry.metering.meter import is_history
 from tenantry.tenancy.context import TENANT_ID_PATTERN
 from tenantry.tenancy.registry import TenantRecord
 from tenantry_admin.lifecycle.archive import ArchiveReader, decode_attrs
@@ -126,12 +128,15 @@ class Restorer:
         for line in reader.read_lines("usage.jsonl"):
             values = from_attrs(decode_attrs(line))
             month = str(values.pop(SK, ""))[len("MONTH#") :]
-            values.pop("blocked", None)
             if len(month) == 7:
-                admin.dynamodb.put_item(
-                    TableName=admin.settings.usage_table,
-                    Item=to_attrs({**values, **usage_month_key(target_id, month)}),
-                )
+                self._restore_month(target_id, month, values)
+        # Running containers must meet the record's stamp and its status mark (a suspended tenant whose
+        # data is replaced stays suspended), whatever the puts did to the month items.
+        admin.meter.stamp(target_id, record.version)
+        current = admin.get(target_id)
+        admin.registry.confirm_with(
+            current, admin.meter.mark_updates(target_id, current.status, current.version), str(uuid.uuid4())
+        )
         files = self._branding(record, dict(reader.blobs("branding/")), replace)
         members = 0
         if self._members is not None:
@@ -217,6 +222,21 @@ class Restorer:
         return self._report(record, tenant_id, replace, (written, removed, reencrypted, 0, 0), f"table {table}")
 
     # -- writing --------------------------------------------------------------------------------
+    def _restore_month(self, target_id: str, month: str, archived: dict[str, Any]) -> None:
+        """The archive's counters of one month, with the target's own live state on that item kept.
+
+        The archive's status mark, registry stamp and placement marks are its source's (another tenant,
+        or the same one at another time): written back they would unblock a suspended target, refuse
+        its next suspension (a newer mark version) or point its calls at the source's table.
+        """
+        admin = self._admin
+        key = to_attrs(usage_month_key(target_id, month))
+        existing = admin.dynamodb.get_item(TableName=admin.settings.usage_table, Key=key, ConsistentRead=True)
+        live = {k: v for k, v in from_attrs(existing.get("Item") or {}).items() if not is_history(k)}
+        history = {k: v for k, v in archived.items() if is_history(k)}
+        item = {**history, **live, **usage_month_key(target_id, month)}
+        admin.dynamodb.put_item(TableName=admin.settings.usage_table, Item=to_attrs(item))
+
     def _target(self, target_id: str, saved: TenantRecord, placement: str, replace: bool) -> TenantRecord:
         """The target's record: the existing one (replace), or a new tenant like the saved one."""
         admin = self._admin

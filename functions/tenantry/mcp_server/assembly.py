@@ -52,6 +52,8 @@ def build_server(services: Services, *, build_tools: bool = True) -> TenantMCPSe
         # (the handshake era already declared none); the gateway answers listen itself (gateway.py).
         subscriptions=False,
         on_blocked=services.registry.invalidate,
+        refresh=services.resolver.refreshed,
+        status_cache_seconds=services.settings.status_cache_seconds,
         placement=services.placement,
         home_allowed=services.home_allowed,
         success_log_sample=services.settings.success_log_sample,

@@ -32,6 +32,8 @@ from tenantry.errors import (
     AdmissionContentionError,
     LimitExceededError,
     QuotaExceededError,
+    RegistryChangedError,
+    TenantAccessError,
     TenantBlockedError,
     TenantMovingError,
     dependency_error,
@@ -95,6 +97,8 @@ class TenantMCPServer(MCPServer):
         home_allowed: Callable[[str, str], bool] | None = None,
         success_log_sample: float = 1.0,
         sample: Callable[[], float] = random.random,
+        refresh: Callable[[TenantContext, float], TenantContext] | None = None,
+        status_cache_seconds: float = 5.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -108,6 +112,10 @@ class TenantMCPServer(MCPServer):
         self._branding = branding
         # Told when admission finds a tenant marked (suspended, offboarding): drop its cached record.
         self._on_blocked = on_blocked
+        # The tenant again from a registry record at most so many seconds old (TenantResolver.refreshed):
+        # after admission found the cached record stale, and before refusing a tool the plan lacks.
+        self._refresh = refresh
+        self._status_cache_seconds = status_cache_seconds
         # Moves (metering/placement.py): writers register during a copy; a new home must be one of the tenant's.
         self._placement = placement
         self._home_allowed = home_allowed
@@ -224,18 +232,15 @@ class TenantMCPServer(MCPServer):
             self._registered = frozenset(self._deferred.names())  # names only: builds no tool
         if name not in self._registered:
             return await super().call_tool(name, arguments, context)  # the SDK's "Unknown tool" answer
-        if not self.allows(tenant.config, name):
-            feature = self.tool_features.get(name)
-            plan = cheapest_plan_with(feature) if feature else None
-            emit_metric("FeatureDenied")
-            where = f"the {plan} plan and above" if plan else "no plan"
-            raise ToolError(
-                f"{name} is not available on your {tenant.plan} plan; it is part of {where}. "
-                "Ask your administrator to upgrade."
-            )
         writes = name in self.write_tools
         try:
-            placed = self._usage.admit_call(tenant, name, writes)
+            if not self.allows(tenant.config, name):
+                # A refused call never reaches the admission write that would show a newer record: it
+                # re-reads one older than the status window instead (one read per window per container),
+                # so a plan upgrade or a feature turned on is met at once, however long the cache lives.
+                tenant = self._fresher(tenant, self._status_cache_seconds)
+                self._require_feature(tenant, name)
+            tenant, placed = self._admit(tenant, name, writes)
         except TenantMovingError as exc:
             emit_metric("TenantMoving")
             raise ToolError(str(exc)) from exc
@@ -243,6 +248,9 @@ class TenantMCPServer(MCPServer):
             emit_metric("TenantBlocked")
             if self._on_blocked is not None:
                 self._on_blocked(tenant.tenant_id)
+            raise MCPError(_ACCESS_DENIED, str(exc)) from exc
+        except TenantAccessError as exc:
+            # The record re-read after a change refuses the tenant here (e.g. this endpoint's plans).
             raise MCPError(_ACCESS_DENIED, str(exc)) from exc
         except AdmissionContentionError as exc:
             # Not a limit: nothing refused the tenant, the counter was too busy to decide. Not audited.
@@ -256,7 +264,7 @@ class TenantMCPServer(MCPServer):
             raise ToolError(str(error)) from exc
         except LimitExceededError as exc:
             quota = isinstance(exc, QuotaExceededError)
-            emit_metric("QuotaDenied" if quota else "RateLimited")
+            emit_metric("Refused")
             self.refusals.add(
                 AuditEvent(
                     tenant_id=tenant.tenant_id,
@@ -293,6 +301,50 @@ class TenantMCPServer(MCPServer):
                 if failed:
                     emit_metric("ToolErrors")
                 self._log_call(elapsed_ms, failed)
+
+    def _require_feature(self, tenant: TenantContext, name: str) -> None:
+        if self.allows(tenant.config, name):
+            return
+        feature = self.tool_features.get(name)
+        plan = cheapest_plan_with(feature) if feature else None
+        emit_metric("Refused")
+        # Audited like quota and rate refusals (one record per tenant, tool and minute, with a count):
+        # the audit line is where the dashboard reads a refusal's reason (observability.METRIC_NAMES).
+        self.refusals.add(
+            AuditEvent(
+                tenant_id=tenant.tenant_id,
+                principal=tenant.principal,
+                action=f"tools/call:{name}",
+                resource="feature",
+                outcome="denied",
+                reason="feature_denied",
+                request_id=tenant.request_id,
+            )
+        )
+        where = f"the {plan} plan and above" if plan else "no plan"
+        raise ToolError(
+            f"{name} is not available on your {tenant.plan} plan; it is part of {where}. "
+            "Ask your administrator to upgrade."
+        )
+
+    def _fresher(self, tenant: TenantContext, max_age: float) -> TenantContext:
+        """`tenant` from a registry record at most `max_age` s old (unchanged without a refresh hook)."""
+        return tenant if self._refresh is None else self._refresh(tenant, max_age)
+
+    def _admit(self, tenant: TenantContext, name: str, writes: bool) -> tuple[TenantContext, Placed]:
+        """Admit the call; if an operator changed the tenant since this container cached it, on the new record.
+
+        The admission write refuses (uncounted) a context older than the registry version stamped on
+        the usage item, so no call runs on a plan, feature, quota or branding that was changed: the
+        record is read again, the feature gate and admission decided again on it. The second
+        admission does not check the version (its record was just read), so it cannot loop.
+        """
+        try:
+            return tenant, self._usage.admit_call(tenant, name, writes)
+        except RegistryChangedError:
+            fresh = self._fresher(tenant, 0.0).model_copy(update={"registry_version": None})
+            self._require_feature(fresh, name)
+            return fresh, self._usage.admit_call(fresh, name, writes)
 
     def _log_call(self, elapsed_ms: float, failed: bool) -> None:
         """Errors in full; successes sampled (CloudWatch ingestion is billed per byte, docs/operations.md)."""

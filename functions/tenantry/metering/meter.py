@@ -9,9 +9,14 @@ it ran; they ride along with the tenant's next admission from the same
 container instead of costing a second write per call (the structured log has
 every call too), and outcomes of a month that has ended go to that month.
 
+The same write carries the tenant's registry version: every change of the tenant's record
+(plan, features, quotas, branding, placement) stamps it on the usage items, and a write from a
+container whose cached record is older is refused uncounted (RegistryChangedError), so the
+container re-reads the record and no call runs on settings an operator has changed.
+
 A refusal is remembered in the container until it would certainly be refused
-again (the rest of the minute for the rate, the rest of the month for the
-quota, as long as the limit is unchanged): a tenant hammering past its limit
+again (the rest of the minute for the rate; for the quota, five minutes at most, so a raised
+quota is met by a write, as long as the limit is unchanged): a tenant hammering past its limit
 costs one write per container per window, and its refusals are counted in
 memory and written with its next admission. What a container holds unwritten
 when it dies is lost: the outcomes of its last call per tenant and the
@@ -67,6 +72,7 @@ from tenantry.errors import (
     AdmissionContentionError,
     QuotaExceededError,
     RateLimitedError,
+    RegistryChangedError,
     TenantBlockedError,
     TenantMovingError,
     TenantryError,
@@ -91,6 +97,7 @@ __all__ = [
     "UpdateBuilder",
     "UsageMeter",
     "admission_update",
+    "is_history",
     "month_of",
 ]
 
@@ -120,6 +127,12 @@ _TOKEN_BYTES = 6
 _BLOCKED = "blocked"
 # The registry version of the status change that last set or cleared the mark: an older one cannot undo it.
 _MARK_VERSION = "blocked_version"
+# The registry version of the tenant's last registry change (TenantRegistry's on_change): admission
+# refuses, uncounted, a context read from a container's cache at an older version.
+_REGISTRY_VERSION = "rv"
+# A quota refusal is remembered at most this long (not to the month's end): the next write after it
+# meets a raised quota or a plan change stamped meanwhile, however long the registry cache lives.
+_QUOTA_RECHECK_SECONDS = 300.0
 # Per-container memory of tenants (last admitted minute, refusal windows): least recently used out first.
 _MAX_TRACKED = 10_000
 
@@ -184,6 +197,19 @@ class MonthUsage(BaseModel):
         return None
 
 
+_HISTORY = frozenset({"calls", "quota_denied", "rate_denied", "expires_at"})
+
+
+def is_history(attribute: str) -> bool:
+    """Whether a usage item's attribute is the month's history (what MonthUsage reads), not live state.
+
+    The rest (the status mark and its version, the registry stamp, the placement marks, the call
+    tokens and the minute's counter) describes the tenant as it is now: an archive's copy of them is
+    another tenant's, or another time's, and must never be written back (lifecycle/restoring.py).
+    """
+    return attribute in _HISTORY or attribute.startswith(("t#", "lat#"))
+
+
 def month_of(now: datetime) -> str:
     return now.strftime("%Y-%m")
 
@@ -202,7 +228,9 @@ def _bucket(duration_ms: float) -> str:
 
 def _minute_index(minute: str) -> int:
     """Minutes since the epoch of a stored `minute` (YYYY-MM-DDTHH:MM, UTC)."""
-    return int(datetime.strptime(minute, _MINUTE_FORMAT).replace(tzinfo=UTC).timestamp()) // 60
+    # fromisoformat, not strptime: the first strptime of a process imports _strptime and compiles its
+    # locale regexes (~3 ms of a cold start's first call); both read YYYY-MM-DDTHH:MM the same.
+    return int(datetime.fromisoformat(minute).replace(tzinfo=UTC).timestamp()) // 60
 
 
 def _token_map(minute: str) -> str:
@@ -313,6 +341,21 @@ def _status_refusal(old: dict[str, Any], attempt: Attempt) -> TenantryError | No
     return TenantBlockedError(attempt.tenant.tenant_id, str(old[_BLOCKED])) if old.get(_BLOCKED) else None
 
 
+def _registry(update: UpdateBuilder, attempt: Attempt) -> None:
+    """Plan, features, quotas, branding and placement ride in the admission write like the status does."""
+    version = attempt.tenant.registry_version
+    if version is not None:
+        stamp = update.name(_REGISTRY_VERSION)
+        update.require(f"attribute_not_exists({stamp}) OR {stamp} <= {update.value(version)}")
+
+
+def _registry_refusal(old: dict[str, Any], attempt: Attempt) -> TenantryError | None:
+    version, stamp = attempt.tenant.registry_version, old.get(_REGISTRY_VERSION)
+    if version is not None and stamp is not None and int(stamp) > version:
+        return RegistryChangedError(attempt.tenant.tenant_id, int(stamp))
+    return None
+
+
 def _quota(update: UpdateBuilder, attempt: Attempt) -> None:
     calls = update.name("calls")
     update.require(
@@ -354,6 +397,7 @@ ADMISSION_CLAUSES: tuple[Clause, ...] = (
     Clause("count", _count),
     Clause("once", _once),
     Clause("status", _status, _status_refusal),
+    Clause("registry", _registry, _registry_refusal),
     Clause("placement", _placement, _placement_refusal),
     Clause("quota", _quota),
     Clause("minute", _minute),
@@ -480,6 +524,9 @@ class UsageMeter:
     def admit_call(self, tenant: TenantContext, tool: str, writes: bool = False) -> Placed:
         """Count one call of `tool`; return its month and the tenant's placement, or raise and count nothing.
 
+        RegistryChangedError: the tenant's registry record changed since `tenant` was read from the
+        container's cache (its usage item carries a newer version): re-read it and admit again.
+
         TenantMovingError: a tool that `writes` arrived while a move pauses writes (metering/placement.py).
 
         QuotaExceededError / RateLimitedError: over a limit. TenantBlockedError: the tenant's
@@ -581,7 +628,7 @@ class UsageMeter:
             window = _Window(
                 "quota_denied",
                 tenant.config.monthly_tool_calls,
-                _next_month(now).timestamp(),
+                min(_next_month(now).timestamp(), now_ts + _QUOTA_RECHECK_SECONDS),
                 attempt.month,
                 self._quota_message(tenant, now),
                 None,
@@ -698,6 +745,29 @@ class UsageMeter:
             key = to_attrs(usage_month_key(tenant_id, month))
             updates.append({"Update": {"TableName": self._table, "Key": key, **update.request()}})
         return updates
+
+    def stamp(self, tenant_id: str, version: int) -> None:
+        """Stamp this month's and next month's usage items with registry `version` (never lowering it).
+
+        TenantRegistry calls it after every change of the tenant's record: the next admission in
+        every container that cached an older record is refused, uncounted, and re-reads it.
+        """
+        for month in self._marked_months():
+            update = UpdateBuilder()
+            stamp, expires_at = update.name(_REGISTRY_VERSION), update.name("expires_at")
+            value = update.value(version)
+            update.sets += [
+                f"{stamp} = {value}",
+                f"{expires_at} = if_not_exists({expires_at}, {update.value(int(self._clock()) + _RETENTION_SECONDS)})",
+            ]
+            update.require(f"attribute_not_exists({stamp}) OR {stamp} < {value}")
+            try:
+                self._client.update_item(
+                    TableName=self._table, Key=to_attrs(usage_month_key(tenant_id, month)), **update.request()
+                )
+            except ClientError as exc:
+                if aws_error_code(exc) != "ConditionalCheckFailedException":
+                    raise  # a newer change stamped it already: nothing to do
 
     def blocked(self, tenant_id: str) -> str | None:
         """The mark on this month's usage item, if any (operators and tests)."""

@@ -47,6 +47,10 @@ class TenantContext(BaseModel):
     config: EffectiveConfig = Field(default_factory=lambda: _plan_defaults("free"))
     # The tenant's data is being copied to another table: its writes leave marks (isolation/tracking.py).
     moving: bool = False
+    # The registry version `config` was read at, when it came from a container's cache: admission
+    # refuses (uncounted) if the tenant's usage item carries a newer one (metering/meter.py). None: not
+    # checked (a record just read from the table, or a context built outside the request path).
+    registry_version: int | None = None
 
 
 def _plan_defaults(plan: Plan) -> EffectiveConfig:

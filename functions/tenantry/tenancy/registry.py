@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.dal.items import from_attrs, to_attrs
 from tenantry.dal.keys import is_slug_reservation, registry_key, slug_reservation_key
-from tenantry.errors import ConflictError, aws_error_code
+from tenantry.errors import ConflictError, DependencyError, aws_error_code
 from tenantry.isolation.cache import tenant_cache_key
 from tenantry.tenancy.context import Plan, TenantContext
 from tenantry.tenancy.placement import Placement
@@ -66,8 +66,14 @@ class TenantRecord(BaseModel):
     def config(self) -> EffectiveConfig:
         return effective_config(self.plan, self.feature_overrides, self.quota_overrides)
 
-    def context(self, principal: str, request_id: str, data_table: str) -> TenantContext:
-        """The tenant context of a request (or admin action) acting for this tenant."""
+    def context(
+        self, principal: str, request_id: str, data_table: str, registry_version: int | None = None
+    ) -> TenantContext:
+        """The tenant context of a request (or admin action) acting for this tenant.
+
+        `registry_version`: this record's version when it came from a container's cache, so
+        admission can tell it is stale (TenantContext.registry_version).
+        """
         return TenantContext(
             tenant_id=self.tenant_id,
             slug=self.slug,
@@ -77,7 +83,13 @@ class TenantRecord(BaseModel):
             request_id=request_id,
             data_table=data_table,
             config=self.config(),
+            registry_version=registry_version,
         )
+
+
+# A cached miss (no such tenant) is trusted at most this long, whatever the TTL: a tenant created
+# meanwhile has no usage item yet that could tell a container its cached miss is stale.
+MISS_SECONDS = 300.0
 
 
 class TenantRegistry:
@@ -87,6 +99,12 @@ class TenantRegistry:
     answered with another's record. A cached record whose status is not active
     is never trusted: a refused tenant's request re-reads it, so a resume is
     seen at once (a refused request costs one read).
+
+    Every change of a record (save, save_with) is followed by `on_change(tenant_id, version)`: the
+    function's stores stamp the tenant's usage items with the new version there, and the admission
+    write of the tenant's next call in any container refuses a context read at an older version
+    (UsageMeter.stamp, metering/meter.py). That is what lets a container cache a record for an
+    hour: the TTL is only the safety net for a stamp that failed.
     """
 
     def __init__(
@@ -96,11 +114,13 @@ class TenantRegistry:
         ttl_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
         max_entries: int = 10_000,
+        on_change: Callable[[str, int], None] | None = None,
     ) -> None:
         self._client = client
         self._table = table_name
         self._ttl = ttl_seconds
         self._clock = clock
+        self._on_change = on_change
         # Entries remember when they were read, so a caller may ask for a fresher one than the TTL.
         self._cache: TTLCache[tuple[Hashable, ...], tuple[float, TenantRecord | None]] = TTLCache(
             maxsize=max_entries, ttl=ttl_seconds, timer=clock
@@ -116,24 +136,33 @@ class TenantRegistry:
         if cached is not None:
             read_at, record = cached
             limit = self._ttl if max_age is None else min(max_age, self._ttl)
+            if record is None:
+                limit = min(limit, MISS_SECONDS)
             fresh_enough = now - read_at < limit
             if fresh_enough and (record is None or record.status == "active"):
                 return record
-        record = self.load(tenant_id)
+        # tools/call (no max_age) re-reads an expired record eventually consistent, at half a read unit:
+        # its admission write checks the record's version against the stamp on the usage item, and a
+        # stale read is refused there and read again, consistently (max_age=0). A refusal is decided on a
+        # consistent read (a tenant created or resumed a moment ago must not be refused as unknown or
+        # suspended).
+        record = self.load(tenant_id, consistent=max_age is not None)
+        if max_age is None and (record is None or record.status != "active"):
+            record = self.load(tenant_id)
         if self._ttl > 0:
             with self._lock:
                 self._cache[key] = (now, record)
         return record
 
-    def load(self, tenant_id: str) -> TenantRecord | None:
-        """The record as stored now (admin paths), bypassing the cache."""
+    def load(self, tenant_id: str, consistent: bool = True) -> TenantRecord | None:
+        """The record as stored now (admin paths), bypassing the cache; `consistent=False`: maybe a second older."""
         item = self._client.get_item(
-            TableName=self._table, Key=to_attrs(registry_key(tenant_id)), ConsistentRead=True
+            TableName=self._table, Key=to_attrs(registry_key(tenant_id)), ConsistentRead=consistent
         ).get("Item")
         return TenantRecord.model_validate(from_attrs(item)) if item else None
 
     def put(self, record: TenantRecord) -> None:
-        """Unconditional write: seeding and tests only. Operators go through create/save."""
+        """Unconditional write, no stamp: seeding and tests only. Operators go through create/save."""
         self._client.put_item(TableName=self._table, Item=to_attrs(record.to_item()))
         self.invalidate(record.tenant_id)
 
@@ -170,6 +199,7 @@ class TenantRegistry:
 
     def save(self, record: TenantRecord, expected_version: int) -> TenantRecord:
         """Replace a tenant's record if nobody changed it since `expected_version` was read."""
+        self._stamper(record.tenant_id)
         updated = record.model_copy(update={"version": expected_version + 1, "updated_at": _now()})
         try:
             self._client.put_item(
@@ -187,6 +217,7 @@ class TenantRegistry:
                 ) from None
             raise
         self.invalidate(record.tenant_id)
+        self._changed(updated)
         return updated
 
     def save_with(
@@ -198,9 +229,11 @@ class TenantRegistry:
         lost response) is answered as done instead of failing the version it already bumped.
         ConflictError if the version moved on or any of `also` refused its condition.
         """
+        self._stamper(record.tenant_id)
         updated = record.model_copy(update={"version": expected_version + 1, "updated_at": _now()})
         put = {"Put": {"TableName": self._table, "Item": to_attrs(updated.to_item()), **_version_is(expected_version)}}
         self._transact(record.tenant_id, expected_version, [put, *also], token)
+        self._changed(updated)
         return updated
 
     def confirm_with(self, record: TenantRecord, also: Sequence[Mapping[str, Any]], token: str) -> None:
@@ -213,6 +246,32 @@ class TenantRegistry:
             }
         }
         self._transact(record.tenant_id, record.version, [check, *also], token)
+
+    def _stamper(self, tenant_id: str) -> Callable[[str, int], None]:
+        """on_change, checked before anything is written: a registry that changes records must have one."""
+        if self._on_change is None:
+            # A programming error: a registry that writes must tell the containers (tenantry/stores.py
+            # wires UsageMeter.stamp); one that only reads needs none.
+            raise RuntimeError(f"registry write of tenant {tenant_id} without on_change: see TenantRegistry")
+        return self._on_change
+
+    def _changed(self, record: TenantRecord) -> None:
+        """Tell running containers (through the tenant's usage items) that `record` is the new version.
+
+        After the write, not in its transaction: the status marks already share that transaction
+        and the same usage items, and a transaction may touch an item once. A stamp that fails
+        leaves containers on the old record until their cache TTL; the error says so.
+        """
+        try:
+            self._stamper(record.tenant_id)(record.tenant_id, record.version)
+        except ClientError as exc:
+            code = aws_error_code(exc) or "error"
+            raise DependencyError(
+                f"Tenant '{record.tenant_id}' was saved (version {record.version}), but running containers could "
+                f"not be told ({code}); each sees the change when its cached copy expires (registry_cache_seconds).",
+                retryable=False,
+                aws_code=code,
+            ) from exc
 
     def _transact(self, tenant_id: str, version: int, items: list[Mapping[str, Any]], token: str) -> None:
         try:

@@ -38,7 +38,23 @@ class TenantResolver:
             raise TenantAccessError("Your access token names a tenant id that is not valid. Sign in again.")
 
         self._confirm_header(tenant_id, headers)
-        record = self.registry.get(tenant_id, max_age)
+        record = self._usable(tenant_id, self.registry.get(tenant_id, max_age))
+        self._confirm_host(record.slug, headers)
+        principal = claims.get("sub") or claims.get("client_id") or "unknown"
+        return record.context(principal, request_id, self.table_of(record), registry_version=record.version)
+
+    def refreshed(self, tenant: TenantContext, max_age: float = 0.0) -> TenantContext:
+        """`tenant` again from a record at most `max_age` seconds old (0: read now), for the same request.
+
+        The call it serves already passed the token, header and host checks, which a record
+        change cannot alter (a tenant's slug is fixed at creation); the record's own are re-made.
+        """
+        record = self._usable(tenant.tenant_id, self.registry.get(tenant.tenant_id, max_age))
+        return record.context(
+            tenant.principal, tenant.request_id, self.table_of(record), registry_version=record.version
+        )
+
+    def _usable(self, tenant_id: str, record: TenantRecord | None) -> TenantRecord:
         if record is None or record.status in ("offboarding", "offboarded"):
             raise TenantAccessError(
                 f"Tenant '{tenant_id}' is not registered with this service. Ask your administrator to onboard it."
@@ -52,9 +68,7 @@ class TenantResolver:
                 f"This endpoint is reserved for {', '.join(sorted(self.serve_plans))} plan tenants; your "
                 f"organisation is on the {record.plan} plan. Use the shared MCP URL your administrator gave you."
             )
-        self._confirm_host(record.slug, headers)
-        principal = claims.get("sub") or claims.get("client_id") or "unknown"
-        return record.context(principal, request_id, self.table_of(record))
+        return record
 
     def _confirm_header(self, tenant_id: str, headers: Mapping[str, str]) -> None:
         claimed = headers.get("x-tenant-id")
