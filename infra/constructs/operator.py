@@ -23,7 +23,14 @@ from infra.nag import acknowledge
 __all__ = ["OperatorPolicy", "operator_statements"]
 
 # table role -> the item actions the operator CLI uses on it (tenantry_admin, tenantry.tenancy, dal).
-REGISTRY_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Scan"]
+# ConditionCheckItem: a restore, an offboarding and a plan change confirm the record's version in their transaction.
+REGISTRY_ACTIONS = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Scan",
+    "dynamodb:ConditionCheckItem",
+]
 # The month items (reports, health) and the blocked mark that suspend, resume and offboard set; a
 # tenant's months read for an export (Query) and written by a restore (PutItem); `tenants top` scans them.
 USAGE_ACTIONS = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Scan"]
