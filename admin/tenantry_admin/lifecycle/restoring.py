@@ -24,7 +24,16 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from tenantry.dal.items import from_attrs, to_attrs
-from tenantry.dal.keys import ENTITY_ID_PATTERN, PK, SK, move_mark_prefix, moved_key, tenant_partition, usage_month_key
+from tenantry.dal.keys import (
+    ENTITY_ID_PATTERN,
+    PK,
+    SK,
+    move_mark_prefix,
+    moved_key,
+    tenant_partition,
+    usage_month_key,
+    usage_month_sk,
+)
 from tenantry.dal.members import MembershipStore
 from tenantry.errors import InvalidInputError, aws_error_code
 from tenantry.isolation.clients import TenantClients
@@ -127,7 +136,7 @@ class Restorer:
         written, removed, reencrypted = self._write(record, source_id, items, replace)
         for line in reader.read_lines("usage.jsonl"):
             values = from_attrs(decode_attrs(line))
-            month = str(values.pop(SK, ""))[len("MONTH#") :]
+            month = str(values.pop(SK, "")).removeprefix(usage_month_sk(""))
             if len(month) == 7:
                 self._restore_month(target_id, month, values)
         # Running containers must meet the record's stamp and its status mark (a suspended tenant whose
