@@ -264,18 +264,7 @@ class TenantMCPServer(MCPServer):
             raise ToolError(str(error)) from exc
         except LimitExceededError as exc:
             quota = isinstance(exc, QuotaExceededError)
-            emit_metric("Refused")
-            self.refusals.add(
-                AuditEvent(
-                    tenant_id=tenant.tenant_id,
-                    principal=tenant.principal,
-                    action=f"tools/call:{name}",
-                    resource="quota" if quota else "rate",
-                    outcome="denied",
-                    reason=exc.code,
-                    request_id=tenant.request_id,
-                )
-            )
+            self._refused(tenant, name, "quota" if quota else "rate", exc.code)
             raise ToolError(str(exc)) from exc
         month = placed.month
         scoped, writer = self._placed(tenant, placed, writes)
@@ -307,24 +296,28 @@ class TenantMCPServer(MCPServer):
             return
         feature = self.tool_features.get(name)
         plan = cheapest_plan_with(feature) if feature else None
-        emit_metric("Refused")
         # Audited like quota and rate refusals (one record per tenant, tool and minute, with a count):
         # the audit line is where the dashboard reads a refusal's reason (observability.METRIC_NAMES).
+        self._refused(tenant, name, "feature", "feature_denied")
+        where = f"the {plan} plan and above" if plan else "no plan"
+        raise ToolError(
+            f"{name} is not available on your {tenant.plan} plan; it is part of {where}. "
+            "Ask your administrator to upgrade."
+        )
+
+    def _refused(self, tenant: TenantContext, name: str, resource: str, reason: str) -> None:
+        """Count a refused call (one `Refused` metric) and audit it, grouped per tenant, tool and minute."""
+        emit_metric("Refused")
         self.refusals.add(
             AuditEvent(
                 tenant_id=tenant.tenant_id,
                 principal=tenant.principal,
                 action=f"tools/call:{name}",
-                resource="feature",
+                resource=resource,
                 outcome="denied",
-                reason="feature_denied",
+                reason=reason,
                 request_id=tenant.request_id,
             )
-        )
-        where = f"the {plan} plan and above" if plan else "no plan"
-        raise ToolError(
-            f"{name} is not available on your {tenant.plan} plan; it is part of {where}. "
-            "Ask your administrator to upgrade."
         )
 
     def _fresher(self, tenant: TenantContext, max_age: float) -> TenantContext:

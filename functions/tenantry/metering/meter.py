@@ -730,21 +730,26 @@ class UsageMeter:
         """
         updates = []
         for month in self._marked_months():
-            update = UpdateBuilder()
-            stamp, expires_at = update.name(_MARK_VERSION), update.name("expires_at")
-            version_value = update.value(version)
-            update.sets += [
-                f"{stamp} = {version_value}",
-                f"{expires_at} = if_not_exists({expires_at}, {update.value(int(self._clock()) + _RETENTION_SECONDS)})",
-            ]
+            update = self._versioned(_MARK_VERSION, version, "<=")
             if status == "active":
                 update.removes.append(update.name(_BLOCKED))
             else:
                 update.sets.append(f"{update.name(_BLOCKED)} = {update.value(status)}")
-            update.require(f"attribute_not_exists({stamp}) OR {stamp} <= {version_value}")
             key = to_attrs(usage_month_key(tenant_id, month))
             updates.append({"Update": {"TableName": self._table, "Key": key, **update.request()}})
         return updates
+
+    def _versioned(self, attribute: str, version: int, older: str) -> UpdateBuilder:
+        """Set `attribute` to `version` if what is stored compares `older` to it (a month item made here ages out)."""
+        update = UpdateBuilder()
+        stamp, expires_at = update.name(attribute), update.name("expires_at")
+        value = update.value(version)
+        update.sets += [
+            f"{stamp} = {value}",
+            f"{expires_at} = if_not_exists({expires_at}, {update.value(int(self._clock()) + _RETENTION_SECONDS)})",
+        ]
+        update.require(f"attribute_not_exists({stamp}) OR {stamp} {older} {value}")
+        return update
 
     def stamp(self, tenant_id: str, version: int) -> None:
         """Stamp this month's and next month's usage items with registry `version` (never lowering it).
@@ -753,14 +758,7 @@ class UsageMeter:
         every container that cached an older record is refused, uncounted, and re-reads it.
         """
         for month in self._marked_months():
-            update = UpdateBuilder()
-            stamp, expires_at = update.name(_REGISTRY_VERSION), update.name("expires_at")
-            value = update.value(version)
-            update.sets += [
-                f"{stamp} = {value}",
-                f"{expires_at} = if_not_exists({expires_at}, {update.value(int(self._clock()) + _RETENTION_SECONDS)})",
-            ]
-            update.require(f"attribute_not_exists({stamp}) OR {stamp} < {value}")
+            update = self._versioned(_REGISTRY_VERSION, version, "<")
             try:
                 self._client.update_item(
                     TableName=self._table, Key=to_attrs(usage_month_key(tenant_id, month)), **update.request()
