@@ -83,6 +83,17 @@ def test_a_tenant_suspended_while_the_consent_page_is_open_is_refused(
     )
 
 
+def test_a_suspended_tenant_is_not_offered_on_the_consent_page(
+    flow: Flow, browser: Browser, platform: LocalPlatform, member_tenant: TenantRecord
+) -> None:
+    _set_status(platform, member_tenant, "suspended")
+    page = browser.sign_in(flow.authorize_url(), "owner@lotus.example")
+    assert page.status_code == 200, page.text
+    assert member_tenant.tenant_id not in page.text  # the member's other, active tenant is still offered
+    _set_status(platform, member_tenant, "active")
+    assert member_tenant.tenant_id in browser.sign_in(flow.authorize_url(), "owner@lotus.example").text
+
+
 def test_a_tenant_suspended_between_two_refreshes_ends_the_sign_in(
     flow: Flow, platform: LocalPlatform, member_tenant: TenantRecord
 ) -> None:

@@ -28,7 +28,7 @@ import re
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -369,10 +369,8 @@ class AuthorizationServer:
             raise self._to_client(session, exc.error, exc.description) from None
         slug, _ = self._tenant_resource(session.resource)
         if self.tenants_claim is None:
-            tenants = self.members.tenants_of(user.user)
-            if slug is not None:
-                # Signing in through a tenant's own host: that tenant or none.
-                tenants = [t for t in tenants if (record := self.registry.load(t)) is not None and record.slug == slug]
+            # Only tenants that can be served are offered (consent re-checks): a suspended one is not shown.
+            tenants, _ = self._offerable(self.members.tenants_of(user.user), slug)
         else:
             tenants = self._claimed_tenants(self.tenants_claim, user, slug)
         assert session_id is not None
@@ -404,9 +402,19 @@ class AuthorizationServer:
         the user only sees that no tenant is left, as a user of no membership does.
         """
         claimed = claim.read(user.claims)
-        dropped = list(claimed.problems)
-        tenants = []
-        for tenant_id in claimed.tenant_ids:
+        tenants, dropped = self._offerable(claimed.tenant_ids, slug)
+        dropped = [*claimed.problems, *dropped]
+        if dropped:
+            _LOG.warning(
+                "tenants claim of %s: %s", user.user[:200], "; ".join(dropped)[:2000], extra={"claim": claim.name}
+            )
+        return tenants
+
+    def _offerable(self, tenant_ids: Iterable[str], slug: str | None) -> tuple[list[str], list[str]]:
+        """The registered, active tenants among `tenant_ids` (through a tenant's own host: that one or none),
+        and why each other one was left out."""
+        tenants, dropped = [], []
+        for tenant_id in tenant_ids:
             record = self.registry.load(tenant_id)
             if record is None:
                 dropped.append(f"'{tenant_id}' is not a registered tenant")
@@ -414,11 +422,7 @@ class AuthorizationServer:
                 dropped.append(f"tenant '{tenant_id}' is {record.status}")
             elif slug is None or record.slug == slug:
                 tenants.append(tenant_id)
-        if dropped:
-            _LOG.warning(
-                "tenants claim of %s: %s", user.user[:200], "; ".join(dropped)[:2000], extra={"claim": claim.name}
-            )
-        return tenants
+        return tenants, dropped
 
     def _is_member(self, membership: Membership, subject: str, tenant_id: str) -> bool:
         """Whether a membership from this source still holds (the tenant's status is checked apart).
