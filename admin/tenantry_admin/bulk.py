@@ -23,11 +23,12 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from tenantry.audit import AuditEvent
-from tenantry.dal.items import from_attrs, to_attrs
+from tenantry.dal.items import to_attrs
 from tenantry.dal.keys import is_slug_reservation, registry_key, slug_reservation_key
 from tenantry.errors import ConflictError, InvalidInputError, TenantryError, aws_error_code
 from tenantry.tenancy.plans import FEATURES, QuotaOverrides
 from tenantry.tenancy.registry import Branding, TenantRecord
+from tenantry_admin.batch_reads import batch_get
 from tenantry_admin.silo_tables import for_tenant, silo_table_template
 from tenantry_admin.tenants import (
     PLACEMENTS,
@@ -383,7 +384,7 @@ class TenantImporter:
         keys = [registry_key(i) for i in ids if i] + [slug_reservation_key(s) for s in slugs if s]
         records: dict[str, TenantRecord] = {}
         owners: dict[str, str] = {}
-        for values in self._batch_get(keys):
+        for values in batch_get(self.admin.dynamodb, self.admin.settings.registry_table, keys):
             key = str(values["tenant_id"])
             if is_slug_reservation(key):
                 owners[key.removeprefix(slug_reservation_key("")["tenant_id"])] = str(values.get("owner", ""))
@@ -392,23 +393,6 @@ class TenantImporter:
                 records[record.tenant_id] = record
                 owners.setdefault(record.slug, record.tenant_id)
         return records, owners
-
-    def _batch_get(self, keys: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
-        table = self.admin.settings.registry_table
-        for start in range(0, len(keys), 100):
-            request: dict[str, Any] = {
-                table: {"Keys": [to_attrs(k) for k in keys[start : start + 100]], "ConsistentRead": True}
-            }
-            for attempt in range(10):
-                response = self.admin.dynamodb.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(table, []):
-                    yield from_attrs(item)
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(0.05 * 2**attempt)  # throttled: back off, then ask for what was not read
-            else:
-                raise RuntimeError("DynamoDB kept registry keys unprocessed after 10 attempts")
 
     @staticmethod
     def _duplicate(

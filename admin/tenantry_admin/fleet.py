@@ -27,6 +27,7 @@ from tenantry.errors import InvalidInputError
 from tenantry.metering.meter import MonthUsage, ToolUsage
 from tenantry.tenancy.plans import PLAN_ORDER
 from tenantry.tenancy.registry import TenantRecord
+from tenantry_admin.batch_reads import batch_get
 from tenantry_admin.commands import STATUSES, _n, _record_json, add_admin_command, subcommands_of
 from tenantry_admin.console import Ops
 from tenantry_admin.reports import CSV_COLUMNS, UsageLine, customers_of, usage_line, validate_month
@@ -133,20 +134,8 @@ def _usages(ops: Ops, tenant_ids: list[str], month: str) -> dict[str, MonthUsage
     """The month's usage items of these tenants, 100 to a BatchGetItem; a tenant without one has zeros."""
     table = ops.admin.settings.usage_table
     found: dict[str, MonthUsage] = {}
-    for start in range(0, len(tenant_ids), 100):
-        keys = [to_attrs(usage_month_key(t, month)) for t in tenant_ids[start : start + 100]]
-        request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
-        for attempt in range(10):
-            response = ops.admin.dynamodb.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(table, []):
-                values = from_attrs(item)
-                found[str(values["pk"])] = month_usage(str(values["pk"]), month, values)
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(0.05 * 2**attempt)  # throttled: back off, then ask again for the rest
-        else:
-            raise RuntimeError("DynamoDB kept usage keys unprocessed after 10 attempts")
+    for values in batch_get(ops.admin.dynamodb, table, [usage_month_key(t, month) for t in tenant_ids]):
+        found[str(values["pk"])] = month_usage(str(values["pk"]), month, values)
     return {t: found.get(t) or MonthUsage(tenant_id=t, month=month) for t in tenant_ids}
 
 

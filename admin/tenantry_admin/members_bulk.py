@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,6 +23,7 @@ from tenantry.dal.members import MembershipStore
 from tenantry.errors import InvalidInputError, TenantryError
 from tenantry.tenancy.context import TENANT_ID_PATTERN
 from tenantry.tenancy.registry import TenantRecord
+from tenantry_admin.batch_reads import batch_get
 from tenantry_admin.bulk import ImportResult, Reject, detect_format, read_rows, read_text, write_rejects
 from tenantry_admin.bulk_cli import IMPORT_WORKERS, TtyProgress, _print_rejects, _rejects_path
 from tenantry_admin.commands import EXIT_BAD_INPUT, add_admin_command, subcommands_of
@@ -44,22 +43,6 @@ def _user(value: Any) -> str:
         )
     # Emails are compared lower-cased, as the authorization server reads them from the identity provider.
     return user.lower() if "@" in user else user
-
-
-def _batch_get(ops: Ops, table: str, keys: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
-    for start in range(0, len(keys), 100):
-        request: dict[str, Any] = {
-            table: {"Keys": [to_attrs(k) for k in keys[start : start + 100]], "ConsistentRead": True}
-        }
-        for attempt in range(10):
-            response = ops.admin.dynamodb.batch_get_item(RequestItems=request)
-            yield from (from_attrs(item) for item in response.get("Responses", {}).get(table, []))
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(0.05 * 2**attempt)  # throttled: back off, then ask again for the rest
-        else:
-            raise RuntimeError("DynamoDB kept keys unprocessed after 10 attempts")
 
 
 def _import(args: argparse.Namespace, ops: Ops) -> int:
@@ -83,13 +66,15 @@ def _import(args: argparse.Namespace, ops: Ops) -> int:
     raw = {row.line: row.raw for row in rows}
     records = {
         str(v["tenant_id"]): TenantRecord.model_validate(v)
-        for v in _batch_get(
-            ops, ops.admin.settings.registry_table, [registry_key(t) for t in {t for _, t, _ in parsed}]
+        for v in batch_get(
+            ops.admin.dynamodb, ops.admin.settings.registry_table, [registry_key(t) for t in {t for _, t, _ in parsed}]
         )
     }
     existing = {
         (str(v["user"]), str(v["tenant_id"]))
-        for v in _batch_get(ops, members.table_name, [member_key(u, t) for u, t in {(u, t) for _, t, u in parsed}])
+        for v in batch_get(
+            ops.admin.dynamodb, members.table_name, [member_key(u, t) for u, t in {(u, t) for _, t, u in parsed}]
+        )
     }
     seen: dict[tuple[str, str], int] = {}
     new: list[tuple[int, str, str]] = []
